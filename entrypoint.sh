@@ -1,0 +1,70 @@
+#!/bin/sh
+# Fail fast on configuration Python would only discover later, then exec uvicorn
+# so that SIGTERM from ECS reaches the server directly.
+set -eu
+
+ALLOWED="local development test staging production"
+
+fail() {
+    printf 'entrypoint: %s\n' "$1" >&2
+    exit 78 # EX_CONFIG
+}
+
+suggest_env() {
+    given=$(printf '%s' "$1" | tr '[:upper:]' '[:lower:]')
+    case "$given" in
+        prod | prd | live) echo production; return ;;
+        stage | stg) echo staging; return ;;
+        dev | develop) echo development; return ;;
+        tst | testing) echo test; return ;;
+        loc | localhost) echo local; return ;;
+    esac
+    for env in $ALLOWED; do
+        case "$env" in "$given"*) echo "$env"; return ;; esac
+        case "$given" in "$env"*) echo "$env"; return ;; esac
+    done
+}
+
+APP_ENV="${APP_ENV:-local}"
+case " $ALLOWED " in
+    *" $APP_ENV "*) ;;
+    *)
+        nearest=$(suggest_env "$APP_ENV")
+        if [ -n "$nearest" ]; then
+            fail "APP_ENV='$APP_ENV' is not one of: $ALLOWED (did you mean '$nearest'?)"
+        fi
+        fail "APP_ENV='$APP_ENV' is not one of: $ALLOWED"
+        ;;
+esac
+export APP_ENV
+
+if [ "$APP_ENV" = staging ] || [ "$APP_ENV" = production ]; then
+    region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
+    if [ -z "$region" ]; then
+        fail "AWS_REGION is required when APP_ENV=$APP_ENV (for example AWS_REGION=us-east-1)"
+    fi
+    if ! printf '%s' "$region" | grep -Eq '^[a-z]{2}(-[a-z]+)+-[0-9]+$'; then
+        fail "AWS_REGION='$region' is not an AWS region name (for example us-east-1)"
+    fi
+    export AWS_REGION="$region"
+fi
+
+PORT="${PORT:-8000}"
+case "$PORT" in
+    '' | *[!0-9]*) fail "PORT='$PORT' is not a port number" ;;
+esac
+if [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
+    fail "PORT='$PORT' is not a port number from 1 to 65535"
+fi
+HOST="${HOST:-0.0.0.0}"
+LOG_LEVEL=$(printf '%s' "${LOG_LEVEL:-info}" | tr '[:upper:]' '[:lower:]')
+case "$LOG_LEVEL" in
+    critical | error | warning | info | debug | trace) ;;
+    *) fail "LOG_LEVEL='$LOG_LEVEL' is not one of: critical error warning info debug trace" ;;
+esac
+export LOG_LEVEL
+
+cd "$(dirname "$0")"
+exec "${PYTHON:-python}" -m uvicorn src.main:app \
+    --host "$HOST" --port "$PORT" --log-level "$LOG_LEVEL" \
+    --no-server-header --timeout-graceful-shutdown 10

@@ -1,0 +1,42 @@
+"""Deployment environments and the secret naming convention `{project}/{environment}/{kind}`.
+
+`entrypoint.sh` checks the same allowed values before Python starts; this module
+is the Python side's one home for them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+PROJECT = "short-cut"
+DEFAULT_REGION = "us-east-1"
+
+
+class AppEnv(StrEnum):
+    LOCAL = "local"
+    DEVELOPMENT = "development"
+    TEST = "test"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+    @property
+    def is_cloud(self) -> bool:
+        """Staging and production load from AWS and refuse placeholders."""
+        return self in (AppEnv.STAGING, AppEnv.PRODUCTION)
+
+    @property
+    def short_name(self) -> str:
+        """The name used inside secret names and tags (`prod`, `staging`, ...)."""
+        return "prod" if self is AppEnv.PRODUCTION else self.value
+
+
+# The CLI's --env takes the short names used in secret names.
+SHORT_NAMES: dict[str, AppEnv] = {env.short_name: env for env in AppEnv}
+
+
+def secret_name(short_env: str, kind: str = "app") -> str:
+    return f"{PROJECT}/{short_env}/{kind}"
+
+
+def default_secret_name(env: AppEnv) -> str:
+    return secret_name(env.short_name)

@@ -1,0 +1,141 @@
+"""Secrets Manager access: one lazily built boto3 client, and AWS errors as `SecretsError`.
+
+boto3 is imported only when a client is first needed, so local mode never pays
+for it. The endpoint comes from boto3 itself, which honours
+`AWS_ENDPOINT_URL_SECRETS_MANAGER`; credentials come from the default chain
+(the ECS task role on Fargate). This module knows nothing of validation or of
+the process environment.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from src.errors import SecretsError
+
+CURRENT = "AWSCURRENT"
+PENDING = "AWSPENDING"
+PREVIOUS = "AWSPREVIOUS"
+
+
+@dataclass(frozen=True)
+class FetchedSecret:
+    name: str
+    arn: str
+    version_id: str
+    secret_string: str | None = field(repr=False)
+    has_binary: bool = False
+
+
+@contextmanager
+def aws_errors(secret_name: str | None = None) -> Iterator[None]:
+    """Turn botocore's exceptions into `SecretsError` with the project's codes and hints."""
+    try:
+        from botocore import exceptions as bx
+    except ImportError:  # pragma: no cover - exercised only without botocore
+        yield
+        return
+    try:
+        yield
+    except bx.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or "ClientError")
+        # AWS messages name ARNs and actions, never secret values.
+        message = str(error.get("Message") or exc)
+        raise SecretsError(code, message, secret_name=secret_name) from None
+    except (bx.NoCredentialsError, bx.PartialCredentialsError, bx.CredentialRetrievalError) as exc:
+        raise SecretsError("NoCredentials", type(exc).__name__ + ": " + str(exc), secret_name=secret_name) from None
+    except bx.NoRegionError:
+        raise SecretsError("MissingRegion", "no AWS region is configured", secret_name=secret_name) from None
+    except (bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
+        raise SecretsError(
+            "Timeout", f"Secrets Manager did not answer in time ({type(exc).__name__})", secret_name=secret_name
+        ) from None
+    except (bx.EndpointConnectionError, bx.ConnectionClosedError, bx.HTTPClientError) as exc:
+        raise SecretsError(
+            "EndpointUnreachable", f"could not reach Secrets Manager ({type(exc).__name__})", secret_name=secret_name
+        ) from None
+
+
+def build_client(
+    region: str | None,
+    *,
+    connect_timeout: float = 2.0,
+    read_timeout: float = 5.0,
+    max_attempts: int = 3,
+) -> Any:
+    """A Secrets Manager client with standard retries and explicit timeouts."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise SecretsError("DependencyMissing", "boto3 is not installed (pip install boto3 botocore)") from None
+    config = Config(
+        region_name=region,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+    )
+    # A private session: boto3's default session is not safe to share across threads.
+    with aws_errors():
+        return boto3.session.Session().client("secretsmanager", config=config)
+
+
+class SecretsClient:
+    """Reads secrets; the boto3 client is injected or built on first use."""
+
+    def __init__(
+        self,
+        region: str | None = None,
+        *,
+        client: Any | None = None,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 5.0,
+        max_attempts: int = 3,
+    ) -> None:
+        self._region = region
+        self._client = client
+        self._options = {"connect_timeout": connect_timeout, "read_timeout": read_timeout, "max_attempts": max_attempts}
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = build_client(self._region, **self._options)  # type: ignore[arg-type]
+        return self._client
+
+    def get_secret(
+        self, name: str, *, version_stage: str | None = CURRENT, version_id: str | None = None
+    ) -> FetchedSecret:
+        request: dict[str, str] = {"SecretId": name}
+        if version_id:
+            request["VersionId"] = version_id
+        if version_stage:
+            request["VersionStage"] = version_stage
+        with aws_errors(name):
+            response = self.client.get_secret_value(**request)
+        return FetchedSecret(
+            name=name,
+            arn=str(response.get("ARN", "")),
+            version_id=str(response.get("VersionId", "")),
+            secret_string=response.get("SecretString"),
+            has_binary="SecretBinary" in response,
+        )
+
+    def describe(self, name: str) -> dict[str, Any]:
+        with aws_errors(name):
+            return dict(self.client.describe_secret(SecretId=name))
+
+    def current_version(self, name: str) -> str:
+        """The version id that holds AWSCURRENT, from DescribeSecret (no value is read)."""
+        stages = self.describe(name).get("VersionIdsToStages", {})
+        for version_id, labels in stages.items():
+            if CURRENT in labels:
+                return str(version_id)
+        raise SecretsError("ResourceNotFoundException", f"no version of {name} is labelled {CURRENT}", secret_name=name)

@@ -1,0 +1,311 @@
+"""The whole path: ./entrypoint.sh -> uvicorn -> bootstrap over HTTP against moto_server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import REGION, ServiceFactory, production_env
+from tests.support.canary import canary_payload, leaked
+from tests.support.fault_proxy import Fault, FaultProxy
+from tests.support.processes import DUMMY_CREDENTIALS, ROOT, clean_environment, free_port
+
+FAST_RETRY = {"SECRETS_RETRY_MAX_BACKOFF": "0.5", "SECRETS_CONNECT_TIMEOUT": "1", "SECRETS_READ_TIMEOUT": "1"}
+
+
+def health(url: str) -> tuple[int, dict[str, Any]]:
+    response = httpx.get(f"{url}/health", timeout=5)
+    return response.status_code, response.json()
+
+
+def wait_health(url: str, expect: int, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            code, body = health(url)
+            if code == expect:
+                return body
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"/health never answered {expect}; last body {body}")
+
+
+def credentials_files(root: Path) -> list[Path]:
+    return list(root.glob("short-cut-*/service-account.json"))
+
+
+def test_production_loads_secret_and_reports_truthfully(
+    service: ServiceFactory, create_secret: Callable[..., str], secret_name: str, moto_url: str, tmp_path: Path
+) -> None:
+    version = create_secret(secret_name, canary_payload())
+    process, url = service(production_env(secret_name), endpoint=moto_url)
+    body = wait_health(url, 200)
+
+    assert body["status"] == "ok"
+    assert body["app_env"] == "production"
+    secrets = body["secrets"]
+    assert secrets["loaded"] is True
+    assert secrets["source"] == "aws-secrets-manager"
+    assert secrets["secret_names"] == [secret_name]
+    assert secrets["version_ids"] == {secret_name: version}
+    assert set(secrets["keys"]) == set(canary_payload())
+    assert secrets["missing"] == [] and secrets["error"] is None and secrets["loaded_at"]
+    assert httpx.get(f"{url}/health/live").status_code == 200
+    # Docs are off in production.
+    assert httpx.get(f"{url}/docs").status_code == 404
+    assert httpx.get(f"{url}/openapi.json").status_code == 404
+
+    files = credentials_files(tmp_path)
+    assert len(files) == 1
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    assert stat.S_IMODE(files[0].parent.stat().st_mode) == 0o700
+    assert json.loads(files[0].read_text())["type"] == "service_account"
+
+    cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+    environ = Path(f"/proc/{process.pid}/environ").read_bytes()
+    assert leaked(cmdline, environ, json.dumps(body)) == []
+
+    process.signal(signal.SIGTERM)
+    started = time.monotonic()
+    # uvicorn shuts down gracefully, then re-raises the signal it caught.
+    assert process.wait(timeout=10) in (0, -signal.SIGTERM)
+    assert time.monotonic() - started < 10
+    assert "Application shutdown complete" in process.output()
+    assert credentials_files(tmp_path) == []
+
+    log = process.output()
+    assert leaked(log) == []
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    loaded = [line for line in lines if line["message"].startswith("secrets loaded")]
+    assert loaded and loaded[0]["version_ids"] == {secret_name: version} and loaded[0]["key_count"] == 7
+    assert all(line.get("level") for line in lines)
+
+
+def test_missing_secret_reports_not_ready_then_heals_without_restart(
+    service: ServiceFactory, create_secret: Callable[..., str], secret_name: str, moto_url: str
+) -> None:
+    process, url = service(production_env(secret_name, **FAST_RETRY), endpoint=moto_url)
+    body = wait_health(url, 503)
+    assert body["status"] == "unavailable"
+    assert body["secrets"]["loaded"] is False
+    error = body["secrets"]["error"]
+    assert error["code"] == "ResourceNotFoundException"
+    assert "SECRET_NAME" in error["hint"] and "AWS_REGION" in error["hint"]
+    assert httpx.get(f"{url}/health/live").status_code == 200
+
+    version = create_secret(secret_name, canary_payload())
+    healed = wait_health(url, 200)
+    assert healed["secrets"]["version_ids"] == {secret_name: version}
+    assert process.proc is not None and process.proc.poll() is None
+    assert "ResourceNotFoundException" in process.output()
+
+
+@pytest.mark.parametrize(
+    ("code", "hint_fragment"),
+    [
+        ("AccessDeniedException", "taskRoleArn"),
+        ("DecryptionFailure", "kms:Decrypt"),
+        ("ThrottlingException", "throttling"),
+        ("InternalServiceError", "internal error"),
+    ],
+)
+def test_aws_errors_pass_through_with_hint_and_recover(
+    code: str,
+    hint_fragment: str,
+    service: ServiceFactory,
+    create_secret: Callable[..., str],
+    secret_name: str,
+    proxy: FaultProxy,
+) -> None:
+    create_secret(secret_name, canary_payload())
+    proxy.set_fault(Fault("error", code))
+    process, url = service(production_env(secret_name, **FAST_RETRY), endpoint=proxy.url)
+    body = wait_health(url, 503)
+    assert body["secrets"]["error"]["code"] == code
+    assert hint_fragment in body["secrets"]["error"]["hint"]
+    proxy.clear()
+    assert wait_health(url, 200)["status"] == "ok"
+    assert leaked(process.output()) == []
+
+
+def test_secret_scheduled_for_deletion_is_invalid_request(
+    service: ServiceFactory, create_secret: Callable[..., str], secret_name: str, sm: Any, moto_url: str
+) -> None:
+    create_secret(secret_name, canary_payload())
+    sm.delete_secret(SecretId=secret_name, RecoveryWindowInDays=7)
+    _, url = service(production_env(secret_name, **FAST_RETRY), endpoint=moto_url)
+    error = wait_health(url, 503)["secrets"]["error"]
+    assert error["code"] == "InvalidRequestException"
+    assert "restore" in error["hint"]
+    sm.restore_secret(SecretId=secret_name)
+    wait_health(url, 200)
+
+
+def test_unreachable_endpoint(service: ServiceFactory, secret_name: str) -> None:
+    _, url = service(production_env(secret_name, **FAST_RETRY), endpoint=f"http://127.0.0.1:{free_port()}")
+    error = wait_health(url, 503)["secrets"]["error"]
+    assert error["code"] == "EndpointUnreachable"
+    assert "AWS_ENDPOINT_URL_SECRETS_MANAGER" in error["hint"]
+
+
+def test_slow_endpoint_is_a_timeout(
+    service: ServiceFactory, create_secret: Callable[..., str], secret_name: str, proxy: FaultProxy
+) -> None:
+    create_secret(secret_name, canary_payload())
+    proxy.set_fault(Fault("slow", delay=3.0))
+    _, url = service(production_env(secret_name, **FAST_RETRY, SECRETS_MAX_ATTEMPTS="1"), endpoint=proxy.url)
+    error = wait_health(url, 503)["secrets"]["error"]
+    assert error["code"] == "Timeout"
+    proxy.clear()
+    wait_health(url, 200)
+
+
+def test_connection_closed_mid_response(
+    service: ServiceFactory, create_secret: Callable[..., str], secret_name: str, proxy: FaultProxy
+) -> None:
+    create_secret(secret_name, canary_payload())
+    proxy.set_fault(Fault("close"))
+    _, url = service(production_env(secret_name, **FAST_RETRY, SECRETS_MAX_ATTEMPTS="1"), endpoint=proxy.url)
+    error = wait_health(url, 503)["secrets"]["error"]
+    assert error["code"] in ("EndpointUnreachable", "InvalidSecretJSON", "Timeout")
+    proxy.clear()
+    wait_health(url, 200)
+
+
+def test_no_credentials(service: ServiceFactory, secret_name: str, moto_url: str) -> None:
+    env = production_env(secret_name, AWS_ENDPOINT_URL_SECRETS_MANAGER=moto_url, **FAST_RETRY)
+    _, url = service(env)  # no endpoint= : no dummy credentials either
+    error = wait_health(url, 503)["secrets"]["error"]
+    assert error["code"] == "NoCredentials"
+    assert "taskRoleArn" in error["hint"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ("not json", "InvalidSecretJSON"),
+        (json.dumps(canary_payload(PATH="/tmp/evil")), "ForbiddenKey"),
+        (json.dumps({k: v for k, v in canary_payload().items() if k != "APP_SECRET_KEY"}), "MissingRequiredKeys"),
+        (json.dumps(canary_payload(OPENAI_API_KEY="sk-실제키를입력하세요")), "PlaceholderValue"),
+        (json.dumps(canary_payload(MILVUS_PORT=70000)), "InvalidSecretValue"),
+    ],
+)
+def test_bad_payload_is_refused_whole(
+    payload: str,
+    code: str,
+    service: ServiceFactory,
+    create_secret: Callable[..., str],
+    secret_name: str,
+    moto_url: str,
+    tmp_path: Path,
+) -> None:
+    create_secret(secret_name, payload)
+    process, url = service(production_env(secret_name, **FAST_RETRY), endpoint=moto_url)
+    body = wait_health(url, 503)
+    assert body["secrets"]["error"]["code"] == code
+    assert body["secrets"]["keys"] == []
+    assert credentials_files(tmp_path) == []
+    assert leaked(process.output(), json.dumps(body)) == []
+
+
+def test_several_secrets_later_wins_and_collisions_are_logged(
+    service: ServiceFactory, create_secret: Callable[..., str], secret_name: str, moto_url: str
+) -> None:
+    extra = f"{secret_name}-extra"
+    first = create_secret(secret_name, canary_payload())
+    second = create_secret(extra, {"MILVUS_HOST": "canary-milvus-second.internal", "FEATURE_FLAG": True})
+    process, url = service(production_env(f"{secret_name},{extra}"), endpoint=moto_url)
+    secrets = wait_health(url, 200)["secrets"]
+    assert secrets["secret_names"] == [secret_name, extra]
+    assert secrets["version_ids"] == {secret_name: first, extra: second}
+    assert "FEATURE_FLAG" in secrets["keys"]
+    assert f"MILVUS_HOST from {extra}" in process.output()
+
+
+def test_process_environment_wins_and_is_reported(
+    service: ServiceFactory, create_secret: Callable[..., str], secret_name: str, moto_url: str
+) -> None:
+    create_secret(secret_name, canary_payload())
+    process, url = service(production_env(secret_name, MILVUS_HOST="milvus.override.local"), endpoint=moto_url)
+    secrets = wait_health(url, 200)["secrets"]
+    assert secrets["overridden"] == ["MILVUS_HOST"]
+    assert "MILVUS_HOST set before bootstrap wins" in process.output()
+
+
+def test_aws_calls_counted_on_the_wire(
+    service: ServiceFactory, create_secret: Callable[..., str], secret_name: str, proxy: FaultProxy
+) -> None:
+    create_secret(secret_name, canary_payload())
+    _, url = service(production_env(secret_name), endpoint=proxy.url)
+    wait_health(url, 200)
+    for _ in range(200):
+        assert httpx.get(f"{url}/health").status_code == 200
+    assert proxy.calls["GetSecretValue"] == 1
+    assert sum(proxy.calls.values()) == 1
+
+
+def test_local_mode_makes_no_aws_call_and_serves_docs(
+    service: ServiceFactory, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    env_file = tmp_path / "local.env"
+    env_file.write_text(
+        "OPENAI_API_KEY=sk-CANARYopenai-7f3kZr9XwV2mN8bT\nMILVUS_HOST=localhost\nAPP_SECRET_KEY=changeme\n"
+    )
+    process, url = service({"AWS_REGION": REGION, "ENV_FILE": str(env_file), **DUMMY_CREDENTIALS}, endpoint=proxy.url)
+    body = wait_health(url, 200)
+    assert body["app_env"] == "local"
+    assert body["secrets"]["source"] == "environment"
+    assert "OPENAI_API_KEY" in body["secrets"]["keys"]
+    assert "APP_SECRET_KEY holds a placeholder value" in body["secrets"]["warnings"]
+    assert "PINECONE_API_KEY" in body["secrets"]["missing"]
+    openapi = httpx.get(f"{url}/openapi.json")
+    assert openapi.status_code == 200
+    assert httpx.get(f"{url}/docs").status_code == 200
+    assert sum(proxy.calls.values()) == 0
+    assert leaked(process.output(), openapi.text, json.dumps(body)) == []
+
+
+def test_operator_snippet_leaves_no_private_key_behind(
+    create_secret: Callable[..., str], secret_name: str, moto_url: str, tmp_path: Path
+) -> None:
+    create_secret(secret_name, canary_payload())
+    snippet = (
+        "import os; from src.secrets_manager import bootstrap_secrets; bootstrap_secrets(); "
+        "print(*[k + (' OK' if os.environ.get(k) else ' FAIL') for k in "
+        "('OPENAI_API_KEY', 'PINECONE_API_KEY', 'GCP_PROJECT_ID')], sep='\\n'); "
+        "print('FILE', os.path.exists(os.environ['GOOGLE_APPLICATION_CREDENTIALS']))"
+    )
+    env = clean_environment(
+        APP_ENV="production",
+        AWS_REGION=REGION,
+        SECRET_NAME=secret_name,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER=moto_url,
+        TMPDIR=str(tmp_path),
+        ENV_FILE=str(tmp_path / "absent.env"),
+        **DUMMY_CREDENTIALS,
+    )
+    result = subprocess.run(
+        ["python", "-c", snippet], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:4] == [
+        "OPENAI_API_KEY OK",
+        "PINECONE_API_KEY OK",
+        "GCP_PROJECT_ID OK",
+        "FILE True",
+    ]
+    assert credentials_files(tmp_path) == []
+    assert leaked(result.stdout, result.stderr) == []
+    assert os.listdir(tmp_path) == []

@@ -1,0 +1,122 @@
+"""A loopback HTTP proxy in front of moto_server that injects AWS faults on command.
+
+Faults: an AWS error response (any code, optionally for the next N requests only),
+a slow answer (to trip read timeouts), and a connection closed mid-response.
+It also counts requests by X-Amz-Target, so tests count AWS calls on the wire.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+SERVER_ERRORS = {"InternalServiceError": 500, "ServiceUnavailable": 503}
+
+
+@dataclass
+class Fault:
+    kind: str  # "error", "slow", "close"
+    code: str = ""
+    remaining: int | None = None  # None: until cleared
+    delay: float = 0.0
+    actions: tuple[str, ...] = ()  # empty: every action
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.calls: Counter[str] = Counter()
+        self._fault: Fault | None = None
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_POST(self) -> None:
+                proxy.handle(self)
+
+            do_GET = do_POST
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def set_fault(self, fault: Fault | None) -> None:
+        with self._lock:
+            self._fault = fault
+
+    def clear(self) -> None:
+        self.set_fault(None)
+
+    def _take_fault(self, action: str) -> Fault | None:
+        with self._lock:
+            fault = self._fault
+            if fault is None or (fault.actions and action not in fault.actions):
+                return None
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._fault = None
+            return fault
+
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        action = (request.headers.get("X-Amz-Target") or "").rsplit(".", 1)[-1] or request.path
+        with self._lock:
+            self.calls[action] += 1
+        fault = self._take_fault(action)
+        if fault is not None and fault.kind == "error":
+            payload = json.dumps({"__type": fault.code, "message": f"injected {fault.code}"}).encode()
+            request.send_response(SERVER_ERRORS.get(fault.code, 400))
+            request.send_header("Content-Type", "application/x-amz-json-1.1")
+            request.send_header("x-amzn-ErrorType", fault.code)
+            request.send_header("Content-Length", str(len(payload)))
+            request.end_headers()
+            request.wfile.write(payload)
+            return
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.delay)
+        upstream = http.client.HTTPConnection(*self.upstream, timeout=30)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "connection")}
+        upstream.request(request.command, request.path, body=body, headers=headers)
+        response = upstream.getresponse()
+        data = response.read()
+        upstream.close()
+        request.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
+                request.send_header(key, value)
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        if fault is not None and fault.kind == "close":
+            request.wfile.write(data[: len(data) // 2])
+            request.wfile.flush()
+            request.connection.shutdown(socket.SHUT_RDWR)
+            request.close_connection = True
+            return
+        request.wfile.write(data)

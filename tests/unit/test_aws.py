@@ -1,0 +1,138 @@
+"""AWS errors become SecretsError with the project's codes and hints; requests are as specified."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import boto3
+import pytest
+from botocore import exceptions as bx
+from botocore.stub import Stubber
+
+from src.aws import SecretsClient, aws_errors, build_client
+from src.errors import HINTS, SecretsError
+
+V1 = "11111111-1111-4111-8111-111111111111"
+V2 = "22222222-2222-4222-8222-222222222222"
+
+
+def stubbed() -> tuple[SecretsClient, Stubber]:
+    client = boto3.client("secretsmanager", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return SecretsClient(client=client), Stubber(client)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "AccessDeniedException",
+        "ResourceNotFoundException",
+        "DecryptionFailure",
+        "InvalidRequestException",
+        "ThrottlingException",
+        "InternalServiceError",
+    ],
+)
+def test_aws_error_codes_pass_through_with_their_hint(code: str) -> None:
+    secrets, stub = stubbed()
+    stub.add_client_error("get_secret_value", service_error_code=code, service_message=f"{code} happened")
+    with stub, pytest.raises(SecretsError) as caught:
+        secrets.get_secret("short-cut/prod/app")
+    assert caught.value.code == code
+    assert caught.value.hint == HINTS[code]
+    assert caught.value.secret_name == "short-cut/prod/app"
+
+
+def test_unknown_aws_code_keeps_its_code_with_a_generic_hint() -> None:
+    secrets, stub = stubbed()
+    stub.add_client_error("get_secret_value", service_error_code="SomethingNew")
+    with stub, pytest.raises(SecretsError) as caught:
+        secrets.get_secret("n")
+    assert caught.value.code == "SomethingNew"
+    assert "AWS documentation" in caught.value.hint
+
+
+def test_get_secret_asks_for_awscurrent_explicitly() -> None:
+    secrets, stub = stubbed()
+    stub.add_response(
+        "get_secret_value",
+        {
+            "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:n-AbCdEf",
+            "Name": "n",
+            "VersionId": V1,
+            "SecretString": "{}",
+        },
+        {"SecretId": "n", "VersionStage": "AWSCURRENT"},
+    )
+    with stub:
+        fetched = secrets.get_secret("n")
+    assert (fetched.version_id, fetched.secret_string, fetched.has_binary) == (V1, "{}", False)
+    assert "{}" not in repr(fetched)
+
+
+def test_current_version_reads_describe_secret() -> None:
+    secrets, stub = stubbed()
+    stub.add_response(
+        "describe_secret",
+        {"VersionIdsToStages": {V1: ["AWSPREVIOUS"], V2: ["AWSCURRENT"]}},
+        {"SecretId": "n"},
+    )
+    with stub:
+        assert secrets.current_version("n") == V2
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (bx.NoCredentialsError(), "NoCredentials"),
+        (bx.PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"), "NoCredentials"),
+        (bx.CredentialRetrievalError(provider="container-role", error_msg="bad"), "NoCredentials"),
+        (bx.NoRegionError(), "MissingRegion"),
+        (bx.ConnectTimeoutError(endpoint_url="http://x"), "Timeout"),
+        (bx.ReadTimeoutError(endpoint_url="http://x"), "Timeout"),
+        (bx.EndpointConnectionError(endpoint_url="http://x"), "EndpointUnreachable"),
+        (bx.ConnectionClosedError(endpoint_url="http://x"), "EndpointUnreachable"),
+    ],
+)
+def test_botocore_exceptions_map_to_local_codes(exc: Exception, code: str) -> None:
+    with pytest.raises(SecretsError) as caught, aws_errors("n"):
+        raise exc
+    assert caught.value.code == code
+    assert caught.value.hint == HINTS[code]
+
+
+def test_missing_boto3_names_requirements_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    with pytest.raises(SecretsError) as caught:
+        build_client("us-east-1")
+    assert caught.value.code == "DependencyMissing"
+    assert "requirements-api.txt" in caught.value.hint
+
+
+def test_client_has_standard_retries_and_explicit_timeouts() -> None:
+    client: Any = build_client("eu-west-1", connect_timeout=1.5, read_timeout=4.0, max_attempts=5)
+    config = client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (1.5, 4.0)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 5}
+    assert client.meta.region_name == "eu-west-1"
+
+
+def test_endpoint_variable_is_honoured_by_boto3(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:4566")
+    client: Any = build_client("us-east-1")
+    assert client.meta.endpoint_url == "http://127.0.0.1:4566"
+
+
+def test_client_is_built_once_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str | None] = []
+
+    def fake_build(region: str | None, **_: Any) -> object:
+        built.append(region)
+        return object()
+
+    monkeypatch.setattr("src.aws.build_client", fake_build)
+    secrets = SecretsClient("us-east-1")
+    assert built == []
+    first = secrets.client
+    assert secrets.client is first
+    assert built == ["us-east-1"]

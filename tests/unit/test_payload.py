@@ -1,0 +1,156 @@
+"""Every payload rule, as a table: each bad payload gives its code and no value in its message."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from src.errors import SecretsError
+from src.payload import REQUIRED_KEYS, build_bundle, is_placeholder, parse_secret, parse_values
+from tests.support.canary import CANARY_VALUES, SERVICE_ACCOUNT, canary_payload, canary_secret_string, leaked
+
+
+def bundle_of(raw: str | bytes, *, strict: bool = True) -> object:
+    return build_bundle([("s", parse_secret(raw, secret_name="s"))], strict=strict)
+
+
+BAD_PAYLOADS: list[tuple[str, str | bytes, str]] = [
+    ("not json", "CANARY{not json", "InvalidSecretJSON"),
+    ("json array", json.dumps([CANARY_VALUES]), "InvalidSecretJSON"),
+    ("json string", json.dumps("sk-CANARYopenai-7f3kZr9XwV2mN8bT"), "InvalidSecretJSON"),
+    ("json null", "null", "InvalidSecretJSON"),
+    ("empty", "", "InvalidSecretJSON"),
+    ("blank", "   \n", "InvalidSecretJSON"),
+    ("duplicate key", '{"OPENAI_API_KEY": "sk-CANARYa", "OPENAI_API_KEY": "sk-CANARYb"}', "InvalidSecretJSON"),
+    ("NaN", '{"MILVUS_PORT": NaN}', "InvalidSecretJSON"),
+    ("lower-case key", canary_secret_string(openai_api_key="sk-CANARYx"), "InvalidSecretJSON"),
+    ("key with dash", canary_secret_string(**{"OPENAI-KEY": "CANARYx"}), "InvalidSecretJSON"),
+    ("key starting with digit", canary_secret_string(**{"1KEY": "CANARYx"}), "InvalidSecretJSON"),
+    ("PATH", canary_secret_string(PATH="/CANARY/bin"), "ForbiddenKey"),
+    ("LD_PRELOAD", canary_secret_string(LD_PRELOAD="/CANARY.so"), "ForbiddenKey"),
+    ("AWS_ACCESS_KEY_ID", canary_secret_string(AWS_ACCESS_KEY_ID="CANARYakid"), "ForbiddenKey"),
+    ("PYTHONPATH", canary_secret_string(PYTHONPATH="/CANARY"), "ForbiddenKey"),
+    ("PYTHONHOME", canary_secret_string(PYTHONHOME="/CANARY"), "ForbiddenKey"),
+    ("APP_ENV", canary_secret_string(APP_ENV="local"), "ForbiddenKey"),
+    ("SECRET_NAME", canary_secret_string(SECRET_NAME="other"), "ForbiddenKey"),
+    ("HOME", canary_secret_string(HOME="/CANARY"), "ForbiddenKey"),
+    ("null value", canary_secret_string(OPENAI_API_KEY=None), "InvalidSecretValue"),
+    ("nested object", canary_secret_string(OPENAI_API_KEY={"k": "sk-CANARYx"}), "InvalidSecretValue"),
+    ("list value", canary_secret_string(OPENAI_API_KEY=["sk-CANARYx"]), "InvalidSecretValue"),
+    ("empty value", canary_secret_string(APP_SECRET_KEY=""), "InvalidSecretValue"),
+    ("port zero", canary_secret_string(MILVUS_PORT=0), "InvalidSecretValue"),
+    ("port too big", canary_secret_string(MILVUS_PORT="65536"), "InvalidSecretValue"),
+    ("port not a number", canary_secret_string(MILVUS_PORT="CANARYport"), "InvalidSecretValue"),
+    (
+        "service account lacks private_key",
+        canary_secret_string(
+            GOOGLE_APPLICATION_CREDENTIALS_JSON={k: v for k, v in SERVICE_ACCOUNT.items() if k != "private_key"}
+        ),
+        "InvalidSecretValue",
+    ),
+    (
+        "service account wrong type",
+        canary_secret_string(GOOGLE_APPLICATION_CREDENTIALS_JSON={**SERVICE_ACCOUNT, "type": "authorized_user"}),
+        "InvalidSecretValue",
+    ),
+    (
+        "service account not JSON",
+        canary_secret_string(GOOGLE_APPLICATION_CREDENTIALS_JSON="CANARY{"),
+        "InvalidSecretValue",
+    ),
+    (
+        "service account key not PEM",
+        canary_secret_string(GOOGLE_APPLICATION_CREDENTIALS_JSON={**SERVICE_ACCOUNT, "private_key": "CANARYnotpem"}),
+        "InvalidSecretValue",
+    ),
+    (
+        "missing key",
+        json.dumps({k: v for k, v in canary_payload().items() if k != "OPENAI_API_KEY"}),
+        "MissingRequiredKeys",
+    ),
+    ("empty object", "{}", "MissingRequiredKeys"),
+    ("guide placeholder", canary_secret_string(OPENAI_API_KEY="sk-실제키를입력하세요"), "PlaceholderValue"),
+    ("guide host placeholder", canary_secret_string(MILVUS_HOST="프로덕션-Milvus-호스트"), "PlaceholderValue"),
+    ("changeme", canary_secret_string(APP_SECRET_KEY="ChangeMe"), "PlaceholderValue"),
+    ("dots", canary_secret_string(GCP_PROJECT_ID="..."), "PlaceholderValue"),
+    ("angle brackets", canary_secret_string(PINECONE_API_KEY="<your-pinecone-key>"), "PlaceholderValue"),
+    (
+        "service account with ... fields",
+        canary_secret_string(GOOGLE_APPLICATION_CREDENTIALS_JSON={**SERVICE_ACCOUNT, "private_key": "..."}),
+        "PlaceholderValue",
+    ),
+    ("64 KB payload", canary_secret_string(PADDING="CANARY" + "x" * 65536), "InvalidSecretValue"),
+    ("non-UTF-8 bytes", b'{"OPENAI_API_KEY": "sk-CANARY\xff\xfe"}', "InvalidSecretJSON"),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"), [(raw, code) for _, raw, code in BAD_PAYLOADS], ids=[n for n, _, _ in BAD_PAYLOADS]
+)
+def test_bad_payload_gives_its_code_and_no_value(raw: str | bytes, code: str) -> None:
+    with pytest.raises(SecretsError) as caught:
+        bundle_of(raw)
+    error = caught.value
+    assert error.code == code
+    assert error.hint
+    assert leaked(str(error), repr(error), error.message, error.hint) == []
+
+
+def test_valid_payload_is_normalised() -> None:
+    raw = canary_secret_string(MILVUS_PORT=19530, FEATURE_ON=True, RATIO=0.5)
+    bundle = build_bundle([("s", parse_secret(raw))], strict=True)
+    assert bundle.values["MILVUS_PORT"] == "19530"
+    assert bundle.values["FEATURE_ON"] == "true"
+    assert bundle.values["RATIO"] == "0.5"
+    assert json.loads(bundle.values["GOOGLE_APPLICATION_CREDENTIALS_JSON"]) == SERVICE_ACCOUNT
+    assert bundle.missing == () and bundle.warnings == ()
+    assert leaked(repr(bundle)) == []
+
+
+def test_service_account_may_be_a_json_string() -> None:
+    bundle = bundle_of(canary_secret_string(GOOGLE_APPLICATION_CREDENTIALS_JSON=json.dumps(SERVICE_ACCOUNT)))
+    assert json.loads(bundle.values["GOOGLE_APPLICATION_CREDENTIALS_JSON"]) == SERVICE_ACCOUNT  # type: ignore[attr-defined]
+
+
+def test_placeholders_and_missing_keys_are_warnings_outside_staging_and_production() -> None:
+    raw = json.dumps({"OPENAI_API_KEY": "sk-실제키를입력하세요", "APP_SECRET_KEY": "changeme"})
+    bundle = build_bundle([("s", parse_secret(raw))], strict=False)
+    assert set(bundle.missing) == set(REQUIRED_KEYS) - {"OPENAI_API_KEY", "APP_SECRET_KEY"}
+    assert "OPENAI_API_KEY holds a placeholder value" in bundle.warnings
+    assert "APP_SECRET_KEY holds a placeholder value" in bundle.warnings
+
+
+def test_unexpected_key_prefix_is_a_warning() -> None:
+    bundle = bundle_of(canary_secret_string(OPENAI_API_KEY="CANARY-no-prefix"))
+    assert bundle.warnings == ("OPENAI_API_KEY does not start with sk-",)  # type: ignore[attr-defined]
+
+
+def test_later_secret_wins_and_collision_is_named() -> None:
+    first = parse_secret(canary_secret_string(), secret_name="a")
+    second = parse_secret(json.dumps({"MILVUS_HOST": "second.internal"}), secret_name="b")
+    bundle = build_bundle([("a", first), ("b", second)], strict=True)
+    assert bundle.values["MILVUS_HOST"] == "second.internal"
+    assert bundle.collisions == ("MILVUS_HOST from b",)
+
+
+def test_required_keys_are_checked_on_the_merged_secrets() -> None:
+    values = canary_payload()
+    first = parse_secret(json.dumps({k: v for k, v in values.items() if k != "MILVUS_HOST"}))
+    second = parse_secret(json.dumps({"MILVUS_HOST": "h.internal"}))
+    assert build_bundle([("a", first), ("b", second)], strict=True).missing == ()
+
+
+def test_environment_values_skip_empty_ones() -> None:
+    parsed = parse_values({"OPENAI_API_KEY": "", "MILVUS_HOST": "localhost"})
+    assert dict(parsed.values) == {"MILVUS_HOST": "localhost"}
+
+
+@pytest.mark.parametrize("value", ["sk-실제키를입력하세요", "changeme", "CHANGEME", "...", "<value>", " <x> "])
+def test_is_placeholder(value: str) -> None:
+    assert is_placeholder(value)
+
+
+@pytest.mark.parametrize("value", ["sk-live-abc", "a.b", "<a><b>", "change-me-later-not"])
+def test_is_not_placeholder(value: str) -> None:
+    assert not is_placeholder(value)

@@ -1,0 +1,188 @@
+"""bootstrap: fetch, validate, apply as one step; the status; background recovery. In-process moto."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from src.config import Settings, get_config
+from src.environment import EnvironmentApplier
+from src.errors import SecretsError
+from src.logs import SecretMasker
+from src.secrets_manager import SecretsBootstrapper, SecretStatus
+from tests.support.canary import CANARY_VALUES, canary_payload, canary_secret_string, leaked
+
+NAME = "short-cut/prod/app"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="us-east-1")
+
+
+def production(**extra: Any) -> Settings:
+    return Settings(app_env="production", aws_region="us-east-1", **extra)
+
+
+@pytest.fixture
+def boot(tmp_path: Path) -> Iterator[SecretsBootstrapper]:
+    bootstrapper = SecretsBootstrapper(applier=EnvironmentApplier(temp_root=str(tmp_path)), log_masker=SecretMasker())
+    yield bootstrapper
+    bootstrapper.applier.cleanup()
+
+
+def test_load_applies_everything_and_reports(aws: Any, boot: SecretsBootstrapper) -> None:
+    version = aws.create_secret(Name=NAME, SecretString=canary_secret_string())["VersionId"]
+    status = boot.load(production())
+    assert status.loaded and status.error is None
+    assert status.version_ids == {NAME: version}
+    assert status.source == "aws-secrets-manager"
+    assert set(status.keys) == set(canary_payload())
+    assert os.environ["OPENAI_API_KEY"] == CANARY_VALUES["OPENAI_API_KEY"]
+    assert "GOOGLE_APPLICATION_CREDENTIALS_JSON" not in os.environ
+    config = get_config()
+    assert config.openai_api_key is not None
+    assert config.openai_api_key.get_secret_value() == CANARY_VALUES["OPENAI_API_KEY"]
+    assert config.milvus_port == 47913
+    assert config.google_application_credentials == os.environ["GOOGLE_APPLICATION_CREDENTIALS"]
+    assert {"client", "fetch", "total"} <= set(status.timings_ms)
+    assert leaked(repr(status), json.dumps(status.public()), repr(boot)) == []
+
+
+def test_bad_payload_changes_nothing(aws: Any, boot: SecretsBootstrapper, tmp_path: Path) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string(LD_PRELOAD="/x.so"))
+    before = dict(os.environ)
+    with pytest.raises(SecretsError) as caught:
+        boot.load(production())
+    assert caught.value.code == "ForbiddenKey"
+    assert dict(os.environ) == before
+    assert list(tmp_path.iterdir()) == []
+    assert boot.status.loaded is False
+    assert boot.status.error is caught.value
+    assert boot.status.attempts == 1
+
+
+def test_failed_reload_keeps_the_last_good_values(aws: Any, boot: SecretsBootstrapper) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string())
+    good = boot.load(production())
+    aws.put_secret_value(SecretId=NAME, SecretString="[]")
+    with pytest.raises(SecretsError):
+        boot.load(production())
+    assert os.environ["APP_SECRET_KEY"] == CANARY_VALUES["APP_SECRET_KEY"]
+    assert boot.status.loaded and boot.status.version_ids == good.version_ids
+    assert boot.status.error is not None and boot.status.error.code == "InvalidSecretJSON"
+
+
+def test_missing_region_is_a_clear_error(boot: SecretsBootstrapper) -> None:
+    with pytest.raises(SecretsError) as caught:
+        boot.load(Settings(app_env="production"))
+    assert caught.value.code == "MissingRegion"
+
+
+def test_binary_secret_is_refused(aws: Any, boot: SecretsBootstrapper) -> None:
+    aws.create_secret(Name=NAME, SecretBinary=canary_secret_string().encode())
+    with pytest.raises(SecretsError) as caught:
+        boot.load(production())
+    assert caught.value.code == "InvalidSecretJSON"
+    assert "SecretString" in caught.value.message
+
+
+def test_local_mode_makes_no_aws_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_client(_: Settings) -> Any:
+        raise AssertionError("local mode must not build an AWS client")
+
+    env_file = tmp_path / "dev.env"
+    env_file.write_text("OPENAI_API_KEY=sk-dev-key\nMILVUS_HOST=localhost\n")
+    monkeypatch.setenv("ENV_FILE", str(env_file))
+    boot = SecretsBootstrapper(client_factory=no_client, applier=EnvironmentApplier(temp_root=str(tmp_path)))
+    status = boot.load(Settings(app_env="local"))
+    assert status.source == "environment" and status.loaded
+    assert "OPENAI_API_KEY" in status.keys and "PINECONE_API_KEY" in status.missing
+    assert os.environ["OPENAI_API_KEY"] == "sk-dev-key"
+
+
+def test_local_mode_with_explicit_secret_name_uses_aws_leniently(aws: Any, boot: SecretsBootstrapper) -> None:
+    aws.create_secret(Name="dev/secret", SecretString=json.dumps({"OPENAI_API_KEY": "changeme"}))
+    status = boot.load(Settings(app_env="local", aws_region="us-east-1", secret_name="dev/secret"))
+    assert status.source == "aws-secrets-manager"
+    assert "OPENAI_API_KEY holds a placeholder value" in status.warnings
+
+
+def test_invalid_setting_names_the_field_not_the_value(
+    monkeypatch: pytest.MonkeyPatch, boot: SecretsBootstrapper
+) -> None:
+    monkeypatch.setenv("SECRETS_READ_TIMEOUT", "CANARYslow")
+    with pytest.raises(SecretsError) as caught:
+        boot.load()
+    assert caught.value.code == "InvalidConfiguration"
+    assert "SECRETS_READ_TIMEOUT" in caught.value.message
+    assert leaked(str(caught.value)) == []
+
+
+class FlakyClient:
+    """Fails a given number of times, then serves the canary secret."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    @property
+    def client(self) -> object:
+        return self
+
+    def get_secret(self, name: str, **_: Any) -> Any:
+        from src.aws import FetchedSecret
+
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise SecretsError("ThrottlingException", "slow down", secret_name=name)
+        return FetchedSecret(name=name, arn="arn", version_id="v-good", secret_string=canary_secret_string())
+
+
+def test_start_serves_not_ready_then_recovers_in_background(tmp_path: Path) -> None:
+    flaky = FlakyClient(failures=3)
+    boot = SecretsBootstrapper(client_factory=lambda _: flaky, applier=EnvironmentApplier(temp_root=str(tmp_path)))  # type: ignore[arg-type,return-value]
+    settings = production(secrets_retry_max_backoff=0.05)
+
+    async def scenario() -> tuple[SecretStatus, SecretStatus]:
+        first = await boot.start(settings)
+        for _ in range(200):
+            if boot.status.loaded:
+                break
+            await asyncio.sleep(0.01)
+        final = boot.status
+        await boot.stop()
+        return first, final
+
+    first, final = asyncio.run(scenario())
+    assert first.loaded is False and first.error is not None and first.error.code == "ThrottlingException"
+    assert final.loaded and final.version_ids == {NAME: "v-good"}
+    assert flaky.calls == 4 and final.attempts == 4
+    assert list(tmp_path.iterdir()) == []  # stop() cleaned up the file
+
+
+def test_stop_cancels_a_retry_that_never_succeeds(tmp_path: Path) -> None:
+    flaky = FlakyClient(failures=10**9)
+    boot = SecretsBootstrapper(client_factory=lambda _: flaky, applier=EnvironmentApplier(temp_root=str(tmp_path)))  # type: ignore[arg-type,return-value]
+
+    async def scenario() -> None:
+        await boot.start(production(secrets_retry_max_backoff=0.01))
+        await asyncio.sleep(0.1)
+        await boot.stop()
+        calls = flaky.calls
+        await asyncio.sleep(0.05)
+        assert flaky.calls == calls
+
+    asyncio.run(scenario())
+    assert flaky.calls > 2
