@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,10 @@ class Settings(BaseSettings):
     secrets_read_timeout: float = Field(default=5.0, gt=0)
     secrets_max_attempts: int = Field(default=3, ge=1, le=10)
     secrets_retry_max_backoff: float = Field(default=30.0, gt=0)
+    # None: 300 s in staging/production, off elsewhere. 0: off.
+    secrets_refresh_interval: float | None = Field(default=None, ge=0)
+    secrets_max_staleness: float = Field(default=86400.0, gt=0)
+    secrets_previous_key_grace: float = Field(default=300.0, ge=0)
     log_level: str = "INFO"
     log_format: str | None = None
 
@@ -38,6 +43,10 @@ class Settings(BaseSettings):
     gcp_project_id: str | None = None
     google_application_credentials: str | None = None
     app_secret_key: SecretStr | None = None
+    # Kept after a rotation for one refresh interval plus the grace period, so
+    # signatures made with the old key still verify; see accepted_app_secret_keys().
+    app_secret_key_previous: SecretStr | None = None
+    app_secret_key_previous_expires_at: datetime | None = None
     milvus_host: str | None = None
     milvus_port: int = Field(default=19530, ge=1, le=65535)
 
@@ -56,6 +65,20 @@ class Settings(BaseSettings):
         if self.secret_name and self.secret_name.strip():
             return tuple(name.strip() for name in self.secret_name.split(",") if name.strip())
         return (default_secret_name(self.app_env),) if self.app_env.is_cloud else ()
+
+    @property
+    def refresh_interval(self) -> float:
+        if self.secrets_refresh_interval is not None:
+            return self.secrets_refresh_interval
+        return 300.0 if self.app_env.is_cloud else 0.0
+
+    def accepted_app_secret_keys(self, now: datetime | None = None) -> list[SecretStr]:
+        """The current signing key, then the previous one while its grace period lasts."""
+        keys = [self.app_secret_key] if self.app_secret_key else []
+        previous, expires = self.app_secret_key_previous, self.app_secret_key_previous_expires_at
+        if previous is not None and (expires is None or (now or datetime.now(UTC)) < expires):
+            keys.append(previous)
+        return keys
 
     @property
     def json_logs(self) -> bool:
@@ -77,11 +100,34 @@ _config: Settings | None = None
 _lock = threading.Lock()
 
 
+def _carry_previous_key(old: Settings | None, fresh: Settings) -> Settings:
+    if old is None or fresh.app_secret_key_previous is not None:
+        return fresh
+    now = datetime.now(UTC)
+    if old.app_secret_key and fresh.app_secret_key and old.app_secret_key != fresh.app_secret_key:
+        keep = timedelta(seconds=fresh.refresh_interval + fresh.secrets_previous_key_grace)
+        return fresh.model_copy(
+            update={"app_secret_key_previous": old.app_secret_key, "app_secret_key_previous_expires_at": now + keep}
+        )
+    expires = old.app_secret_key_previous_expires_at
+    if old.app_secret_key == fresh.app_secret_key and old.app_secret_key_previous and expires and now < expires:
+        carried = {
+            "app_secret_key_previous": old.app_secret_key_previous,
+            "app_secret_key_previous_expires_at": expires,
+        }
+        return fresh.model_copy(update=carried)
+    return fresh
+
+
 def update_config_from_env(factory: Callable[[], Settings] = load_settings) -> Settings:
-    """Re-read the settings from the environment into the one config instance."""
+    """Re-read the settings from the environment into the one config instance.
+
+    A changed APP_SECRET_KEY keeps the old one as app_secret_key_previous for a while.
+    """
     global _config
     fresh = factory()
     with _lock:
+        fresh = _carry_previous_key(_config, fresh)
         _config = fresh
     return fresh
 

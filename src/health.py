@@ -1,11 +1,14 @@
 """Health routes. They render the status held in memory and never compute it:
-no AWS call, no thread pool, one cached body per status snapshot.
+no AWS call, no thread pool, and the body is re-rendered only when the status
+changes or the second ticks over (the age of the values is part of it).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -13,33 +16,49 @@ from fastapi.responses import Response
 from src.secrets_manager import SecretStatus
 
 
-def overall(status: SecretStatus) -> str:
+def overall(status: SecretStatus, *, max_staleness: float = float("inf"), now: datetime | None = None) -> str:
+    """ok: loaded and current; degraded: serving the last good values after a failure;
+    unavailable: nothing loaded, or a failure has lasted past max_staleness."""
     if not status.loaded:
         return "unavailable"
-    return "degraded" if status.error is not None else "ok"
+    if status.error is None:
+        return "ok"
+    age = status.age_seconds(now)
+    return "unavailable" if age is not None and age > max_staleness else "degraded"
 
 
 class HealthRenderer:
-    """Builds the /health body, re-rendering only when the status snapshot changes."""
-
-    def __init__(self, status: Callable[[], SecretStatus], *, app_env: str, version: str) -> None:
+    def __init__(
+        self,
+        status: Callable[[], SecretStatus],
+        *,
+        app_env: str,
+        version: str,
+        max_staleness: float = float("inf"),
+    ) -> None:
         self._status = status
         self._app_env = app_env
         self._version = version
-        self._cache: tuple[SecretStatus, int, bytes] | None = None
+        self._max_staleness = max_staleness
+        self._cache: tuple[SecretStatus, int, int, bytes] | None = None
 
     def render(self) -> tuple[int, bytes]:
         status = self._status()
+        second = int(time.monotonic())
         cached = self._cache
-        if cached is not None and cached[0] is status:
-            return cached[1], cached[2]
-        state = overall(status)
+        if cached is not None and cached[0] is status and cached[1] == second:
+            return cached[2], cached[3]
+        now = datetime.now(UTC)
+        state = overall(status, max_staleness=self._max_staleness, now=now)
+        secrets = status.public()
+        age = status.age_seconds(now)
+        secrets["age_seconds"] = round(age) if age is not None else None
         body = json.dumps(
-            {"status": state, "app_env": self._app_env, "version": self._version, "secrets": status.public()},
+            {"status": state, "app_env": self._app_env, "version": self._version, "secrets": secrets},
             separators=(",", ":"),
         ).encode()
         code = 503 if state == "unavailable" else 200
-        self._cache = (status, code, body)
+        self._cache = (status, second, code, body)
         return code, body
 
 
@@ -49,7 +68,7 @@ def health_router(renderer: HealthRenderer) -> APIRouter:
     @router.get(
         "/health",
         summary="Readiness: 200 when the secrets are loaded, 503 when not",
-        responses={200: {"description": "ok or degraded"}, 503: {"description": "secrets not loaded"}},
+        responses={200: {"description": "ok or degraded"}, 503: {"description": "secrets not loaded, or too stale"}},
     )
     async def health() -> Response:
         code, body = renderer.render()

@@ -19,6 +19,10 @@ MASK = "***"
 # Values shorter than this are not masked: masking "1" or "true" would garble every line.
 MIN_MASKED_LENGTH = 4
 LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# botocore's DEBUG output includes whole response bodies, the secret among them.
+QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+# Service-account fields that are public or fixed, not worth masking everywhere.
+PUBLIC_SA_FIELDS = frozenset({"type", "auth_uri", "token_uri", "auth_provider_x509_cert_url", "universe_domain"})
 
 
 class SecretMasker(logging.Filter):
@@ -74,8 +78,8 @@ def _fragments(value: str) -> list[str]:
         except ValueError:
             return parts
         if isinstance(data, dict):
-            for field in data.values():
-                if isinstance(field, str):
+            for name, field in data.items():
+                if isinstance(field, str) and name not in PUBLIC_SA_FIELDS:
                     parts.append(field)
                     parts.extend(line for line in field.splitlines() if "-----" not in line)
     return parts
@@ -105,3 +109,5 @@ def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)

@@ -11,6 +11,7 @@ from src import __version__
 from src.config import load_settings
 from src.health import HealthRenderer, health_router
 from src.logs import configure_logging
+from src.refresh import Supervisor
 from src.secrets_manager import SecretsBootstrapper, get_bootstrapper
 
 
@@ -19,14 +20,17 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
     # Only the bootstrap knobs are read here; the secrets are not in yet.
     settings = load_settings()
     configure_logging(json_lines=settings.json_logs, level=settings.log_level)
+    supervisor = Supervisor(boot)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await boot.start()
+        # bootstrap_secrets() then update_config_from_env(), retried and refreshed in the background.
+        await supervisor.start()
         try:
             yield
         finally:
-            await boot.stop()
+            await supervisor.stop()
+            boot.applier.cleanup()
 
     docs = not settings.app_env.is_cloud
     app = FastAPI(
@@ -37,7 +41,12 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
     )
-    renderer = HealthRenderer(lambda: boot.status, app_env=settings.app_env.value, version=__version__)
+    renderer = HealthRenderer(
+        lambda: boot.status,
+        app_env=settings.app_env.value,
+        version=__version__,
+        max_staleness=settings.secrets_max_staleness,
+    )
     app.include_router(health_router(renderer))
     return app
 

@@ -1,15 +1,15 @@
-"""Secret bootstrap: `bootstrap_secrets()`, the status it reports, and background retries.
+"""Secret bootstrap: `bootstrap_secrets()`, the status it reports, and live refresh.
 
-One load is: fetch every secret (AWS) or read the environment (local), validate
-the whole, then apply it and rebuild the config. Validation comes first, so a
-bad payload changes nothing. The status is an immutable snapshot, replaced
-whole; `/health` renders it and never computes it.
+One load is two steps. `prepare` fetches every secret (AWS) or reads the
+environment (local) and validates the whole; it touches nothing. `commit`
+applies the result to `os.environ`, the service-account file and the config in
+one go. A bad payload therefore changes nothing, and a refresh that fails keeps
+the last good values. The status is an immutable snapshot, replaced whole;
+`/health` renders it and never computes it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -39,6 +39,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 @dataclass(frozen=True)
 class SecretStatus:
     """What the last load and the last attempt found: names and ids only, never values."""
@@ -52,9 +56,18 @@ class SecretStatus:
     overridden: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     loaded_at: datetime | None = None
+    # Last time the values in use were confirmed current (a load or an unchanged refresh).
+    verified_at: datetime | None = None
+    last_refresh_at: datetime | None = None
+    next_refresh_at: datetime | None = None
     error: SecretsError | None = None
     attempts: int = 0
     timings_ms: Mapping[str, float] = field(default_factory=dict)
+
+    def age_seconds(self, now: datetime | None = None) -> float | None:
+        if self.verified_at is None:
+            return None
+        return max(0.0, ((now or _now()) - self.verified_at).total_seconds())
 
     def public(self) -> dict[str, Any]:
         return {
@@ -66,12 +79,30 @@ class SecretStatus:
             "missing": list(self.missing),
             "overridden": list(self.overridden),
             "warnings": list(self.warnings),
-            "loaded_at": self.loaded_at.isoformat() if self.loaded_at else None,
+            "loaded_at": _iso(self.loaded_at),
+            "last_refresh_at": _iso(self.last_refresh_at),
+            "next_refresh_at": _iso(self.next_refresh_at),
             "error": self.error.to_dict() if self.error else None,
         }
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A validated load, not yet applied. Repr shows names only."""
+
+    source: str
+    names: tuple[str, ...]
+    bundle: SecretBundle
+    parts: Mapping[str, tuple[str, ParsedSecret]] = field(repr=False)
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {name: version for name, (version, _) in self.parts.items()}
+
+
 ClientFactory = Callable[[Settings], SecretsClient]
+SwapCallback = Callable[[SecretStatus], None]
 
 
 def default_client_factory(settings: Settings) -> SecretsClient:
@@ -93,7 +124,7 @@ def _dotenv_values() -> dict[str, str]:
 
 
 class SecretsBootstrapper:
-    """Loads secrets into the process and keeps the status; safe to call from any thread."""
+    """Loads and refreshes secrets in the process and keeps the status; thread-safe."""
 
     def __init__(
         self,
@@ -109,8 +140,9 @@ class SecretsBootstrapper:
         self._masker = log_masker
         self._config_factory = config_factory
         self._status = SecretStatus()
-        self._lock = threading.Lock()
-        self._retry_task: asyncio.Task[None] | None = None
+        self._parts: dict[str, tuple[str, ParsedSecret]] = {}
+        self._lock = threading.RLock()
+        self._callbacks: list[SwapCallback] = []
 
     def __repr__(self) -> str:
         return f"SecretsBootstrapper(loaded={self._status.loaded})"
@@ -123,97 +155,68 @@ class SecretsBootstrapper:
     def applier(self) -> EnvironmentApplier:
         return self._applier
 
-    def client(self, settings: Settings) -> SecretsClient:
-        if self._client is None:
-            self._client = self._client_factory(settings)
-        return self._client
+    def on_swap(self, callback: SwapCallback) -> None:
+        """Run `callback(status)` after every successful load or swap (to rebuild API clients)."""
+        self._callbacks.append(callback)
 
-    def load(self, settings: Settings | None = None) -> SecretStatus:
-        """Fetch, validate, apply, rebuild the config. Raises `SecretsError`; the status records it."""
-        with self._lock:
-            started = time.perf_counter()
-            attempts = self._status.attempts + 1
-            try:
-                settings = settings or self._read_settings()
-                names = settings.secret_names
-                timings: dict[str, float] = {}
-                if names:
-                    bundle, versions = self._fetch_bundle(settings, names, timings)
-                    source = SOURCE_AWS
-                else:
-                    bundle, versions, source = self._environment_bundle(settings), {}, SOURCE_ENVIRONMENT
-                self._masker.register(bundle.values.values())
-                applied = self._applier.apply(bundle.values)
-                self._rebuild_config()
-            except SecretsError as error:
-                self._status = replace(self._status, error=error, attempts=attempts)
-                log.warning(
-                    "secrets not loaded: %s",
-                    error,
-                    extra={"error_code": error.code, "hint": error.hint, "secret_name": error.secret_name},
-                )
-                raise
-            timings["total"] = (time.perf_counter() - started) * 1000
-            overridden = applied.overridden if source == SOURCE_AWS else ()
-            self._status = SecretStatus(
-                loaded=True,
-                source=source,
-                secret_names=names,
-                version_ids=MappingProxyType(versions),
-                keys=bundle.keys,
-                missing=bundle.missing,
-                overridden=overridden,
-                warnings=bundle.warnings,
-                loaded_at=_now(),
-                attempts=attempts,
-                timings_ms=MappingProxyType({k: round(v, 2) for k, v in timings.items()}),
-            )
-        for collision in bundle.collisions:
-            log.warning("secret key overridden by a later secret: %s", collision)
-        for key in overridden:
-            log.warning("environment variable %s set before bootstrap wins over the secret", key)
-        for warning in bundle.warnings:
-            log.warning("secret warning: %s", warning)
-        log.info(
-            "secrets loaded: source=%s secret_names=%s version_ids=%s key_count=%d",
-            source,
-            ",".join(names) or "-",
-            ",".join(f"{n}={v}" for n, v in versions.items()) or "-",
-            len(bundle.keys),
-            extra={
-                "secret_names": list(names),
-                "version_ids": versions,
-                "key_count": len(bundle.keys),
-                "source": source,
-            },
-        )
-        return self._status
-
-    def _read_settings(self) -> Settings:
+    def settings(self) -> Settings:
         try:
             return self._config_factory()
         except ValidationError as exc:
             raise _settings_error(exc) from None
 
-    def _rebuild_config(self) -> None:
-        try:
-            update_config_from_env(self._config_factory)
-        except ValidationError as exc:
-            raise _settings_error(exc) from None
+    def client(self, settings: Settings) -> SecretsClient:
+        with self._lock:
+            if self._client is None:
+                self._client = self._client_factory(settings)
+            return self._client
 
-    def _fetch_bundle(
-        self, settings: Settings, names: tuple[str, ...], timings: dict[str, float]
-    ) -> tuple[SecretBundle, dict[str, str]]:
+    # -- loading -----------------------------------------------------------
+
+    def load(self, settings: Settings | None = None) -> SecretStatus:
+        """Fetch, validate, apply, rebuild the config. Raises `SecretsError`; the status records it."""
+        with self._lock:
+            try:
+                settings = settings or self.settings()
+                prepared = self.prepare(settings)
+            except SecretsError as error:
+                self._record_failure(error)
+                raise
+            return self.commit(prepared)
+
+    def prepare_or_record(self, settings: Settings) -> Prepared:
+        """`prepare`, recording a failure in the status (the background retry's step)."""
+        try:
+            return self.prepare(settings)
+        except SecretsError as error:
+            self._record_failure(error)
+            raise
+
+    def prepare(self, settings: Settings, *, current: Mapping[str, str] | None = None) -> Prepared:
+        """Fetch and validate without touching anything.
+
+        `current` maps names to their AWSCURRENT version ids (from DescribeSecret): a secret
+        whose version is unchanged is not fetched again.
+        """
+        started = time.perf_counter()
+        names = settings.secret_names
+        timings: dict[str, float] = {}
+        if not names:
+            parsed = parse_values({k: v for k, v in self._local_values().items() if k in KNOWN_KEYS})
+            bundle = build_bundle([(SOURCE_ENVIRONMENT, parsed)], strict=settings.app_env.is_cloud)
+            return Prepared(SOURCE_ENVIRONMENT, (), bundle, {})
         if not settings.region:
             raise SecretsError("MissingRegion", "AWS_REGION is not set")
         t0 = time.perf_counter()
         client = self.client(settings)
         _ = client.client
         timings["client"] = (time.perf_counter() - t0) * 1000
-        parts: list[tuple[str, ParsedSecret]] = []
-        versions: dict[str, str] = {}
+        parts: dict[str, tuple[str, ParsedSecret]] = {}
         t1 = time.perf_counter()
         for name in names:
+            if current and name in self._parts and self._parts[name][0] == current.get(name):
+                parts[name] = self._parts[name]
+                continue
             fetched = client.get_secret(name)
             if fetched.secret_string is None:
                 raise SecretsError(
@@ -221,47 +224,132 @@ class SecretsBootstrapper:
                     "the secret is stored as SecretBinary; store it as a SecretString JSON object",
                     secret_name=name,
                 )
-            parts.append((name, parse_secret(fetched.secret_string, secret_name=name)))
-            versions[name] = fetched.version_id
+            parts[name] = (fetched.version_id, parse_secret(fetched.secret_string, secret_name=name))
         timings["fetch"] = (time.perf_counter() - t1) * 1000
-        return build_bundle(parts, strict=settings.app_env.is_cloud), versions
+        bundle = build_bundle([(name, parsed) for name, (_, parsed) in parts.items()], strict=settings.app_env.is_cloud)
+        timings["prepare"] = (time.perf_counter() - started) * 1000
+        return Prepared(SOURCE_AWS, names, bundle, parts, timings)
 
-    def _environment_bundle(self, settings: Settings) -> SecretBundle:
+    def commit(self, prepared: Prepared) -> SecretStatus:
+        """Apply a prepared load: file, environment and config together, then the status."""
+        with self._lock:
+            started = time.perf_counter()
+            bundle = prepared.bundle
+            try:
+                self._masker.register(bundle.values.values())
+                applied = self._applier.apply(bundle.values)
+                self._rebuild_config()
+            except SecretsError as error:
+                self._record_failure(error)
+                raise
+            now = _now()
+            previous = self._status
+            self._parts = dict(prepared.parts)
+            timings = {**prepared.timings, "commit": (time.perf_counter() - started) * 1000}
+            overridden = applied.overridden if prepared.source == SOURCE_AWS else ()
+            self._status = SecretStatus(
+                loaded=True,
+                source=prepared.source,
+                secret_names=prepared.names,
+                version_ids=MappingProxyType(prepared.versions),
+                keys=bundle.keys,
+                missing=bundle.missing,
+                overridden=overridden,
+                warnings=bundle.warnings,
+                loaded_at=now,
+                verified_at=now,
+                last_refresh_at=previous.last_refresh_at,
+                next_refresh_at=previous.next_refresh_at,
+                attempts=previous.attempts + 1,
+                timings_ms=MappingProxyType({k: round(v, 2) for k, v in timings.items()}),
+            )
+            status = self._status
+        self._log_loaded(prepared, overridden)
+        for callback in list(self._callbacks):
+            try:
+                callback(status)
+            except Exception:
+                log.exception("a secrets swap callback failed")
+        return status
+
+    # -- refresh -----------------------------------------------------------
+
+    def check_for_change(self, settings: Settings) -> Prepared | None:
+        """DescribeSecret each name; fetch and validate only when a version changed. Touches nothing."""
+        client = self.client(settings)
+        current = {name: client.current_version(name) for name in settings.secret_names}
+        if current == dict(self._status.version_ids):
+            return None
+        return self.prepare(settings, current=current)
+
+    def refresh(self, settings: Settings) -> Prepared | None:
+        """One refresh check, recording its outcome; returns what must be committed, if anything."""
+        try:
+            prepared = self.check_for_change(settings)
+        except SecretsError as error:
+            self._record_failure(error, refresh=True)
+            raise
+        now = _now()
+        with self._lock:
+            if prepared is None:
+                if self._status.error is not None:
+                    log.info("secrets refresh recovered; version unchanged")
+                self._status = replace(self._status, error=None, verified_at=now, last_refresh_at=now)
+            else:
+                self._status = replace(self._status, last_refresh_at=now)
+        return prepared
+
+    def set_next_refresh(self, moment: datetime | None) -> None:
+        with self._lock:
+            self._status = replace(self._status, next_refresh_at=moment)
+
+    # -- helpers -----------------------------------------------------------
+
+    def _record_failure(self, error: SecretsError, *, refresh: bool = False) -> None:
+        with self._lock:
+            status = self._status
+            self._status = replace(status, error=error, attempts=status.attempts + (0 if refresh else 1))
+        what = "secrets refresh failed, keeping the last good values" if status.loaded else "secrets not loaded"
+        log.warning(
+            "%s: %s",
+            what,
+            error,
+            extra={"error_code": error.code, "hint": error.hint, "secret_name": error.secret_name},
+        )
+
+    def _local_values(self) -> dict[str, str]:
         values = _dotenv_values()
         values.update(self._applier.original)
-        known = {key: value for key, value in values.items() if key in KNOWN_KEYS}
-        return build_bundle([(SOURCE_ENVIRONMENT, parse_values(known))], strict=settings.app_env.is_cloud)
+        return values
 
-    async def start(self, settings: Settings | None = None) -> SecretStatus:
-        """First load now; on failure keep serving not-ready and retry in the background."""
+    def _rebuild_config(self) -> None:
         try:
-            return await asyncio.to_thread(self.load, settings)
-        except SecretsError:
-            max_backoff = (settings or self._read_settings()).secrets_retry_max_backoff
-            self._retry_task = asyncio.create_task(self._retry(settings, max_backoff), name="secrets-retry")
-            return self._status
+            update_config_from_env(self._config_factory)
+        except ValidationError as exc:
+            raise _settings_error(exc) from None
 
-    async def _retry(self, settings: Settings | None, max_backoff: float) -> None:
-        # tenacity: a maintained retry library whose full-jitter exponential wait
-        # keeps a fleet of failing tasks from retrying in lockstep.
-        from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
-
-        retrying = AsyncRetrying(
-            wait=wait_random_exponential(multiplier=0.5, max=max_backoff),
-            retry=retry_if_exception_type(SecretsError),
-            reraise=True,
+    def _log_loaded(self, prepared: Prepared, overridden: tuple[str, ...]) -> None:
+        bundle = prepared.bundle
+        for collision in bundle.collisions:
+            log.warning("secret key overridden by a later secret: %s", collision)
+        for key in overridden:
+            log.warning("environment variable %s set before bootstrap wins over the secret", key)
+        for warning in bundle.warnings:
+            log.warning("secret warning: %s", warning)
+        versions = prepared.versions
+        log.info(
+            "secrets loaded: source=%s secret_names=%s version_ids=%s key_count=%d",
+            prepared.source,
+            ",".join(prepared.names) or "-",
+            ",".join(f"{n}={v}" for n, v in versions.items()) or "-",
+            len(bundle.keys),
+            extra={
+                "secret_names": list(prepared.names),
+                "version_ids": versions,
+                "key_count": len(bundle.keys),
+                "source": prepared.source,
+            },
         )
-        async for attempt in retrying:
-            with attempt:
-                await asyncio.to_thread(self.load, settings)
-
-    async def stop(self) -> None:
-        task, self._retry_task = self._retry_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, SecretsError):
-                await task
-        self._applier.cleanup()
 
 
 def _settings_error(exc: ValidationError) -> SecretsError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -23,6 +24,10 @@ def _isolated_process_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     for key in list(os.environ):
         if key.startswith("AWS_") or key in ("APP_ENV", "SECRET_NAME", "GOOGLE_APPLICATION_CREDENTIALS"):
             monkeypatch.delenv(key, raising=False)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
     os.environ.clear()
     os.environ.update(saved)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,28 @@ def test_renderer_caches_per_snapshot_and_follows_changes() -> None:
         "overridden",
         "warnings",
         "loaded_at",
+        "last_refresh_at",
+        "next_refresh_at",
+        "age_seconds",
         "error",
     }
+
+
+def test_failure_past_max_staleness_is_503() -> None:
+    now = datetime.now(UTC)
+    error = SecretsError("AccessDeniedException", "denied")
+    fresh = SecretStatus(loaded=True, error=error, verified_at=now - timedelta(seconds=50))
+    stale = SecretStatus(loaded=True, error=error, verified_at=now - timedelta(seconds=70))
+    healthy_but_old = SecretStatus(loaded=True, verified_at=now - timedelta(seconds=70))
+    assert overall(fresh, max_staleness=60, now=now) == "degraded"
+    assert overall(stale, max_staleness=60, now=now) == "unavailable"
+    assert overall(healthy_but_old, max_staleness=60, now=now) == "ok"
+    code, body = HealthRenderer(lambda: stale, app_env="production", version="1", max_staleness=60).render()
+    data = json.loads(body)
+    assert code == 503
+    assert data["status"] == "unavailable"
+    assert data["secrets"]["age_seconds"] >= 70
+    assert data["secrets"]["error"]["code"] == "AccessDeniedException"
 
 
 def test_degraded_is_200_with_error() -> None:

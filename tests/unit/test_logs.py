@@ -73,3 +73,9 @@ def test_text_format(capsys: pytest.CaptureFixture[str]) -> None:
     logging.getLogger("short_cut.test").debug("plain")
     out = capsys.readouterr().out
     assert "DEBUG" in out and "plain" in out and not out.startswith("{")
+
+
+def test_botocore_debug_output_is_held_back_even_at_debug_level() -> None:
+    configure_logging(json_lines=False, level="DEBUG")
+    assert not logging.getLogger("botocore.parsers").isEnabledFor(logging.DEBUG)
+    assert logging.getLogger("short_cut.secrets").isEnabledFor(logging.DEBUG)

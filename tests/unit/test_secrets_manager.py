@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from src.config import Settings, get_config
 from src.environment import EnvironmentApplier
 from src.errors import SecretsError
 from src.logs import SecretMasker
-from src.secrets_manager import SecretsBootstrapper, SecretStatus
+from src.secrets_manager import SecretsBootstrapper
 from tests.support.canary import CANARY_VALUES, canary_payload, canary_secret_string, leaked
 
 NAME = "short-cut/prod/app"
@@ -56,7 +55,7 @@ def test_load_applies_everything_and_reports(aws: Any, boot: SecretsBootstrapper
     assert config.openai_api_key.get_secret_value() == CANARY_VALUES["OPENAI_API_KEY"]
     assert config.milvus_port == 47913
     assert config.google_application_credentials == os.environ["GOOGLE_APPLICATION_CREDENTIALS"]
-    assert {"client", "fetch", "total"} <= set(status.timings_ms)
+    assert {"client", "fetch", "prepare", "commit"} <= set(status.timings_ms)
     assert leaked(repr(status), json.dumps(status.public()), repr(boot)) == []
 
 
@@ -130,59 +129,73 @@ def test_invalid_setting_names_the_field_not_the_value(
     assert leaked(str(caught.value)) == []
 
 
-class FlakyClient:
-    """Fails a given number of times, then serves the canary secret."""
+def test_refresh_without_change_calls_describe_only(aws: Any, boot: SecretsBootstrapper) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string())
+    settings = production()
+    first = boot.load(settings)
+    calls: list[str] = []
+    client = boot.client(settings)
+    original_get = client.get_secret
 
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.calls = 0
+    def counting_get(name: str, **kwargs: Any) -> Any:
+        calls.append(name)
+        return original_get(name, **kwargs)
 
-    @property
-    def client(self) -> object:
-        return self
-
-    def get_secret(self, name: str, **_: Any) -> Any:
-        from src.aws import FetchedSecret
-
-        self.calls += 1
-        if self.calls <= self.failures:
-            raise SecretsError("ThrottlingException", "slow down", secret_name=name)
-        return FetchedSecret(name=name, arn="arn", version_id="v-good", secret_string=canary_secret_string())
-
-
-def test_start_serves_not_ready_then_recovers_in_background(tmp_path: Path) -> None:
-    flaky = FlakyClient(failures=3)
-    boot = SecretsBootstrapper(client_factory=lambda _: flaky, applier=EnvironmentApplier(temp_root=str(tmp_path)))  # type: ignore[arg-type,return-value]
-    settings = production(secrets_retry_max_backoff=0.05)
-
-    async def scenario() -> tuple[SecretStatus, SecretStatus]:
-        first = await boot.start(settings)
-        for _ in range(200):
-            if boot.status.loaded:
-                break
-            await asyncio.sleep(0.01)
-        final = boot.status
-        await boot.stop()
-        return first, final
-
-    first, final = asyncio.run(scenario())
-    assert first.loaded is False and first.error is not None and first.error.code == "ThrottlingException"
-    assert final.loaded and final.version_ids == {NAME: "v-good"}
-    assert flaky.calls == 4 and final.attempts == 4
-    assert list(tmp_path.iterdir()) == []  # stop() cleaned up the file
+    client.get_secret = counting_get  # type: ignore[method-assign]
+    assert boot.refresh(settings) is None
+    assert calls == []
+    status = boot.status
+    assert status.version_ids == first.version_ids
+    assert status.last_refresh_at is not None
+    assert status.verified_at is not None and first.verified_at is not None
+    assert status.verified_at >= first.verified_at
 
 
-def test_stop_cancels_a_retry_that_never_succeeds(tmp_path: Path) -> None:
-    flaky = FlakyClient(failures=10**9)
-    boot = SecretsBootstrapper(client_factory=lambda _: flaky, applier=EnvironmentApplier(temp_root=str(tmp_path)))  # type: ignore[arg-type,return-value]
+def test_refresh_with_change_validates_before_anything_changes(aws: Any, boot: SecretsBootstrapper) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string())
+    settings = production()
+    boot.load(settings)
+    rotated = canary_secret_string(APP_SECRET_KEY="rotated-key-1")
+    new_version = aws.put_secret_value(SecretId=NAME, SecretString=rotated)["VersionId"]
+    prepared = boot.refresh(settings)
+    assert prepared is not None
+    assert os.environ["APP_SECRET_KEY"] == CANARY_VALUES["APP_SECRET_KEY"]  # not swapped yet
+    swapped: list[str] = []
+    boot.on_swap(lambda status: swapped.append(status.version_ids[NAME]))
+    boot.commit(prepared)
+    assert os.environ["APP_SECRET_KEY"] == "rotated-key-1"
+    assert swapped == [new_version]
+    config = get_config()
+    assert [k.get_secret_value() for k in config.accepted_app_secret_keys()] == [
+        "rotated-key-1",
+        CANARY_VALUES["APP_SECRET_KEY"],
+    ]
 
-    async def scenario() -> None:
-        await boot.start(production(secrets_retry_max_backoff=0.01))
-        await asyncio.sleep(0.1)
-        await boot.stop()
-        calls = flaky.calls
-        await asyncio.sleep(0.05)
-        assert flaky.calls == calls
 
-    asyncio.run(scenario())
-    assert flaky.calls > 2
+def test_failed_refresh_is_recorded_and_keeps_values(aws: Any, boot: SecretsBootstrapper) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string())
+    settings = production()
+    good = boot.load(settings)
+    aws.put_secret_value(SecretId=NAME, SecretString=canary_secret_string(MILVUS_PORT="0"))
+    with pytest.raises(SecretsError):
+        prepared = boot.refresh(settings)
+    assert boot.status.error is not None and boot.status.error.code == "InvalidSecretValue"
+    assert boot.status.version_ids == good.version_ids
+    assert os.environ["MILVUS_PORT"] == CANARY_VALUES["MILVUS_PORT"]
+    # Fixed: a later refresh recovers.
+    aws.put_secret_value(SecretId=NAME, SecretString=canary_secret_string(MILVUS_PORT="19530"))
+    prepared = boot.refresh(settings)
+    assert prepared is not None
+    boot.commit(prepared)
+    assert boot.status.error is None
+    assert os.environ["MILVUS_PORT"] == "19530"
+
+
+def test_a_failing_swap_callback_does_not_break_the_swap(aws: Any, boot: SecretsBootstrapper) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string())
+
+    def broken(_: object) -> None:
+        raise RuntimeError("boom")
+
+    boot.on_swap(broken)
+    assert boot.load(production()).loaded
