@@ -4,22 +4,34 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-api.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell cksum < requirements-infra.txt | cut -d' ' -f1)
+LAMBDA_ZIP := build/short-cut-rotation.zip
+LAMBDA_FILES := src/__init__.py src/errors.py src/payload.py src/aws.py src/rotation/__init__.py src/rotation/lambda_function.py
 
-.PHONY: help venv run test unit e2e lint format clean
+.PHONY: help venv infra-venv run test unit e2e lint format lambda clean
 
 help:
-	@echo "make run    - start the service in local mode on port 8000 (.env defaults, no AWS)"
-	@echo "make test   - lint, then every test"
-	@echo "make lint   - ruff, mypy, shellcheck"
+	@echo "make run     - start the service in local mode on port 8000 (.env defaults, no AWS)"
+	@echo "make test    - lint, then every test"
+	@echo "make lint    - ruff, mypy, shellcheck"
+	@echo "make lambda  - package the rotation Lambda as $(LAMBDA_ZIP)"
 
 $(STAMP): requirements-api.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# checkov and the AWS CLI pin boto3 versions that clash with the service's: own venv.
+$(INFRA_STAMP): requirements-infra.txt
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet -r requirements-infra.txt
+	rm -f $(INFRA_VENV)/.installed-*
+	touch $@
+
 venv: $(STAMP)
+infra-venv: $(INFRA_STAMP)
 
 .env:
 	cp .env.example .env
@@ -37,14 +49,20 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 
+lambda: $(LAMBDA_FILES)
+	mkdir -p build
+	rm -f $(LAMBDA_ZIP)
+	$(PYTHON) -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED); [z.write(f, f) for f in sys.argv[2:]]; z.close()' $(LAMBDA_ZIP) $(LAMBDA_FILES)
+	@echo "wrote $(LAMBDA_ZIP)"
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-e2e: $(STAMP)
-	$(BIN)/python -m pytest tests/e2e
+e2e: $(STAMP) $(INFRA_STAMP)
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest tests/e2e
 
-test: lint
+test: lint $(INFRA_STAMP)
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(INFRA_VENV) build .mypy_cache .ruff_cache .pytest_cache

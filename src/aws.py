@@ -134,8 +134,55 @@ class SecretsClient:
 
     def current_version(self, name: str) -> str:
         """The version id that holds AWSCURRENT, from DescribeSecret (no value is read)."""
-        stages = self.describe(name).get("VersionIdsToStages", {})
-        for version_id, labels in stages.items():
-            if CURRENT in labels:
-                return str(version_id)
+        version_id = version_with_stage(self.describe(name), CURRENT)
+        if version_id:
+            return version_id
         raise SecretsError("ResourceNotFoundException", f"no version of {name} is labelled {CURRENT}", secret_name=name)
+
+    # -- operator and rotation calls ------------------------------------------
+
+    def create(self, name: str, secret_string: str, *, description: str, tags: dict[str, str]) -> str:
+        """CreateSecret with the default aws/secretsmanager key (no KmsKeyId)."""
+        with aws_errors(name):
+            response = self.client.create_secret(
+                Name=name,
+                Description=description,
+                SecretString=secret_string,
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+        return str(response["VersionId"])
+
+    def put_value(
+        self, name: str, secret_string: str, *, token: str | None = None, stages: list[str] | None = None
+    ) -> str:
+        request: dict[str, Any] = {"SecretId": name, "SecretString": secret_string}
+        if token:
+            request["ClientRequestToken"] = token
+        if stages:
+            request["VersionStages"] = stages
+        with aws_errors(name):
+            response = self.client.put_secret_value(**request)
+        return str(response["VersionId"])
+
+    def move_stage(self, name: str, stage: str, *, to_version: str, from_version: str | None) -> None:
+        request: dict[str, Any] = {"SecretId": name, "VersionStage": stage, "MoveToVersionId": to_version}
+        if from_version:
+            request["RemoveFromVersionId"] = from_version
+        with aws_errors(name):
+            self.client.update_secret_version_stage(**request)
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.describe(name)
+        except SecretsError as exc:
+            if exc.code == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+
+def version_with_stage(metadata: dict[str, Any], stage: str) -> str | None:
+    for version_id, stages in metadata.get("VersionIdsToStages", {}).items():
+        if stage in stages:
+            return str(version_id)
+    return None

@@ -157,6 +157,8 @@ def _service_account_json(value: Any, secret_name: str | None) -> str:
 
 
 def _normalise(key: str, value: Any, secret_name: str | None) -> str:
+    if key == SERVICE_ACCOUNT_KEY and isinstance(value, str) and is_placeholder(value):
+        return value
     if key == SERVICE_ACCOUNT_KEY:
         return _service_account_json(value, secret_name)
     if isinstance(value, bool):
@@ -234,7 +236,7 @@ def _check_port(values: Mapping[str, str]) -> None:
 def placeholder_keys(values: Mapping[str, str]) -> list[str]:
     found = []
     for key, value in values.items():
-        if key == SERVICE_ACCOUNT_KEY:
+        if key == SERVICE_ACCOUNT_KEY and not is_placeholder(value):
             fields = json.loads(value).values()
             if any(isinstance(v, str) and is_placeholder(v) for v in fields):
                 found.append(key)
@@ -275,3 +277,37 @@ def build_bundle(parts: list[tuple[str, ParsedSecret]], *, strict: bool) -> Secr
         warnings=tuple(warnings),
         collisions=tuple(collisions),
     )
+
+
+def key_findings(raw: str | bytes | None) -> dict[str, str]:
+    """Per required key: "OK", or why not (missing, placeholder, invalid: ...). For operators' checks.
+
+    Raises `SecretsError` when the secret as a whole is unreadable (not a JSON object).
+    """
+    if raw is None:
+        raise SecretsError("InvalidSecretJSON", "the secret has no SecretString")
+    text = raw.decode("utf-8", "strict") if isinstance(raw, bytes) else raw
+    data = _load_object(text, None)
+    findings: dict[str, str] = {}
+    for key in REQUIRED_KEYS:
+        if key not in data:
+            findings[key] = "missing"
+            continue
+        try:
+            value = _normalise(key, data[key], None)
+            if placeholder_keys({key: value}):
+                findings[key] = "placeholder"
+                continue
+            _check_port({key: value})
+        except SecretsError as exc:
+            findings[key] = f"invalid: {exc.message}"
+            continue
+        findings[key] = "OK"
+    return findings
+
+
+def replace_key(raw: str, key: str, value: str) -> str:
+    """The same JSON object with one key set to a new value; every other key is kept as it was."""
+    data = _load_object(raw, None)
+    data[key] = value
+    return json.dumps(data, ensure_ascii=False)

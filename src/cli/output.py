@@ -1,0 +1,38 @@
+"""How the CLI speaks: plain lines by default, one JSON document with --json, and
+errors as one line with the code and hint. Nothing here ever receives a value."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from src.errors import SecretsError
+
+
+class Output:
+    def __init__(self, *, as_json: bool) -> None:
+        self.as_json = as_json
+        self.document: dict[str, Any] = {}
+
+    def line(self, text: str) -> None:
+        if not self.as_json:
+            print(text)
+
+    def note(self, text: str) -> None:
+        """Advice for the operator, on stderr in both modes."""
+        print(text, file=sys.stderr)
+
+    def set(self, **fields: Any) -> None:
+        self.document.update(fields)
+
+    def finish(self) -> None:
+        if self.as_json:
+            print(json.dumps(self.document, indent=2, sort_keys=True, default=str))
+
+
+def print_error(error: SecretsError, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": error.to_dict()}), file=sys.stderr)
+    else:
+        print(f"error: {error.code}: {error.message} (hint: {error.hint})", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""The Secrets Manager rotation Lambda for short-cut's app secret."""

@@ -1,0 +1,101 @@
+"""Rotation Lambda `shortcut-secret-rotation`: Secrets Manager's four-step protocol.
+
+Each step is its own function and safe to run twice. createSecret copies the
+current JSON and gives APP_SECRET_KEY a fresh `secrets.token_urlsafe(64)`; the
+provider keys (OpenAI, Pinecone, GCP) are re-issued at their providers and put
+in with `python -m src.cli rotate`. testSecret checks the pending version with
+the service's own rules. finishSecret moves AWSCURRENT. No value is ever logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from src.aws import CURRENT, PENDING, SecretsClient, version_with_stage
+from src.errors import SecretsError
+from src.payload import build_bundle, parse_secret, replace_key
+
+log = logging.getLogger("short_cut.rotation")
+log.setLevel(logging.INFO)
+
+ROTATED_KEY = "APP_SECRET_KEY"
+
+
+def new_app_secret_key() -> str:
+    return secrets.token_urlsafe(64)
+
+
+def validate(secret_string: str | None, arn: str) -> None:
+    """The service's own validation, as strict as production."""
+    build_bundle([(arn, parse_secret(secret_string, secret_name=arn))], strict=True)
+
+
+def create_secret(client: SecretsClient, arn: str, token: str) -> None:
+    current = client.get_secret(arn, version_stage=CURRENT)
+    try:
+        client.get_secret(arn, version_id=token, version_stage=PENDING)
+        log.info("createSecret: version %s already has a value", token)
+        return
+    except SecretsError as exc:
+        if exc.code != "ResourceNotFoundException":
+            raise
+    if current.secret_string is None:
+        raise SecretsError("InvalidSecretJSON", "the current version has no SecretString", secret_name=arn)
+    pending = replace_key(current.secret_string, ROTATED_KEY, new_app_secret_key())
+    validate(pending, arn)
+    client.put_value(arn, pending, token=token, stages=[PENDING])
+    log.info("createSecret: put a new %s in version %s", ROTATED_KEY, token)
+
+
+def set_secret(client: SecretsClient, arn: str, token: str) -> None:
+    # APP_SECRET_KEY is the app's own key: there is no downstream system to update.
+    log.info("setSecret: nothing to set for version %s", token)
+
+
+def test_secret(client: SecretsClient, arn: str, token: str) -> None:
+    pending = client.get_secret(arn, version_id=token, version_stage=PENDING)
+    validate(pending.secret_string, arn)
+    log.info("testSecret: version %s is valid", token)
+
+
+def finish_secret(client: SecretsClient, arn: str, token: str) -> None:
+    current = version_with_stage(client.describe(arn), CURRENT)
+    if current == token:
+        log.info("finishSecret: version %s is already %s", token, CURRENT)
+        return
+    client.move_stage(arn, CURRENT, to_version=token, from_version=current)
+    log.info("finishSecret: moved %s from %s to %s", CURRENT, current, token)
+
+
+STEPS: dict[str, Callable[[SecretsClient, str, str], None]] = {
+    "createSecret": create_secret,
+    "setSecret": set_secret,
+    "testSecret": test_secret,
+    "finishSecret": finish_secret,
+}
+
+
+def handle(event: dict[str, Any], client: SecretsClient) -> None:
+    arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
+    if step not in STEPS:
+        raise SecretsError("InvalidRotationStep", f"unknown step {step!r}", hint="Step is one of " + ", ".join(STEPS))
+    metadata = client.describe(arn)
+    if not metadata.get("RotationEnabled"):
+        raise SecretsError("RotationNotEnabled", "rotation is not enabled for the secret", secret_name=arn)
+    stages = metadata.get("VersionIdsToStages", {})
+    if token not in stages:
+        raise SecretsError("UnknownVersion", f"version {token} is not a version of the secret", secret_name=arn)
+    if CURRENT in stages[token]:
+        log.info("version %s is already %s; nothing to do", token, CURRENT)
+        return
+    if PENDING not in stages[token]:
+        raise SecretsError("VersionNotPending", f"version {token} is not {PENDING}", secret_name=arn)
+    STEPS[step](client, arn, token)
+
+
+def lambda_handler(event: dict[str, Any], context: Any, client: SecretsClient | None = None) -> None:
+    """Entry point; `client` is for tests, the Lambda runtime passes only event and context."""
+    handle(event, client or SecretsClient())

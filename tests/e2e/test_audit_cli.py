@@ -1,0 +1,113 @@
+"""`audit` as operators run it: offline on a copy, and --aws against a fresh moto_server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from src.cli.render import render_all, values_for
+from tests.support.canary import canary_secret_string, leaked
+from tests.support.processes import BIN, DUMMY_CREDENTIALS, ROOT, clean_environment, start_moto
+from tests.unit.cli.test_audit import BREAKS, FILES
+
+ACCOUNT = "123456789012"  # moto's account
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    target = tmp_path / "repo"
+    target.mkdir()
+    for name in FILES:
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, target / name)
+    return target
+
+
+@pytest.fixture
+def fresh_moto(tmp_path: Path) -> Iterator[str]:
+    process, url = start_moto(tmp_path)
+    try:
+        yield url
+    finally:
+        process.stop()
+
+
+def audit(*args: str, endpoint: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = clean_environment(AWS_REGION="us-east-1", **DUMMY_CREDENTIALS)
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    return subprocess.run(
+        [str(BIN / "python"), "-m", "src.cli", "audit", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_audit_command_exit_code_and_json(copy: Path) -> None:
+    ok = audit("--root", str(copy))
+    assert ok.returncode == 0, ok.stdout
+    assert ok.stdout.count("PASS ") == 10 and "SKIP  aws-live" in ok.stdout
+    BREAKS["region"](copy)
+    failed = audit("--root", str(copy), "--json")
+    assert failed.returncode == 1
+    doc = json.loads(failed.stdout)
+    assert doc["ok"] is False
+    assert [c["name"] for c in doc["checks"] if c["status"] == "FAIL"] == ["region"]
+
+
+def test_audit_aws_checks_the_live_account(fresh_moto: str) -> None:
+    before = audit("--aws", endpoint=fresh_moto)
+    assert before.returncode == 1
+    failing = {line.split()[1] for line in before.stdout.splitlines() if line.startswith("FAIL")}
+    assert failing == {
+        "aws-secret-exists",
+        "aws-secret-keys",
+        "aws-role-trust-policy",
+        "aws-role-inline-policy",
+        "aws-log-group",
+    }
+
+    kwargs: dict[str, Any] = {
+        "region_name": "us-east-1",
+        "endpoint_url": fresh_moto,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    docs = render_all(values_for(account_id=ACCOUNT, region="us-east-1", env="prod", image="x/y"))
+    boto3.client("secretsmanager", **kwargs).create_secret(
+        Name="short-cut/prod/app", SecretString=canary_secret_string()
+    )
+    iam = boto3.client("iam", **kwargs)
+    iam.create_role(
+        RoleName="shortcut-ecs-task-role",
+        AssumeRolePolicyDocument=json.dumps(docs["infra/iam/ecs-task-trust-policy.json"]),
+    )
+    iam.put_role_policy(
+        RoleName="shortcut-ecs-task-role",
+        PolicyName="ShortCutSecretsReadPolicy",
+        PolicyDocument=json.dumps(docs["infra/iam/secrets-read-policy.json"]),
+    )
+    boto3.client("logs", **kwargs).create_log_group(logGroupName="/ecs/short-cut-api")
+
+    after = audit("--aws", endpoint=fresh_moto)
+    assert after.returncode == 0, after.stdout
+    assert after.stdout.count("PASS ") == 15
+    assert leaked(after.stdout, after.stderr, before.stdout, before.stderr) == []
+
+    # A drifted inline policy is caught.
+    iam.put_role_policy(
+        RoleName="shortcut-ecs-task-role",
+        PolicyName="ShortCutSecretsReadPolicy",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        ),
+    )
+    drifted = audit("--aws", endpoint=fresh_moto)
+    assert drifted.returncode == 1
+    assert "FAIL  aws-role-inline-policy" in drifted.stdout

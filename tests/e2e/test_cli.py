@@ -1,0 +1,261 @@
+"""The operator CLI as a subprocess against moto_server: every command, every failure, no value printed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.canary import CANARY_VALUES, canary_payload, canary_secret_string, leaked
+from tests.support.fault_proxy import Fault, FaultProxy
+from tests.support.processes import BIN, DUMMY_CREDENTIALS, ROOT, clean_environment, free_port
+
+OUTPUTS: list[str] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_canary_in_any_output() -> Iterator[None]:
+    yield
+    assert leaked(*OUTPUTS) == []
+
+
+def cli(
+    *args: str, endpoint: str | None, stdin: str | None = None, creds: bool = True, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    env = clean_environment(AWS_REGION="us-east-1", **(DUMMY_CREDENTIALS if creds else {}))
+    if endpoint:
+        env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = endpoint
+    result = subprocess.run(
+        [str(BIN / "python"), "-m", "src.cli", *args],
+        cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    OUTPUTS.extend([result.stdout, result.stderr])
+    return result
+
+
+@pytest.fixture
+def name() -> str:
+    return f"short-cut/test/app-cli-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def values_file(tmp_path: Path) -> Path:
+    path = tmp_path / "secrets-values.json"
+    path.write_text(canary_secret_string())
+    return path
+
+
+def test_push_creates_with_tags_then_puts_a_new_version(moto_url: str, sm: Any, name: str, values_file: Path) -> None:
+    first = cli("push", "--env", "prod", "--name", name, "--file", str(values_file), endpoint=moto_url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"created {name}: version ")
+    assert "delete" in first.stderr and str(values_file) in first.stderr
+    meta = sm.describe_secret(SecretId=name)
+    assert {t["Key"]: t["Value"] for t in meta["Tags"]} == {
+        "Project": "short-cut",
+        "Environment": "prod",
+        "ManagedBy": "devops",
+    }
+    assert "KmsKeyId" not in meta
+    assert meta["Description"] == "Short-Cut production app secret – API keys, GCP credentials"
+    second = cli(
+        "push",
+        "--env",
+        "prod",
+        "--name",
+        name,
+        "--file",
+        "-",
+        stdin=canary_secret_string(MILVUS_PORT="19531"),
+        endpoint=moto_url,
+    )
+    assert second.returncode == 0
+    assert second.stdout.startswith(f"put a new version of {name}")
+    assert json.loads(sm.get_secret_value(SecretId=name)["SecretString"])["MILVUS_PORT"] == "19531"
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "extra"),
+    [
+        (canary_secret_string(OPENAI_API_KEY="sk-실제키를입력하세요"), "PlaceholderValue", []),
+        (canary_secret_string(EXTRA_FLAG="1"), "UnknownKeys", []),
+        (canary_secret_string(PATH="/x"), "ForbiddenKey", []),
+        ("[1, 2]", "InvalidSecretJSON", []),
+        (json.dumps({"OPENAI_API_KEY": CANARY_VALUES["OPENAI_API_KEY"]}), "MissingRequiredKeys", []),
+    ],
+)
+def test_push_refuses_bad_payloads_and_changes_nothing(
+    moto_url: str, sm: Any, name: str, payload: str, code: str, extra: list[str]
+) -> None:
+    result = cli("push", "--name", name, "--file", "-", *extra, stdin=payload, endpoint=moto_url)
+    assert result.returncode == 3
+    assert result.stderr.startswith(f"error: {code}: ")
+    assert "hint:" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    with pytest.raises(sm.exceptions.ResourceNotFoundException):
+        sm.describe_secret(SecretId=name)
+
+
+def test_push_allow_extra(moto_url: str, name: str) -> None:
+    result = cli(
+        "push",
+        "--name",
+        name,
+        "--file",
+        "-",
+        "--allow-extra",
+        stdin=canary_secret_string(EXTRA_FLAG="1"),
+        endpoint=moto_url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "EXTRA_FLAG" in result.stdout
+
+
+def test_push_refuses_a_file_tracked_by_git(moto_url: str, name: str, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "secrets-values.json").write_text(canary_secret_string())
+    for args in (["init", "-q"], ["add", "secrets-values.json"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    result = cli("push", "--name", name, "--file", str(repo / "secrets-values.json"), endpoint=moto_url)
+    assert result.returncode == 3
+    assert result.stderr.startswith("error: FileTrackedByGit:")
+
+
+def test_verify_ok_and_fail_lines(moto_url: str, sm: Any, name: str) -> None:
+    version = sm.create_secret(Name=name, SecretString=canary_secret_string())["VersionId"]
+    ok = cli("verify", "--name", name, endpoint=moto_url)
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.splitlines()
+    assert sum(line.endswith(" OK") for line in lines) == 7
+    assert f"version {version} of {name}" in ok.stdout
+
+    bad = dict(canary_payload(OPENAI_API_KEY="sk-실제키를입력하세요", MILVUS_PORT="0"))
+    del bad["APP_SECRET_KEY"]
+    sm.put_secret_value(SecretId=name, SecretString=json.dumps(bad))
+    failed = cli("verify", "--name", name, "--json", endpoint=moto_url)
+    assert failed.returncode == 1
+    doc = json.loads(failed.stdout)
+    assert doc["keys"]["OPENAI_API_KEY"] == "placeholder"
+    assert doc["keys"]["APP_SECRET_KEY"] == "missing"
+    assert doc["keys"]["MILVUS_PORT"].startswith("invalid")
+    assert doc["keys"]["PINECONE_API_KEY"] == "OK"
+    assert doc["ok"] is False
+
+
+def test_describe_shows_metadata_only(moto_url: str, sm: Any, name: str) -> None:
+    sm.create_secret(Name=name, SecretString=canary_secret_string(), Tags=[{"Key": "Project", "Value": "short-cut"}])
+    plain = cli("describe", "--name", name, endpoint=moto_url)
+    assert plain.returncode == 0
+    for label in (
+        "name:",
+        "arn:",
+        "kms_key:",
+        "rotation_enabled:",
+        "last_rotated:",
+        "next_rotation:",
+        "versions:",
+        "tags:",
+    ):
+        assert label in plain.stdout
+    assert "AWSCURRENT" in plain.stdout and "aws/secretsmanager" in plain.stdout
+    doc = json.loads(cli("describe", "--name", name, "--json", endpoint=moto_url).stdout)
+    assert doc["name"] == name and doc["tags"] == {"Project": "short-cut"}
+
+
+def test_rotate_generated_and_provider_keys_then_rollback(moto_url: str, sm: Any, name: str) -> None:
+    v1 = sm.create_secret(Name=name, SecretString=canary_secret_string())["VersionId"]
+    rotated = cli("rotate", "--name", name, "--key", "APP_SECRET_KEY", "--json", endpoint=moto_url)
+    assert rotated.returncode == 0, rotated.stderr
+    v2 = json.loads(rotated.stdout)["version_id"]
+    current = json.loads(sm.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")["SecretString"])
+    assert current["APP_SECRET_KEY"] != CANARY_VALUES["APP_SECRET_KEY"] and len(current["APP_SECRET_KEY"]) >= 86
+    assert current["APP_SECRET_KEY"] not in rotated.stdout + rotated.stderr
+    assert {k: v for k, v in current.items() if k != "APP_SECRET_KEY"} == {
+        k: v for k, v in canary_payload().items() if k != "APP_SECRET_KEY"
+    }
+
+    needs_value = cli("rotate", "--name", name, "--key", "OPENAI_API_KEY", endpoint=moto_url)
+    assert needs_value.returncode == 3 and needs_value.stderr.startswith("error: ValueRequired:")
+    provider = cli(
+        "rotate",
+        "--name",
+        name,
+        "--key",
+        "OPENAI_API_KEY",
+        "--value-stdin",
+        stdin="sk-CANARYnew-provider-key\n",
+        endpoint=moto_url,
+    )
+    assert provider.returncode == 0, provider.stderr
+    v3 = provider.stdout.split("-> ")[-1].strip()
+    assert (
+        json.loads(sm.get_secret_value(SecretId=name, VersionId=v3)["SecretString"])["OPENAI_API_KEY"]
+        == "sk-CANARYnew-provider-key"
+    )
+
+    back = cli("rollback", "--name", name, endpoint=moto_url)
+    assert back.returncode == 0, back.stderr
+    assert f"AWSCURRENT {v3} -> {v2}" in back.stdout
+    stages = sm.describe_secret(SecretId=name)["VersionIdsToStages"]
+    assert "AWSCURRENT" in stages[v2]
+    assert v1 != v2
+
+
+def test_rotate_refuses_an_invalid_new_value(moto_url: str, sm: Any, name: str) -> None:
+    sm.create_secret(Name=name, SecretString=canary_secret_string())
+    result = cli("rotate", "--name", name, "--key", "MILVUS_PORT", "--value-stdin", stdin="99999", endpoint=moto_url)
+    assert result.returncode == 3 and result.stderr.startswith("error: InvalidSecretValue:")
+    assert len(sm.describe_secret(SecretId=name)["VersionIdsToStages"]) == 1
+
+
+def test_rollback_without_previous_version(moto_url: str, sm: Any, name: str) -> None:
+    sm.create_secret(Name=name, SecretString=canary_secret_string())
+    result = cli("rollback", "--name", name, endpoint=moto_url)
+    assert result.returncode == 3 and result.stderr.startswith("error: NoPreviousVersion:")
+
+
+@pytest.mark.parametrize("command", ["verify", "describe", "rollback"])
+def test_missing_secret_is_resource_not_found(moto_url: str, name: str, command: str) -> None:
+    result = cli(command, "--name", name, endpoint=moto_url)
+    assert result.returncode == 3
+    assert result.stderr.startswith("error: ResourceNotFoundException:")
+    assert "SECRET_NAME" in result.stderr
+
+
+def test_access_denied_is_one_line_with_the_hint(proxy: FaultProxy, name: str) -> None:
+    proxy.set_fault(Fault("error", "AccessDeniedException"))
+    result = cli("verify", "--name", name, endpoint=proxy.url)
+    assert result.returncode == 3
+    assert result.stderr.startswith("error: AccessDeniedException:")
+    assert "taskRoleArn" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    debug = cli("verify", "--name", name, "--debug", endpoint=proxy.url)
+    assert "Traceback" in debug.stderr
+
+
+def test_no_credentials(moto_url: str, name: str) -> None:
+    result = cli("describe", "--name", name, endpoint=moto_url, creds=False)
+    assert result.returncode == 3 and result.stderr.startswith("error: NoCredentials:")
+
+
+def test_unreachable_endpoint(name: str) -> None:
+    result = cli("describe", "--name", name, endpoint=f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 3 and result.stderr.startswith("error: EndpointUnreachable:")
+
+
+def test_json_errors(moto_url: str, name: str) -> None:
+    result = cli("describe", "--name", name, "--json", endpoint=moto_url)
+    assert json.loads(result.stderr)["error"]["code"] == "ResourceNotFoundException"
+
+
+@pytest.mark.parametrize("command", ["push", "verify", "describe", "rotate", "rollback", "audit", "render"])
+def test_every_command_has_help(command: str) -> None:
+    result = cli(command, "--help", endpoint=None)
+    assert result.returncode == 0
+    assert "usage:" in result.stdout and "--region" in result.stdout and "--json" in result.stdout

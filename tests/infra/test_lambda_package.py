@@ -1,0 +1,39 @@
+"""`make lambda` builds a zip that imports on its own, with the handler AWS is told about."""
+
+from __future__ import annotations
+
+import subprocess
+import zipfile
+from pathlib import Path
+
+from tests.support.processes import BIN, ROOT
+
+
+def test_make_lambda_builds_an_importable_zip(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["make", "-s", "lambda"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    archive = ROOT / "build/short-cut-rotation.zip"
+    names = set(zipfile.ZipFile(archive).namelist())
+    assert "src/rotation/lambda_function.py" in names
+    assert not any(n.startswith(("src/main", "src/config", "src/cli", "tests/")) for n in names)
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from src.rotation.lambda_function import lambda_handler, STEPS; "
+        "import src.rotation.lambda_function as m; assert m.__file__.startswith(sys.argv[1]), m.__file__; "
+        "print(sorted(STEPS))"
+    )
+    # -I: isolated, so the repository's own src/ is not on the path; boto3 comes from the venv as in Lambda's runtime.
+    check = subprocess.run(
+        [str(BIN / "python"), "-I", "-c", probe, str(archive)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.strip() == "['createSecret', 'finishSecret', 'setSecret', 'testSecret']"
+    template = (ROOT / "infra/cloudformation/short-cut.yaml").read_text()
+    assert "Handler: src.rotation.lambda_function.lambda_handler" in template

@@ -1,0 +1,143 @@
+"""Least privilege, proven: IAM's wildcard rules on concrete ARNs, and the stack matches the files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from src.cli.audit import READ, TASK, TRUST
+from tests.infra.conftest import ACCOUNT, REGION
+from tests.support import cfn
+from tests.support.iam import allowed
+from tests.support.processes import ROOT
+
+SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:short-cut/prod/app-"
+READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
+WRITE_ACTIONS = (
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:CreateSecret",
+    "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:PutResourcePolicy",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:TagResource",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:CreateGrant",
+)
+
+
+@pytest.mark.parametrize("action", READ_ACTIONS)
+def test_app_secret_with_its_random_suffix_is_readable(rendered: dict[str, Any], action: str) -> None:
+    assert allowed(rendered[READ], action, SECRET_ARN + "AbCdEf")
+    assert allowed(rendered[READ], action.lower(), SECRET_ARN + "x1Y2z3")
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:short-cut/prod/app-admin-AbCdEf",
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:short-cut/prod/db-AbCdEf",
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:short-cut/staging/app-AbCdEf",
+        f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:short-cut/prod/app-AbCdEf",
+        f"arn:aws:secretsmanager:{REGION}:999999999999:secret:short-cut/prod/app-AbCdEf",
+        SECRET_ARN + "AbCdE",
+        SECRET_ARN + "AbCdEfG",
+    ],
+)
+def test_no_other_secret_is_readable(rendered: dict[str, Any], arn: str) -> None:
+    for action in READ_ACTIONS:
+        assert not allowed(rendered[READ], action, arn), arn
+
+
+def test_the_guides_wildcard_would_have_matched_app_admin() -> None:
+    # Why the exact suffix: the guide's form also matches app-admin.
+    guide = {
+        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": SECRET_ARN + "*"}]
+    }
+    assert allowed(guide, "secretsmanager:GetSecretValue", SECRET_ARN.replace("app-", "app-admin-") + "AbCdEf")
+
+
+@pytest.mark.parametrize("action", WRITE_ACTIONS)
+def test_no_write_action_on_anything(rendered: dict[str, Any], action: str) -> None:
+    for resource in (SECRET_ARN + "AbCdEf", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234", "*"):
+        assert not allowed(rendered[READ], action, resource)
+
+
+def test_kms_decrypt_only_with_via_service(rendered: dict[str, Any]) -> None:
+    kms = [s for s in rendered[READ]["Statement"] if str(s["Action"]).startswith("kms")]
+    assert len(kms) == 1
+    assert kms[0]["Action"] == "kms:Decrypt"
+    assert kms[0]["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
+
+
+def test_trust_policy_has_confused_deputy_conditions(rendered: dict[str, Any]) -> None:
+    (stmt,) = rendered[TRUST]["Statement"]
+    assert stmt["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert stmt["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert stmt["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:*"}
+
+
+def stack_params() -> dict[str, str]:
+    return {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "Environment": "prod"}
+
+
+def test_stack_policies_say_the_same_as_the_json_files(rendered: dict[str, Any]) -> None:
+    template = cfn.load(ROOT / "infra/cloudformation/short-cut.yaml")
+    role = cfn.resolve(template["Resources"]["TaskRole"]["Properties"], stack_params())
+    assert role["AssumeRolePolicyDocument"] == rendered[TRUST]
+    (policy,) = role["Policies"]
+    assert policy["PolicyName"] == "ShortCutSecretsReadPolicy"
+    assert policy["PolicyDocument"] == rendered[READ]
+
+
+def test_stack_task_definition_matches_the_json_file(rendered: dict[str, Any]) -> None:
+    template = cfn.load(ROOT / "infra/cloudformation/short-cut.yaml")
+    task = template["Resources"]["TaskDefinition"]["Properties"]
+    (container,) = task["ContainerDefinitions"]
+    (json_container,) = rendered[TASK]["containerDefinitions"]
+    assert (task["Cpu"], task["Memory"], task["NetworkMode"]) == (
+        rendered[TASK]["cpu"],
+        rendered[TASK]["memory"],
+        rendered[TASK]["networkMode"],
+    )
+    assert container["Name"] == json_container["name"] == "short-cut-api"
+    assert container["HealthCheck"]["Command"] == json_container["healthCheck"]["command"]
+    assert container["HealthCheck"]["StartPeriod"] == json_container["healthCheck"]["startPeriod"]
+    assert container["ReadonlyRootFilesystem"] is json_container["readonlyRootFilesystem"] is True
+    assert container["StopTimeout"] == json_container["stopTimeout"]
+    assert container["User"] == json_container["user"]
+    assert container["LinuxParameters"]["InitProcessEnabled"] is json_container["linuxParameters"]["initProcessEnabled"]
+    assert container["PortMappings"][0]["ContainerPort"] == json_container["portMappings"][0]["containerPort"] == 8000
+    assert [m["ContainerPath"] for m in container["MountPoints"]] == [
+        m["containerPath"] for m in json_container["mountPoints"]
+    ]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert set(env) == {e["name"] for e in json_container["environment"]} == {"APP_ENV", "AWS_REGION", "SECRET_NAME"}
+    assert json_container["logConfiguration"]["options"]["awslogs-group"] == "/ecs/short-cut-api"
+
+
+def test_stack_resources_named_by_the_issue() -> None:
+    resources = cfn.load(ROOT / "infra/cloudformation/short-cut.yaml")["Resources"]
+    types = {r["Type"] for r in resources.values()}
+    assert {
+        "AWS::SecretsManager::Secret",
+        "AWS::IAM::Role",
+        "AWS::Logs::LogGroup",
+        "AWS::ECS::TaskDefinition",
+        "AWS::ECS::Service",
+        "AWS::Lambda::Function",
+        "AWS::Lambda::Permission",
+        "AWS::SecretsManager::RotationSchedule",
+        "AWS::CloudWatch::Alarm",
+        "AWS::SNS::Topic",
+    } <= types
+    secret = resources["AppSecret"]["Properties"]
+    assert "KmsKeyId" not in secret  # the default aws/secretsmanager key
+    assert {t["Key"] for t in secret["Tags"]} == {"Project", "Environment", "ManagedBy"}
+    breaker = resources["Service"]["Properties"]["DeploymentConfiguration"]["DeploymentCircuitBreaker"]
+    assert breaker == {"Enable": True, "Rollback": True}
+    assert resources["RotationSchedule"]["Properties"]["RotationRules"] == {"ScheduleExpression": "rate(30 days)"}
+    assert resources["LogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
