@@ -1,0 +1,159 @@
+"""The real Dockerfile, built and run with podman: read-only, non-root, health, fail-fast, SIGTERM, compose."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from tests.container.conftest import LIMITS, new_name, podman
+from tests.support.canary import leaked
+from tests.support.processes import BIN, ROOT, free_port, wait_for
+
+RUN = ["run", "--network=host", *LIMITS]
+
+
+def test_image_config(image: str) -> None:
+    inspected = json.loads(podman("image", "inspect", image).stdout)[0]
+    config = inspected["Config"]
+    assert config["User"] == "10001:10001"
+    assert config["Entrypoint"] == ["/app/entrypoint.sh"]
+    assert inspected["Healthcheck"]["Test"] == ["CMD", "python", "/app/src/healthcheck.py"]
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["PYTHONUNBUFFERED"] == "1" and env["PYTHONDONTWRITEBYTECODE"] == "1"
+
+
+def test_image_holds_only_what_it_needs(image: str) -> None:
+    listing = podman(*RUN, "--rm", "--entrypoint", "sh", image, "-c", "ls -A /app; ls -A /app/src").stdout.split()
+    assert "entrypoint.sh" in listing and "main.py" in listing
+    for unwanted in ("tests", ".env", "secrets-values.json", ".git", "Dockerfile", "infra", "pyproject.toml"):
+        assert unwanted not in listing
+    lf = podman(*RUN, "--rm", "--entrypoint", "sh", image, "-c", "grep -c $(printf '\\r') /app/entrypoint.sh || true")
+    assert lf.stdout.strip() == "0"
+
+
+def test_runs_read_only_as_non_root_and_is_healthy(image: str, containers: list[str]) -> None:
+    name, port = new_name(containers), free_port()
+    podman(*RUN, "-d", "--name", name, "--read-only", "--tmpfs", "/tmp", "-e", f"PORT={port}", image)
+    body = wait_for(f"http://127.0.0.1:{port}/health", timeout=60).json()
+    assert body["status"] == "ok" and body["app_env"] == "local"
+    assert podman("exec", name, "id", "-u").stdout.strip() == "10001"
+    assert podman("exec", name, "python", "/app/src/healthcheck.py", check=False).returncode == 0
+    assert podman("healthcheck", "run", name, check=False).returncode == 0
+    assert podman("exec", name, "sh", "-c", "touch /app/x", check=False).returncode != 0  # read-only root
+
+    started = time.monotonic()
+    podman("stop", "-t", "30", name, timeout=60)
+    assert time.monotonic() - started < 10
+    logs = podman("logs", name).stdout + podman("logs", name).stderr
+    assert "Application shutdown complete" in logs
+
+
+def test_probe_fails_when_the_service_is_down(image: str) -> None:
+    result = podman(
+        *RUN,
+        "--rm",
+        "-e",
+        f"PORT={free_port()}",
+        "--entrypoint",
+        "python",
+        image,
+        "/app/src/healthcheck.py",
+        check=False,
+    )
+    assert result.returncode == 1
+
+
+def test_production_without_region_exits_78(image: str) -> None:
+    started = time.monotonic()
+    result = podman(*RUN, "--rm", "--read-only", "-e", "APP_ENV=production", image, check=False)
+    assert result.returncode == 78
+    assert "AWS_REGION" in result.stderr
+    assert time.monotonic() - started < 15
+
+
+def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    files = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "tests/container/compose.host-network.yml")]
+    return subprocess.run(
+        [str(BIN / "podman-compose"), "-p", env["COMPOSE_PROJECT_NAME"], *files, *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def test_compose_aws_profile_runs_the_production_path(image: str, moto_image: str, tmp_path: Path) -> None:
+    podman("tag", image, "short-cut-api:local")
+    emulator, api = free_port(), free_port()
+    env = {
+        **os.environ,
+        "COMPOSE_PROJECT_NAME": f"sctest{os.getpid()}",
+        "EMULATOR_PORT": str(emulator),
+        "EMULATOR_URL": f"http://127.0.0.1:{emulator}",
+        "API_PORT": str(free_port()),
+        "API_AWS_PORT": str(api),
+    }
+    try:
+        up = compose("--profile", "aws", "up", "-d", "--no-build", "aws-emulator", "aws-seed", "api-aws", env=env)
+        assert up.returncode == 0, up.stderr[-2000:]
+        deadline = time.monotonic() + 90
+        body: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{api}/health", timeout=2)
+                body = response.json()
+                if response.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert body.get("status") == "ok", body
+        secrets = body["secrets"]
+        assert isinstance(secrets, dict)
+        assert secrets["source"] == "aws-secrets-manager" and secrets["secret_names"] == ["short-cut/prod/app"]
+        assert len(secrets["keys"]) == 7
+        logs = compose("--profile", "aws", "logs", "api-aws", env=env)
+        assert "secrets loaded" in logs.stdout + logs.stderr
+    finally:
+        compose("--profile", "aws", "down", "-t", "5", env=env)
+
+
+def test_compose_file_is_valid_under_the_compose_spec() -> None:
+    from compose_spec import PyCompose  # the compose-spec crate's own validation
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    # Interpolate ${VAR:-default} as compose does before validating.
+    document = yaml.safe_load(re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", text))
+    compose_file = PyCompose.from_json(json.dumps(document))
+    assert sorted(compose_file.service_names()) == ["api", "api-aws", "aws-emulator", "aws-seed"]
+    api = document["services"]["api"]
+    assert api["read_only"] is True and api["init"] is True and "/tmp" in api["tmpfs"][0]
+    assert api["environment"]["APP_ENV"] == "local"
+    assert api["healthcheck"]["test"] == ["CMD", "python", "/app/src/healthcheck.py"]
+    aws = document["services"]["api-aws"]
+    assert aws["profiles"] == ["aws"] and aws["environment"]["APP_ENV"] == "production"
+    assert aws["environment"]["AWS_ENDPOINT_URL_SECRETS_MANAGER"] == "http://aws-emulator:5000"
+    broken = {**document, "services": {"api": {**api, "read_only": "maybe"}}}
+    try:
+        PyCompose.from_json(json.dumps(broken))
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("the validator accepted read_only: maybe")
+
+
+def test_no_canary_or_secret_file_in_the_image(image: str) -> None:
+    history = podman("history", "--no-trunc", image).stdout
+    assert leaked(history) == []
+    assert "secrets-values" not in history
+
+
+def test_runtime_layers_stay_small(image: str) -> None:
+    size = int(podman("image", "inspect", "--format", "{{.Size}}", image).stdout)
+    base = int(podman("image", "inspect", "--format", "{{.Size}}", "docker.io/library/python:3.12-slim").stdout)
+    # The venv (FastAPI, uvicorn, pydantic, boto3) and src/ on top of the base: about 42 MB measured.
+    assert size - base < 60 * 1024 * 1024, (size - base) / 1e6
