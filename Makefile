@@ -9,7 +9,7 @@ INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell cksum < requirements-infra.txt |
 LAMBDA_ZIP := build/short-cut-rotation.zip
 LAMBDA_FILES := src/__init__.py src/errors.py src/payload.py src/aws.py src/rotation/__init__.py src/rotation/lambda_function.py
 
-.PHONY: help venv infra-venv run test unit e2e lint format lambda container-test apt-container clean
+.PHONY: help venv infra-venv run test unit e2e lint format lambda container-test apt-container apt-test bench reliability clean
 
 help:
 	@echo "make run     - start the service in local mode on port 8000 (.env defaults, no AWS)"
@@ -17,6 +17,8 @@ help:
 	@echo "make lint    - ruff, mypy, shellcheck"
 	@echo "make lambda  - package the rotation Lambda as $(LAMBDA_ZIP)"
 	@echo "make container-test - build the Dockerfile with podman and run it (installs podman)"
+	@echo "make bench   - short-cut against reference apps, ratios and targets (minutes)"
+	@echo "make reliability - faults, bad input, load and a leak hunt, with a report table"
 
 $(STAMP): requirements-api.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,15 +43,15 @@ run: $(STAMP) .env
 	PATH="$(BIN):$$PATH" ./entrypoint.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/shellcheck entrypoint.sh .ci/run tests/container/build-standin-base.sh
 	$(BIN)/hadolint Dockerfile tests/container/moto-standin.Containerfile
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
 
 lambda: $(LAMBDA_FILES)
 	mkdir -p build
@@ -63,8 +65,23 @@ unit: $(STAMP)
 e2e: $(STAMP) $(INFRA_STAMP)
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest tests/e2e
 
-test: lint $(INFRA_STAMP)
+# wrk drives the load in the benchmark smoke test and the reliability suite.
+TEST_TOOLS := wrk git
+apt-test:
+	@missing=""; for p in $(TEST_TOOLS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: lint $(INFRA_STAMP) apt-test
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest --ignore=tests/container
+
+bench: $(STAMP) apt-test
+	PATH="$(BIN):$$PATH" $(BIN)/python bench/run.py
+
+reliability: $(STAMP) apt-test
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest tests/reliability -q -p no:randomly --report-table
 
 # podman with runc (crun fails on cgroups here), debootstrap for the stand-in base image.
 CONTAINER_TOOLS := podman runc debootstrap catatonit uidmap

@@ -40,3 +40,10 @@ def secret_name(short_env: str, kind: str = "app") -> str:
 
 def default_secret_name(env: AppEnv) -> str:
     return secret_name(env.short_name)
+
+
+def secret_names(explicit: str | None, env: AppEnv) -> tuple[str, ...]:
+    """SECRET_NAME (comma-separated, later wins) if set, else the environment's default in staging/production."""
+    if explicit and explicit.strip():
+        return tuple(name.strip() for name in explicit.split(",") if name.strip())
+    return (default_secret_name(env),) if env.is_cloud else ()

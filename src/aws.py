@@ -17,6 +17,10 @@ from typing import Any
 
 from src.errors import SecretsError
 
+DEFAULT_CONNECT_TIMEOUT = 2.0
+DEFAULT_READ_TIMEOUT = 5.0
+DEFAULT_MAX_ATTEMPTS = 3
+
 CURRENT = "AWSCURRENT"
 PENDING = "AWSPENDING"
 PREVIOUS = "AWSPREVIOUS"
@@ -64,25 +68,32 @@ def aws_errors(secret_name: str | None = None) -> Iterator[None]:
 def build_client(
     region: str | None,
     *,
-    connect_timeout: float = 2.0,
-    read_timeout: float = 5.0,
-    max_attempts: int = 3,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> Any:
-    """A Secrets Manager client with standard retries and explicit timeouts."""
+    """A Secrets Manager client with standard retries and explicit timeouts.
+
+    Built on botocore's session, which boto3 wraps: the same credential chain and
+    endpoint resolution, without importing boto3's resource layer and s3transfer
+    (about 60 ms of start-up).
+    """
     try:
-        import boto3
+        import botocore.session
         from botocore.config import Config
     except ImportError:
-        raise SecretsError("DependencyMissing", "boto3 is not installed (pip install boto3 botocore)") from None
+        raise SecretsError(
+            "DependencyMissing", "boto3/botocore is not installed (pip install boto3 botocore)"
+        ) from None
     config = Config(
         region_name=region,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         retries={"mode": "standard", "total_max_attempts": max_attempts},
     )
-    # A private session: boto3's default session is not safe to share across threads.
+    # A private session: a shared default session is not safe to use across threads.
     with aws_errors():
-        return boto3.session.Session().client("secretsmanager", config=config)
+        return botocore.session.get_session().create_client("secretsmanager", config=config)
 
 
 class SecretsClient:
@@ -93,9 +104,9 @@ class SecretsClient:
         region: str | None = None,
         *,
         client: Any | None = None,
-        connect_timeout: float = 2.0,
-        read_timeout: float = 5.0,
-        max_attempts: int = 3,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> None:
         self._region = region
         self._client = client
@@ -120,6 +131,11 @@ class SecretsClient:
             request["VersionStage"] = version_stage
         with aws_errors(name):
             response = self.client.get_secret_value(**request)
+        if "VersionId" not in response or ("SecretString" not in response and "SecretBinary" not in response):
+            # botocore turns a body cut short into a dict without the fields: a broken connection.
+            raise SecretsError(
+                "EndpointUnreachable", "the response from Secrets Manager was incomplete", secret_name=name
+            )
         return FetchedSecret(
             name=name,
             arn=str(response.get("ARN", "")),
@@ -133,8 +149,23 @@ class SecretsClient:
             return dict(self.client.describe_secret(SecretId=name))
 
     def current_version(self, name: str) -> str:
-        """The version id that holds AWSCURRENT, from DescribeSecret (no value is read)."""
-        version_id = version_with_stage(self.describe(name), CURRENT)
+        """The version id that holds AWSCURRENT, from DescribeSecret (no value is read).
+
+        A secret scheduled for deletion still describes, but can no longer be read:
+        that is reported now, as GetSecretValue would, rather than at the next rotation.
+        """
+        metadata = self.describe(name)
+        if "VersionIdsToStages" not in metadata and "ARN" not in metadata:
+            raise SecretsError(
+                "EndpointUnreachable", "the response from Secrets Manager was incomplete", secret_name=name
+            )
+        if metadata.get("DeletedDate"):
+            raise SecretsError(
+                "InvalidRequestException",
+                f"the secret is scheduled for deletion on {metadata['DeletedDate']}",
+                secret_name=name,
+            )
+        version_id = version_with_stage(metadata, CURRENT)
         if version_id:
             return version_id
         raise SecretsError("ResourceNotFoundException", f"no version of {name} is labelled {CURRENT}", secret_name=name)

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from src.app_env import AppEnv, default_secret_name
+from src.app_env import AppEnv, secret_names
+from src.aws import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT
 
 
 class Settings(BaseSettings):
@@ -27,9 +28,9 @@ class Settings(BaseSettings):
     aws_region: str | None = Field(default=None, validation_alias="AWS_REGION")
     aws_default_region: str | None = Field(default=None, validation_alias="AWS_DEFAULT_REGION")
     secret_name: str | None = None
-    secrets_connect_timeout: float = Field(default=2.0, gt=0)
-    secrets_read_timeout: float = Field(default=5.0, gt=0)
-    secrets_max_attempts: int = Field(default=3, ge=1, le=10)
+    secrets_connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT, gt=0)
+    secrets_read_timeout: float = Field(default=DEFAULT_READ_TIMEOUT, gt=0)
+    secrets_max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=10)
     secrets_retry_max_backoff: float = Field(default=30.0, gt=0)
     # None: 300 s in staging/production, off elsewhere. 0: off.
     secrets_refresh_interval: float | None = Field(default=None, ge=0)
@@ -62,9 +63,7 @@ class Settings(BaseSettings):
     @property
     def secret_names(self) -> tuple[str, ...]:
         """Explicit SECRET_NAME (comma-separated), else the environment's default in staging/production."""
-        if self.secret_name and self.secret_name.strip():
-            return tuple(name.strip() for name in self.secret_name.split(",") if name.strip())
-        return (default_secret_name(self.app_env),) if self.app_env.is_cloud else ()
+        return secret_names(self.secret_name, self.app_env)
 
     @property
     def refresh_interval(self) -> float:

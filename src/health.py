@@ -9,11 +9,48 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from src.secrets_manager import SecretStatus
+
+
+class HealthError(BaseModel):
+    code: str
+    message: str
+    hint: str
+
+
+class SecretsHealth(BaseModel):
+    loaded: bool
+    source: Literal["aws-secrets-manager", "environment"]
+    secret_names: list[str]
+    version_ids: dict[str, str]
+    keys: list[str]
+    missing: list[str]
+    overridden: list[str]
+    warnings: list[str]
+    loaded_at: str | None
+    last_refresh_at: str | None
+    next_refresh_at: str | None
+    age_seconds: int | None
+    error: HealthError | None
+
+
+class HealthBody(BaseModel):
+    """The documented shape of /health; the body itself is pre-rendered bytes (see HealthRenderer)."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    app_env: str
+    version: str
+    secrets: SecretsHealth
+
+
+class LiveBody(BaseModel):
+    status: Literal["alive"]
 
 
 def overall(status: SecretStatus, *, max_staleness: float = float("inf"), now: datetime | None = None) -> str:
@@ -68,13 +105,22 @@ def health_router(renderer: HealthRenderer) -> APIRouter:
     @router.get(
         "/health",
         summary="Readiness: 200 when the secrets are loaded, 503 when not",
-        responses={200: {"description": "ok or degraded"}, 503: {"description": "secrets not loaded, or too stale"}},
+        response_model=None,
+        responses={
+            200: {"model": HealthBody, "description": "ok or degraded"},
+            503: {"model": HealthBody, "description": "secrets not loaded, or too stale"},
+        },
     )
     async def health() -> Response:
         code, body = renderer.render()
         return Response(content=body, status_code=code, media_type="application/json")
 
-    @router.get("/health/live", summary="Liveness: 200 while the process serves")
+    @router.get(
+        "/health/live",
+        summary="Liveness: 200 while the process serves",
+        response_model=None,
+        responses={200: {"model": LiveBody, "description": "alive"}},
+    )
     async def live() -> Response:
         return Response(content=b'{"status":"alive"}', media_type="application/json")
 

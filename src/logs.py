@@ -8,6 +8,7 @@ message, its arguments or a traceback.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterable
@@ -31,6 +32,8 @@ class SecretMasker(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self._values: tuple[str, ...] = ()
+        # One alternation of every value: a single C-level scan per record.
+        self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -43,27 +46,27 @@ class SecretMasker(logging.Filter):
         with self._lock:
             # Longest first, so a value containing another is masked whole.
             self._values = tuple(sorted(set(self._values) | fresh, key=len, reverse=True))
+            self._pattern = re.compile("|".join(map(re.escape, self._values))) if self._values else None
 
     def mask(self, text: str) -> str:
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
+        pattern = self._pattern
+        if pattern is None or not pattern.search(text):
+            return text
+        return pattern.sub(MASK, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._values:
+        if self._pattern is None:
             return True
-        message = record.getMessage()
-        masked = self.mask(message)
-        if masked != message or record.args:
-            record.msg, record.args = masked, None
+        # Format once here; the formatter then reuses the message as it is.
+        record.msg, record.args = self.mask(record.getMessage()), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self.mask(record.exc_text)
-        for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD_ATTRS and isinstance(value, str):
-                setattr(record, key, self.mask(value))
+        for key in record.__dict__.keys() - _STANDARD_ATTRS:
+            value = record.__dict__[key]
+            if isinstance(value, str):
+                record.__dict__[key] = self.mask(value)
         return True
 
 

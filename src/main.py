@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from src import prefetch
 
-from fastapi import FastAPI
+# First, before the heavy imports below: fetch the secrets on the other core meanwhile.
+prefetch.start()
 
-from src import __version__
-from src.config import load_settings
-from src.health import HealthRenderer, health_router
-from src.logs import configure_logging
-from src.refresh import Supervisor
-from src.secrets_manager import SecretsBootstrapper, get_bootstrapper
+from collections.abc import AsyncIterator  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
+
+from fastapi import FastAPI  # noqa: E402
+
+from src import __version__  # noqa: E402
+from src.config import load_settings  # noqa: E402
+from src.health import HealthRenderer, health_router  # noqa: E402
+from src.logs import configure_logging  # noqa: E402
+from src.refresh import Supervisor  # noqa: E402
+from src.secrets_manager import SecretsBootstrapper, get_bootstrapper  # noqa: E402
 
 
 def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:

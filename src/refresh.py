@@ -66,6 +66,10 @@ class Supervisor:
     async def _run(self, settings: Settings) -> None:
         failures = 0 if self._boot.status.loaded else 1
         cap = settings.secrets_retry_max_backoff
+        if self._boot.status.loaded and self._refresh_interval(settings) > 0:
+            # The first load may have come from the prefetch child: build our own client now,
+            # off the event loop, rather than in the middle of the first refresh.
+            await asyncio.to_thread(self._boot.warm_client, settings)
         while True:
             interval = self._refresh_interval(settings)
             if not self._boot.status.loaded:

@@ -10,7 +10,9 @@ the last good values. The status is an immutable snapshot, replaced whole;
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,7 +24,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from src.aws import SecretsClient
+from src import prefetch
+from src.aws import FetchedSecret, SecretsClient
 from src.config import Settings, env_file_path, load_settings, update_config_from_env
 from src.environment import EnvironmentApplier
 from src.errors import SecretsError
@@ -171,6 +174,11 @@ class SecretsBootstrapper:
                 self._client = self._client_factory(settings)
             return self._client
 
+    def warm_client(self, settings: Settings) -> None:
+        """Build the boto3 client ahead of need; a failure here is reported by the next real call."""
+        with contextlib.suppress(SecretsError):
+            _ = self.client(settings).client
+
     # -- loading -----------------------------------------------------------
 
     def load(self, settings: Settings | None = None) -> SecretStatus:
@@ -208,16 +216,19 @@ class SecretsBootstrapper:
         if not settings.region:
             raise SecretsError("MissingRegion", "AWS_REGION is not set")
         t0 = time.perf_counter()
-        client = self.client(settings)
-        _ = client.client
-        timings["client"] = (time.perf_counter() - t0) * 1000
+        prefetched = self._prefetched(settings) if current is None else None
+        if prefetched is None:
+            _ = self.client(settings).client
+            timings["client"] = (time.perf_counter() - t0) * 1000
+        else:
+            timings["prefetch_wait"] = (time.perf_counter() - t0) * 1000
         parts: dict[str, tuple[str, ParsedSecret]] = {}
         t1 = time.perf_counter()
         for name in names:
             if current and name in self._parts and self._parts[name][0] == current.get(name):
                 parts[name] = self._parts[name]
                 continue
-            fetched = client.get_secret(name)
+            fetched = prefetched[name] if prefetched else self.client(settings).get_secret(name)
             if fetched.secret_string is None:
                 raise SecretsError(
                     "InvalidSecretJSON",
@@ -264,13 +275,35 @@ class SecretsBootstrapper:
                 timings_ms=MappingProxyType({k: round(v, 2) for k, v in timings.items()}),
             )
             status = self._status
-        self._log_loaded(prepared, overridden)
+        self._log_loaded(prepared, overridden, status.timings_ms)
         for callback in list(self._callbacks):
             try:
                 callback(status)
             except Exception:
                 log.exception("a secrets swap callback failed")
         return status
+
+    def _prefetched(self, settings: Settings) -> dict[str, FetchedSecret] | None:
+        """The start-up child's answer (see src.prefetch), used once, by the first load only."""
+        budget = (settings.secrets_connect_timeout + settings.secrets_read_timeout) * settings.secrets_max_attempts + 5
+        outcome = prefetch.take(settings.secret_names, timeout=budget)
+        if outcome is None:
+            return None
+        if outcome.error is not None:
+            error = outcome.error
+            raise SecretsError(
+                error["code"], error["message"], hint=error.get("hint"), secret_name=error.get("secret_name") or None
+            )
+        return {
+            str(s["name"]): FetchedSecret(
+                name=str(s["name"]),
+                arn=str(s["arn"]),
+                version_id=str(s["version_id"]),
+                secret_string=s["secret_string"] if isinstance(s["secret_string"], str) else None,
+                has_binary=bool(s.get("has_binary")),
+            )
+            for s in outcome.secrets
+        }
 
     # -- refresh -----------------------------------------------------------
 
@@ -328,7 +361,7 @@ class SecretsBootstrapper:
         except ValidationError as exc:
             raise _settings_error(exc) from None
 
-    def _log_loaded(self, prepared: Prepared, overridden: tuple[str, ...]) -> None:
+    def _log_loaded(self, prepared: Prepared, overridden: tuple[str, ...], timings: Mapping[str, float]) -> None:
         bundle = prepared.bundle
         for collision in bundle.collisions:
             log.warning("secret key overridden by a later secret: %s", collision)
@@ -348,8 +381,21 @@ class SecretsBootstrapper:
                 "version_ids": versions,
                 "key_count": len(bundle.keys),
                 "source": prepared.source,
+                "timings_ms": dict(timings),
+                "process_ms": _process_age_ms(),
             },
         )
+
+
+def _process_age_ms() -> float | None:
+    """Milliseconds since this process started (Linux), to show where start-up time goes."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round((uptime - started) * 1000, 1)
 
 
 def _settings_error(exc: ValidationError) -> SecretsError:

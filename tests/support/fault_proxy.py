@@ -22,16 +22,18 @@ SERVER_ERRORS = {"InternalServiceError": 500, "ServiceUnavailable": 503}
 
 @dataclass
 class Fault:
-    kind: str  # "error", "slow", "close"
+    kind: str  # "error", "slow", "close", "rate" (ThrottlingException above `rate` requests/s)
     code: str = ""
     remaining: int | None = None  # None: until cleared
     delay: float = 0.0
     actions: tuple[str, ...] = ()  # empty: every action
+    rate: float = 0.0
 
 
 class FaultProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, port: int = 0) -> None:
         parts = urlsplit(upstream)
+        self._window: list[float] = []
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.calls: Counter[str] = Counter()
         self._fault: Fault | None = None
@@ -45,11 +47,15 @@ class FaultProxy:
                 return
 
             def do_POST(self) -> None:
-                proxy.handle(self)
+                try:
+                    proxy.handle(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client gave up (a timeout the test asked for): nothing to answer.
+                    self.close_connection = True
 
             do_GET = do_POST
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -77,6 +83,13 @@ class FaultProxy:
             fault = self._fault
             if fault is None or (fault.actions and action not in fault.actions):
                 return None
+            if fault.kind == "rate":
+                now = time.monotonic()
+                self._window = [t for t in self._window if now - t < 1.0]
+                if len(self._window) < fault.rate:
+                    self._window.append(now)
+                    return None
+                return Fault("error", "ThrottlingException")
             if fault.remaining is not None:
                 fault.remaining -= 1
                 if fault.remaining <= 0:

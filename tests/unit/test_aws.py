@@ -70,6 +70,14 @@ def test_get_secret_asks_for_awscurrent_explicitly() -> None:
     assert "{}" not in repr(fetched)
 
 
+def test_incomplete_response_is_a_broken_connection() -> None:
+    secrets, stub = stubbed()
+    stub.add_response("get_secret_value", {"Name": "n"}, {"SecretId": "n", "VersionStage": "AWSCURRENT"})
+    with stub, pytest.raises(SecretsError) as caught:
+        secrets.get_secret("n")
+    assert caught.value.code == "EndpointUnreachable"
+
+
 def test_current_version_reads_describe_secret() -> None:
     secrets, stub = stubbed()
     stub.add_response(
@@ -101,8 +109,8 @@ def test_botocore_exceptions_map_to_local_codes(exc: Exception, code: str) -> No
     assert caught.value.hint == HINTS[code]
 
 
-def test_missing_boto3_names_requirements_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "boto3", None)
+def test_missing_botocore_names_requirements_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "botocore.session", None)
     with pytest.raises(SecretsError) as caught:
         build_client("us-east-1")
     assert caught.value.code == "DependencyMissing"

@@ -1,0 +1,1 @@
+"""Benchmarks of short-cut against reference apps measured in the same run (`make bench`)."""
