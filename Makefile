@@ -75,13 +75,13 @@ apt-test:
 	fi
 
 test: lint $(INFRA_STAMP) apt-test
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest --ignore=tests/container
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest --ignore=tests/container --ignore=tests/reliability
 
 bench: $(STAMP) apt-test
 	PATH="$(BIN):$$PATH" $(BIN)/python bench/run.py
 
 reliability: $(STAMP) apt-test
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest tests/reliability -q -p no:randomly --report-table
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest tests/reliability -q --report-table
 
 # podman with runc (crun fails on cgroups here), debootstrap for the stand-in base image.
 CONTAINER_TOOLS := podman runc debootstrap catatonit uidmap

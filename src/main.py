@@ -7,23 +7,30 @@ from src import prefetch
 # First, before the heavy imports below: fetch the secrets on the other core meanwhile.
 prefetch.start()
 
+import sys  # noqa: E402
 from collections.abc import AsyncIterator  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
 
 from fastapi import FastAPI  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 
 from src import __version__  # noqa: E402
 from src.config import load_settings  # noqa: E402
 from src.health import HealthRenderer, health_router  # noqa: E402
 from src.logs import configure_logging  # noqa: E402
 from src.refresh import Supervisor  # noqa: E402
-from src.secrets_manager import SecretsBootstrapper, get_bootstrapper  # noqa: E402
+from src.secrets_manager import SecretsBootstrapper, get_bootstrapper, settings_error  # noqa: E402
 
 
 def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
     boot = bootstrapper or get_bootstrapper()
     # Only the bootstrap knobs are read here; the secrets are not in yet.
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        error = settings_error(exc)
+        print(f"config error: {error.code}: {error.message} (hint: {error.hint})", file=sys.stderr)
+        raise SystemExit(78) from None
     configure_logging(json_lines=settings.json_logs, level=settings.log_level)
     supervisor = Supervisor(boot)
 

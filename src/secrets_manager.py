@@ -166,7 +166,7 @@ class SecretsBootstrapper:
         try:
             return self._config_factory()
         except ValidationError as exc:
-            raise _settings_error(exc) from None
+            raise settings_error(exc) from None
 
     def client(self, settings: Settings) -> SecretsClient:
         with self._lock:
@@ -359,7 +359,7 @@ class SecretsBootstrapper:
         try:
             update_config_from_env(self._config_factory)
         except ValidationError as exc:
-            raise _settings_error(exc) from None
+            raise settings_error(exc) from None
 
     def _log_loaded(self, prepared: Prepared, overridden: tuple[str, ...], timings: Mapping[str, float]) -> None:
         bundle = prepared.bundle
@@ -398,7 +398,7 @@ def _process_age_ms() -> float | None:
     return round((uptime - started) * 1000, 1)
 
 
-def _settings_error(exc: ValidationError) -> SecretsError:
+def settings_error(exc: ValidationError) -> SecretsError:
     # pydantic's own message quotes the input; name the fields only.
     fields = sorted({".".join(str(p) for p in err["loc"]).upper() for err in exc.errors()})
     return SecretsError("InvalidConfiguration", f"invalid setting(s): {', '.join(fields)}")

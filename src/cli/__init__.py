@@ -8,6 +8,7 @@ import argparse
 import os
 import traceback
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from src.aws import SecretsClient
 from src.cli import secret_commands as sc
@@ -17,6 +18,52 @@ from src.errors import SecretsError
 Command = Callable[[argparse.Namespace, SecretsClient, Output], int]
 
 EXIT_ERROR = 3
+
+
+ALLOW_EXTRA = ("--allow-extra", {"action": "store_true", "help": "accept keys the service does not use"})
+SECRET_COMMANDS: list[tuple[str, Command, str, str, list[tuple[str, dict[str, Any]]]]] = [
+    (
+        "push",
+        sc.cmd_push,
+        "create the secret or put a new version from a JSON file",
+        "Validate a JSON file with the service's own rules, then create short-cut/<env>/app "
+        "(tags Project, Environment, ManagedBy; default aws/secretsmanager key) or put a new version.",
+        [("--file", {"required": True, "help": "the JSON file, or - for stdin"}), ALLOW_EXTRA],
+    ),
+    (
+        "verify",
+        sc.cmd_verify,
+        "load the secret as the service does and check every required key",
+        "One line per required key, OK or FAIL with the reason. Exit 0 only if all pass.",
+        [],
+    ),
+    (
+        "describe",
+        sc.cmd_describe,
+        "show the secret's metadata (never its value)",
+        "Name, ARN, tags, KMS key, rotation state, dates, and each version with its stages.",
+        [],
+    ),
+    (
+        "rotate",
+        sc.cmd_rotate,
+        "write a new version with one key changed",
+        "APP_SECRET_KEY is generated (secrets.token_urlsafe(64)); provider keys are read with "
+        "--value-stdin (no echo on a terminal). Every other key is kept.",
+        [
+            ("--key", {"required": True, "help": "the key to change"}),
+            ("--value-stdin", {"action": "store_true", "help": "read the new value from stdin"}),
+            ALLOW_EXTRA,
+        ],
+    ),
+    (
+        "rollback",
+        sc.cmd_rollback,
+        "move AWSCURRENT back to the AWSPREVIOUS version",
+        "The guide's rollback: the version labelled AWSPREVIOUS becomes AWSCURRENT again.",
+        [],
+    ),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,59 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    push = commands.add_parser(
-        "push",
-        parents=[common],
-        help="create the secret or put a new version from a JSON file",
-        description="Validate a JSON file with the service's own rules, then create short-cut/<env>/app "
-        "(tags Project, Environment, ManagedBy; default aws/secretsmanager key) or put a new version.",
-    )
-    sc.add_target_options(push)
-    push.add_argument("--file", required=True, help="the JSON file, or - for stdin")
-    push.add_argument("--allow-extra", action="store_true", help="accept keys the service does not use")
-    push.set_defaults(handler=sc.cmd_push)
-
-    verify = commands.add_parser(
-        "verify",
-        parents=[common],
-        help="load the secret as the service does and check every required key",
-        description="One line per required key, OK or FAIL with the reason. Exit 0 only if all pass.",
-    )
-    sc.add_target_options(verify)
-    verify.set_defaults(handler=sc.cmd_verify)
-
-    describe = commands.add_parser(
-        "describe",
-        parents=[common],
-        help="show the secret's metadata (never its value)",
-        description="Name, ARN, tags, KMS key, rotation state, dates, and each version with its stages.",
-    )
-    sc.add_target_options(describe)
-    describe.set_defaults(handler=sc.cmd_describe)
-
-    rotate = commands.add_parser(
-        "rotate",
-        parents=[common],
-        help="write a new version with one key changed",
-        description="APP_SECRET_KEY is generated (secrets.token_urlsafe(64)); provider keys are read with "
-        "--value-stdin (no echo on a terminal). Every other key is kept.",
-    )
-    sc.add_target_options(rotate)
-    rotate.add_argument("--key", required=True, help="the key to change")
-    rotate.add_argument("--value-stdin", action="store_true", help="read the new value from stdin")
-    rotate.add_argument("--allow-extra", action="store_true", help="allow a key the service does not use")
-    rotate.set_defaults(handler=sc.cmd_rotate)
-
-    rollback = commands.add_parser(
-        "rollback",
-        parents=[common],
-        help="move AWSCURRENT back to the AWSPREVIOUS version",
-        description="The guide's rollback: the version labelled AWSPREVIOUS becomes AWSCURRENT again.",
-    )
-    sc.add_target_options(rollback)
-    rollback.set_defaults(handler=sc.cmd_rollback)
-
+    for name, handler, summary, description, extra in SECRET_COMMANDS:
+        sub = commands.add_parser(name, parents=[common], help=summary, description=description)
+        sc.add_target_options(sub)
+        for flag, options in extra:
+            sub.add_argument(flag, **options)
+        sub.set_defaults(handler=handler)
     _add_offline_commands(commands, common)
     return parser
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,19 +14,15 @@ import pytest
 from src.cli.render import render_all, values_for
 from tests.support.canary import canary_secret_string, leaked
 from tests.support.processes import BIN, DUMMY_CREDENTIALS, ROOT, clean_environment, start_moto
-from tests.unit.cli.test_audit import BREAKS, FILES
+from tests.support.repo_copy import copy_audited_files
+from tests.unit.cli.test_audit import BREAKS
 
 ACCOUNT = "123456789012"  # moto's account
 
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    target = tmp_path / "repo"
-    target.mkdir()
-    for name in FILES:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, target / name)
-    return target
+    return copy_audited_files(tmp_path)
 
 
 @pytest.fixture

@@ -83,3 +83,17 @@ def test_entrypoint_has_lf_endings_and_is_executable() -> None:
     assert data.startswith(b"#!/bin/sh\n")
     assert "set -eu" in data.decode()
     assert (ROOT / "entrypoint.sh").stat().st_mode & 0o111
+
+
+def test_invalid_setting_exits_78_naming_it_without_its_value() -> None:
+    result = subprocess.run(
+        [str(ROOT / "entrypoint.sh")],
+        env=clean_environment(PORT="18999", SECRETS_READ_TIMEOUT="CANARYslow", ENV_FILE="/nonexistent.env"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 78
+    assert "InvalidConfiguration" in result.stderr and "SECRETS_READ_TIMEOUT" in result.stderr
+    assert "CANARY" not in result.stderr + result.stdout

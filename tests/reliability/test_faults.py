@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,11 +140,25 @@ def check_alive(process: Process) -> None:
     assert process.proc is not None and process.proc.poll() is None, "the service died"
 
 
+@contextmanager
+def scenario_row(scenario: str, expected: str, process: Process) -> Iterator[list[float]]:
+    """Records the row: PASS with the recovery time the body appends, or FAIL with the reason."""
+    recovery: list[float] = []
+    try:
+        yield recovery
+        report.record(scenario, expected, expected, True, recovery[0] if recovery else None)
+    except AssertionError as exc:
+        report.record(scenario, expected, str(exc)[:60], False)
+        raise
+    finally:
+        SEEN.append(process.output())
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_fault_at_start(scenario: Scenario, world: World, service: ServiceFactory) -> None:
     scenario.inject(world)
     process, url = service(world.env())
-    try:
+    with scenario_row(f"start: {scenario.name}", f"503 {scenario.code}, then 200", process) as recovery:
         _, body, _ = wait_until(url, lambda c, b: c == 503 and b["secrets"]["error"] is not None, timeout=30)
         error = body["secrets"]["error"]
         assert error["code"] == scenario.code, error
@@ -152,21 +167,10 @@ def test_fault_at_start(scenario: Scenario, world: World, service: ServiceFactor
         check_alive(process)
         assert scenario.code in process.output()
         scenario.clear(world)
-        _, healed, recovery = wait_until(url, lambda c, b: c == 200, timeout=30)
+        _, healed, seconds = wait_until(url, lambda c, b: c == 200, timeout=30)
         assert healed["status"] == "ok"
         check_alive(process)
-        report.record(
-            f"start: {scenario.name}",
-            f"503 {scenario.code}, then 200",
-            f"503 {error['code']}, then 200",
-            True,
-            recovery,
-        )
-    except AssertionError as exc:
-        report.record(f"start: {scenario.name}", f"503 {scenario.code}, then 200", str(exc)[:60], False)
-        raise
-    finally:
-        SEEN.append(process.output())
+        recovery.append(seconds)
 
 
 def test_connection_refused_at_start(world: World, service: ServiceFactory) -> None:
@@ -215,7 +219,8 @@ REFRESH_SCENARIOS = [s for s in SCENARIOS if not s.via_credentials]
 @pytest.mark.parametrize("scenario", REFRESH_SCENARIOS, ids=[s.name for s in REFRESH_SCENARIOS])
 def test_fault_during_refresh(scenario: Scenario, world: World, service: ServiceFactory) -> None:
     process, url = service(world.env(refresh="0.5"))
-    try:
+    expected = f"200 degraded {scenario.code}, then ok"
+    with scenario_row(f"refresh: {scenario.name}", expected, process) as recovery:
         _, first, _ = wait_until(url, lambda c, b: c == 200, timeout=30)
         good_version = first["secrets"]["version_ids"][world.name]
         scenario.inject(world)
@@ -225,20 +230,9 @@ def test_fault_during_refresh(scenario: Scenario, world: World, service: Service
         assert body["secrets"]["loaded"] is True
         check_alive(process)
         scenario.clear(world)
-        _, _, recovery = wait_until(url, lambda c, b: c == 200 and b["status"] == "ok", timeout=30)
+        _, _, seconds = wait_until(url, lambda c, b: c == 200 and b["status"] == "ok", timeout=30)
         check_alive(process)
-        report.record(
-            f"refresh: {scenario.name}",
-            f"200 degraded {scenario.code}, then ok",
-            f"200 degraded {scenario.code}, then ok",
-            True,
-            recovery,
-        )
-    except AssertionError as exc:
-        report.record(f"refresh: {scenario.name}", f"200 degraded {scenario.code}, then ok", str(exc)[:60], False)
-        raise
-    finally:
-        SEEN.append(process.output())
+        recovery.append(seconds)
 
 
 def test_connection_refused_during_refresh(world: World, service: ServiceFactory) -> None:

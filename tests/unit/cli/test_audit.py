@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,26 +11,12 @@ import pytest
 
 from src.cli.audit import OFFLINE, run_offline
 from tests.support.processes import ROOT
-
-FILES = (
-    "infra",
-    "entrypoint.sh",
-    ".gitignore",
-    ".gitattributes",
-)
+from tests.support.repo_copy import copy_audited_files
 
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    target = tmp_path / "repo"
-    target.mkdir()
-    for name in FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name)
-        else:
-            shutil.copy2(source, target / name)
-    return target
+    return copy_audited_files(tmp_path)
 
 
 def edit_json(path: Path, change: Callable[[Any], None]) -> None:
