@@ -311,3 +311,12 @@ def replace_key(raw: str, key: str, value: str) -> str:
     data = _load_object(raw, None)
     data[key] = value
     return json.dumps(data, ensure_ascii=False)
+
+
+def example_keys(values: Mapping[str, str], example: Mapping[str, str]) -> list[str]:
+    """Keys whose value is the repository's example value (infra/iam/secret-structure-example.json).
+
+    The example values pass validation on purpose, so the emulator can serve them;
+    the operator CLI refuses to push them to a real account.
+    """
+    return sorted(key for key, value in values.items() if example.get(key) == value)

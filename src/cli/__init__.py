@@ -28,7 +28,11 @@ SECRET_COMMANDS: list[tuple[str, Command, str, str, list[tuple[str, dict[str, An
         "create the secret or put a new version from a JSON file",
         "Validate a JSON file with the service's own rules, then create short-cut/<env>/app "
         "(tags Project, Environment, ManagedBy; default aws/secretsmanager key) or put a new version.",
-        [("--file", {"required": True, "help": "the JSON file, or - for stdin"}), ALLOW_EXTRA],
+        [
+            ("--file", {"required": True, "help": "the JSON file, or - for stdin"}),
+            ALLOW_EXTRA,
+            ("--allow-example", {"action": "store_true", "help": "accept the example values (to seed an emulator)"}),
+        ],
     ),
     (
         "verify",

@@ -18,9 +18,10 @@ from src.app_env import SHORT_NAMES, secret_name
 from src.aws import CURRENT, PREVIOUS, SecretsClient, version_with_stage
 from src.cli.output import Output
 from src.errors import SecretsError
-from src.payload import KNOWN_KEYS, build_bundle, key_findings, parse_secret, replace_key
+from src.payload import KNOWN_KEYS, build_bundle, example_keys, key_findings, parse_secret, replace_key
 
 DESCRIPTIONS = {"prod": "production", "staging": "staging"}
+EXAMPLE_FILE = Path(__file__).resolve().parents[2] / "infra/iam/secret-structure-example.json"
 GENERATED_KEYS = {"APP_SECRET_KEY": lambda: secrets.token_urlsafe(64)}
 
 
@@ -84,10 +85,25 @@ def check_for_push(raw: str, *, allow_extra: bool) -> list[str]:
     return list(bundle.keys)
 
 
+def refuse_example_values(raw: str) -> None:
+    if not EXAMPLE_FILE.is_file():
+        return
+    example = parse_secret(EXAMPLE_FILE.read_text(encoding="utf-8")).values
+    found = example_keys(parse_secret(raw).values, example)
+    if found:
+        raise SecretsError(
+            "PlaceholderValue",
+            f"{', '.join(found)} hold the example values of {EXAMPLE_FILE.relative_to(EXAMPLE_FILE.parents[2])}",
+            hint="Put the real values in; pass --allow-example only to seed an emulator.",
+        )
+
+
 def cmd_push(args: argparse.Namespace, client: SecretsClient, out: Output) -> int:
     name = target(args)
     raw = read_payload(args.file)
     keys = check_for_push(raw, allow_extra=args.allow_extra)
+    if not args.allow_example:
+        refuse_example_values(raw)
     if client.exists(name):
         version = client.put_value(name, raw)
         action = "put a new version of"

@@ -101,6 +101,17 @@ def test_push_refuses_bad_payloads_and_changes_nothing(
         sm.describe_secret(SecretId=name)
 
 
+def test_push_refuses_the_example_file_unless_allowed(moto_url: str, sm: Any, name: str) -> None:
+    example = (ROOT / "infra/iam/secret-structure-example.json").read_text()
+    refused = cli("push", "--name", name, "--file", "-", stdin=example, endpoint=moto_url)
+    assert refused.returncode == 3
+    assert refused.stderr.startswith("error: PlaceholderValue:") and "example values" in refused.stderr
+    with pytest.raises(sm.exceptions.ResourceNotFoundException):
+        sm.describe_secret(SecretId=name)
+    allowed = cli("push", "--name", name, "--file", "-", "--allow-example", stdin=example, endpoint=moto_url)
+    assert allowed.returncode == 0, allowed.stderr
+
+
 def test_push_allow_extra(moto_url: str, name: str) -> None:
     result = cli(
         "push",

@@ -154,3 +154,14 @@ def test_is_placeholder(value: str) -> None:
 @pytest.mark.parametrize("value", ["sk-live-abc", "a.b", "<a><b>", "change-me-later-not"])
 def test_is_not_placeholder(value: str) -> None:
     assert not is_placeholder(value)
+
+
+def test_example_keys_names_values_equal_to_the_example() -> None:
+    from src.payload import example_keys
+
+    example = {"OPENAI_API_KEY": "sk-EXAMPLE", "MILVUS_PORT": "19530"}
+    assert example_keys({"OPENAI_API_KEY": "sk-EXAMPLE", "MILVUS_PORT": "19530", "X": "1"}, example) == [
+        "MILVUS_PORT",
+        "OPENAI_API_KEY",
+    ]
+    assert example_keys({"OPENAI_API_KEY": "sk-real"}, example) == []
