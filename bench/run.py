@@ -56,7 +56,6 @@ class Row:
     ratio: float | None
     target: str
     passed: bool | None
-    unit: str = ""
     note: str = ""
 
 
@@ -88,9 +87,6 @@ class Bench:
             clean_environment(PORT=str(port), HOST="127.0.0.1", **env),
             self.work / f"service-{port}.log",
         ).start()
-
-    def start_with(self, env: dict[str, str], port: int) -> Process:
-        return self.start_service(env, port)
 
     def start_reference(self, module: str, port: int) -> Process:
         return Process(
@@ -172,7 +168,7 @@ class Bench:
             ("ref", lambda p: self.start_reference("bench.reference_app:app", p)),
         ):
             with self.running(starter) as (process, url):
-                pid = server_pid(process.pid)
+                pid = process.pid  # entrypoint.sh execs uvicorn: the pid is the server's
                 wrk(f"{url}/health", connections=8, duration=1)  # warm up allocators and caches
                 before = rss_mb(pid)
                 wrk_requests(f"{url}/health", connections=32, requests=requests)
@@ -252,7 +248,7 @@ class Bench:
             for kind in kinds:
                 interval = "1" if kind == "refresh" else "0"
                 env = self.service_env(moto_url, secret, SECRETS_REFRESH_INTERVAL=interval)
-                starter: Callable[[int], Process] = partial(self.start_with, env)
+                starter: Callable[[int], Process] = partial(self.start_service, env)
                 with self.running(starter) as (_, url):
                     # Warm-up first: the one-time client build after start is not the steady state.
                     wrk(f"{url}/health", connections=32, duration=1 if self.smoke else 2)
@@ -324,11 +320,6 @@ def wrk_requests(url: str, *, connections: int, requests: int) -> int:
     while served < requests:
         served += int(wrk(url, connections=connections, duration=2)["requests"])
     return served
-
-
-def server_pid(pid: int) -> int:
-    """entrypoint.sh execs uvicorn, so the pid is the server's own."""
-    return pid
 
 
 def rss_mb(pid: int) -> float:

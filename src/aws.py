@@ -110,7 +110,7 @@ class SecretsClient:
     ) -> None:
         self._region = region
         self._client = client
-        self._options = {"connect_timeout": connect_timeout, "read_timeout": read_timeout, "max_attempts": max_attempts}
+        self._connect_timeout, self._read_timeout, self._max_attempts = connect_timeout, read_timeout, max_attempts
         self._lock = threading.Lock()
 
     @property
@@ -118,7 +118,12 @@ class SecretsClient:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = build_client(self._region, **self._options)  # type: ignore[arg-type]
+                    self._client = build_client(
+                        self._region,
+                        connect_timeout=self._connect_timeout,
+                        read_timeout=self._read_timeout,
+                        max_attempts=self._max_attempts,
+                    )
         return self._client
 
     def get_secret(
@@ -132,10 +137,7 @@ class SecretsClient:
         with aws_errors(name):
             response = self.client.get_secret_value(**request)
         if "VersionId" not in response or ("SecretString" not in response and "SecretBinary" not in response):
-            # botocore turns a body cut short into a dict without the fields: a broken connection.
-            raise SecretsError(
-                "EndpointUnreachable", "the response from Secrets Manager was incomplete", secret_name=name
-            )
+            raise _incomplete(name)
         return FetchedSecret(
             name=name,
             arn=str(response.get("ARN", "")),
@@ -156,9 +158,7 @@ class SecretsClient:
         """
         metadata = self.describe(name)
         if "VersionIdsToStages" not in metadata and "ARN" not in metadata:
-            raise SecretsError(
-                "EndpointUnreachable", "the response from Secrets Manager was incomplete", secret_name=name
-            )
+            raise _incomplete(name)
         if metadata.get("DeletedDate"):
             raise SecretsError(
                 "InvalidRequestException",
@@ -210,6 +210,11 @@ class SecretsClient:
                 return False
             raise
         return True
+
+
+def _incomplete(name: str) -> SecretsError:
+    # botocore turns a body cut short into a dict without the expected fields: a broken connection.
+    return SecretsError("EndpointUnreachable", "the response from Secrets Manager was incomplete", secret_name=name)
 
 
 def version_with_stage(metadata: dict[str, Any], stage: str) -> str | None:

@@ -53,11 +53,6 @@ class EnvironmentApplier:
             self._original = dict(self._environ)
         return self._original
 
-    @property
-    def credentials_path(self) -> Path | None:
-        path = self._directory / CREDENTIALS_FILE_NAME if self._directory else None
-        return path if path and path.exists() else None
-
     def overridden(self, values: Mapping[str, str]) -> tuple[str, ...]:
         original = self.original
         names = {key for key in values if key in original}

@@ -7,6 +7,7 @@ message, its arguments or a traceback.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -74,8 +75,6 @@ def _fragments(value: str) -> list[str]:
     """The value, and for the service-account JSON also each field and each PEM line."""
     parts = [value]
     if value.startswith("{"):
-        import json
-
         try:
             data = json.loads(value)
         except ValueError:

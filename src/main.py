@@ -37,7 +37,7 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # bootstrap_secrets() then update_config_from_env(), retried and refreshed in the background.
-        await supervisor.start()
+        await supervisor.start(settings)
         try:
             yield
         finally:

@@ -93,10 +93,6 @@ class SecretBundle:
     def keys(self) -> tuple[str, ...]:
         return tuple(sorted(self.values))
 
-    @property
-    def service_account_json(self) -> str | None:
-        return self.values.get(SERVICE_ACCOUNT_KEY)
-
     def __repr__(self) -> str:
         return f"SecretBundle(keys={list(self.keys)}, missing={list(self.missing)}, warnings={len(self.warnings)})"
 

@@ -16,10 +16,8 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
-
-CLOUD_ENVS = ("staging", "production")
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,13 @@ _child: subprocess.Popen[bytes] | None = None
 
 
 def wanted() -> bool:
-    return os.environ.get("APP_ENV", "") in CLOUD_ENVS and os.environ.get("SECRETS_PREFETCH", "1") != "0"
+    from src.app_env import AppEnv
+
+    try:
+        cloud = AppEnv(os.environ.get("APP_ENV", "local")).is_cloud
+    except ValueError:
+        return False
+    return cloud and os.environ.get("SECRETS_PREFETCH", "1") != "0"
 
 
 def start() -> None:
@@ -112,19 +116,7 @@ def _run() -> int:
         if not region:
             raise SecretsError("MissingRegion", "AWS_REGION is not set")
         client = SecretsClient(region, **options)
-        secrets = []
-        for name in names:
-            fetched = client.get_secret(name)
-            secrets.append(
-                {
-                    "name": fetched.name,
-                    "arn": fetched.arn,
-                    "version_id": fetched.version_id,
-                    "secret_string": fetched.secret_string,
-                    "has_binary": fetched.has_binary,
-                }
-            )
-        payload: dict[str, object] = {"secrets": secrets}
+        payload: dict[str, object] = {"secrets": [asdict(client.get_secret(name)) for name in names]}
     except SecretsError as exc:
         payload = {"error": {**exc.to_dict(), "secret_name": exc.secret_name or ""}}
     sys.stdout.write(json.dumps(payload))

@@ -41,11 +41,10 @@ class Supervisor:
         self._boot = bootstrapper
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, settings: Settings | None = None) -> None:
         """First load now (before serving); then keep going in the background."""
-        settings: Settings | None = None
         try:
-            settings = self._boot.settings()
+            settings = settings or self._boot.settings()
             await asyncio.to_thread(self._boot.load, settings)
         except SecretsError:
             pass

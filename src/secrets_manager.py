@@ -294,16 +294,9 @@ class SecretsBootstrapper:
             raise SecretsError(
                 error["code"], error["message"], hint=error.get("hint"), secret_name=error.get("secret_name") or None
             )
-        return {
-            str(s["name"]): FetchedSecret(
-                name=str(s["name"]),
-                arn=str(s["arn"]),
-                version_id=str(s["version_id"]),
-                secret_string=s["secret_string"] if isinstance(s["secret_string"], str) else None,
-                has_binary=bool(s.get("has_binary")),
-            )
-            for s in outcome.secrets
-        }
+        # The child wrote dataclasses.asdict(FetchedSecret): read it back the same way.
+        fetched = [FetchedSecret(**s) for s in outcome.secrets]  # type: ignore[arg-type]
+        return {f.name: f for f in fetched}
 
     # -- refresh -----------------------------------------------------------
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from src.app_env import secret_name
+from src.app_env import DEFAULT_REGION, secret_name
+from src.cli.git import git_status
 from src.cli.output import Output
-from src.cli.render import ROOT, render_all, values_for
+from src.cli.render import CLOUD_ENVS, ROOT, render_all, values_for
 from src.errors import SecretsError
 from src.payload import REQUIRED_KEYS, key_findings
 
@@ -171,20 +171,12 @@ def check_log_group(ctx: Context) -> str:
 
 
 def check_gitignore(ctx: Context) -> str:
-    try:
-        result = subprocess.run(
-            ["git", "check-ignore", "-q", ".env"],  # noqa: S607 - git from PATH
-            cwd=ctx.root,
-            capture_output=True,
-            check=False,
-            timeout=10,
-        )
-        if result.returncode in (0, 1):
-            if result.returncode == 1:
-                raise Failed(".env is not ignored by git")
-            return ".env is ignored by git"
-    except (OSError, subprocess.TimeoutExpired):
-        pass
+    ignored = git_status(["check-ignore", "-q", ".env"], ctx.root)
+    if ignored == 0:
+        return ".env is ignored by git"
+    if ignored == 1:
+        raise Failed(".env is not ignored by git")
+    # Not a git checkout (or no git): read .gitignore itself.
     lines = (ctx.root / ".gitignore").read_text(encoding="utf-8").splitlines()
     if ".env" not in {line.strip() for line in lines}:
         raise Failed(".env is not listed in .gitignore")
@@ -322,7 +314,7 @@ def _canonical(value: Any) -> Any:
 
 
 def cmd_audit(args: argparse.Namespace, _client: object, out: Output) -> int:
-    region = args.region or "us-east-1"
+    region = args.region or DEFAULT_REGION
     root = Path(args.root)
     results = run_offline(root, args.env, region)
     if args.aws:
@@ -346,7 +338,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         description="Offline checks of the repository's files; --aws adds checks of the live account. "
         "--region defaults to us-east-1 here.",
     )
-    parser.add_argument("--env", default="prod", choices=("prod", "staging"), help="environment (default prod)")
+    parser.add_argument("--env", default="prod", choices=CLOUD_ENVS, help="environment (default prod)")
     parser.add_argument("--aws", action="store_true", help="also check the live account")
     parser.add_argument("--root", default=str(ROOT), help="the repository to audit (default: this one)")
     parser.set_defaults(handler=cmd_audit)

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from src.app_env import SHORT_NAMES
+from src.app_env import DEFAULT_REGION, SHORT_NAMES
 from src.cli.output import Output
 from src.errors import SecretsError
 
@@ -68,7 +68,7 @@ def render_all(values: dict[str, str], root: Path = ROOT) -> dict[str, Any]:
 
 
 def cmd_render(args: argparse.Namespace, _client: object, out: Output) -> int:
-    region = args.region or "us-east-1"
+    region = args.region or DEFAULT_REGION
     values = values_for(account_id=args.account_id, region=region, env=args.env, image=args.image)
     rendered = render_all(values)
     out_dir = Path(args.out)

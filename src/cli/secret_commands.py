@@ -9,18 +9,17 @@ from __future__ import annotations
 import argparse
 import getpass
 import secrets
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from src.app_env import SHORT_NAMES, secret_name
 from src.aws import CURRENT, PREVIOUS, SecretsClient, version_with_stage
+from src.cli.git import git_status
 from src.cli.output import Output
 from src.errors import SecretsError
 from src.payload import KNOWN_KEYS, build_bundle, example_keys, key_findings, parse_secret, replace_key
 
-DESCRIPTIONS = {"prod": "production", "staging": "staging"}
 EXAMPLE_FILE = Path(__file__).resolve().parents[2] / "infra/iam/secret-structure-example.json"
 GENERATED_KEYS = {"APP_SECRET_KEY": lambda: secrets.token_urlsafe(64)}
 
@@ -34,21 +33,11 @@ def tags_for(env: str) -> dict[str, str]:
 
 
 def description_for(env: str) -> str:
-    return f"Short-Cut {DESCRIPTIONS.get(env, env)} app secret – API keys, GCP credentials"
+    return f"Short-Cut {SHORT_NAMES[env].value} app secret – API keys, GCP credentials"
 
 
 def _git_tracked(path: Path) -> bool:
-    try:
-        result = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-            ["git", "ls-files", "--error-unmatch", path.name],  # noqa: S607 - git from PATH is the operator's git
-            cwd=path.parent,
-            capture_output=True,
-            check=False,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
+    return git_status(["ls-files", "--error-unmatch", path.name], path.parent) == 0
 
 
 def read_payload(file_arg: str) -> str:
