@@ -1,0 +1,115 @@
+"""Which ECS task this process is, and the one log line per secret version a task reports.
+
+Contract:
+- `task_arn()` returns the task ARN from the ECS task metadata endpoint v4
+  (`GET ${ECS_CONTAINER_METADATA_URI_V4}/task` -> `TaskARN`), or None when the
+  variable is absent (local, compose) or the endpoint fails. One lookup per
+  process, with a short timeout, cached (a task's ARN never changes); `prefetch()`
+  starts it in a daemon thread so no load waits for it.
+- `log_versions()` writes one line per secret, at every start and every swap, with
+  `secret_name`, `version_id` (the id, never a value) and the task: the records
+  `python -m src.cli fleet` reads back from CloudWatch Logs.
+
+The endpoint is plain HTTP on a link-local address: http.client is used directly,
+so an HTTP(S)_PROXY variable (which urllib would honour) never routes it elsewhere.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Mapping
+from typing import Literal
+from urllib.parse import urlsplit
+
+ENV_VAR = "ECS_CONTAINER_METADATA_URI_V4"
+TIMEOUT = 1.0
+# The record `fleet` queries: log lines with this event, and the EMF age lines, carry both fields.
+EVENT = "secret_version"
+_TASK_ARN = re.compile(r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task/[A-Za-z0-9_/-]+")
+
+Reason = Literal["start", "swap"]
+
+_lock = threading.Lock()
+_looked_up = False
+_arn: str | None = None
+
+
+def fetch_task_arn(base_url: str, *, timeout: float = TIMEOUT) -> str | None:
+    """GET <base_url>/task and return its TaskARN; None on any failure."""
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or not parts.hostname:
+        return None
+    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        connection.request("GET", parts.path.rstrip("/") + "/task")
+        response = connection.getresponse()
+        body = response.read(1_000_000)
+        if response.status != 200:
+            return None
+        arn = json.loads(body).get("TaskARN")
+    except (OSError, http.client.HTTPException, ValueError, AttributeError):
+        return None
+    finally:
+        connection.close()
+    return arn if isinstance(arn, str) and _TASK_ARN.fullmatch(arn) else None
+
+
+def task_arn(*, environ: Mapping[str, str] | None = None, timeout: float = TIMEOUT) -> str | None:
+    """This task's ARN, looked up once per process (None outside ECS or if the endpoint failed)."""
+    global _looked_up, _arn
+    with _lock:
+        if not _looked_up:
+            base = (os.environ if environ is None else environ).get(ENV_VAR, "").strip()
+            _arn = fetch_task_arn(base, timeout=timeout) if base else None
+            _looked_up = True
+        return _arn
+
+
+def prefetch() -> None:
+    """Look the ARN up in the background now, so the first version line does not wait."""
+    if os.environ.get(ENV_VAR):
+        threading.Thread(target=task_arn, name="task-metadata", daemon=True).start()
+
+
+def reset() -> None:
+    """Forget the cached lookup (tests)."""
+    global _looked_up, _arn
+    with _lock:
+        _looked_up, _arn = False, None
+
+
+def task_id(arn: str | None) -> str | None:
+    """The task id, the ARN's last segment (the same id ends the awslogs stream name)."""
+    return arn.rsplit("/", 1)[-1] if arn else None
+
+
+def version_fields(secret_name: str, version_id: str, *, reason: Reason) -> dict[str, str | None]:
+    """The structured fields of one version line (JSON log keys)."""
+    arn = task_arn()
+    return {
+        "event": EVENT,
+        "reason": reason,
+        "secret_name": secret_name,
+        "version_id": version_id,
+        "task_arn": arn,
+        "task_id": task_id(arn),
+    }
+
+
+def log_versions(logger: logging.Logger, versions: Mapping[str, str], *, reason: Reason) -> None:
+    """One INFO line per secret: at start (reason="start") and after every swap (reason="swap")."""
+    for name, version_id in versions.items():
+        fields = version_fields(name, version_id, reason=reason)
+        logger.info(
+            "secret version in use: secret_name=%s version_id=%s task=%s reason=%s",
+            name,
+            version_id,
+            fields["task_id"] or "-",
+            reason,
+            extra=fields,
+        )

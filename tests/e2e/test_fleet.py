@@ -1,0 +1,148 @@
+"""`python -m src.cli fleet` over HTTP against moto_server's CloudWatch Logs and Secrets Manager.
+
+The log events are the lines the service's own code writes: version lines from
+src.task_metadata through the JSON logger of src.logs, and SecretAgeSeconds EMF lines
+from src.metrics. They go in with PutLogEvents, as the awslogs driver sends them.
+
+How far moto goes (5.2.5): StartQuery and GetQueryResults work over HTTP, the query
+completes at once, the time window is applied, a missing log group is
+ResourceNotFoundException, and `fields` (@timestamp, @logStream, @message), `sort` and
+`limit` are honoured. `filter`, `dedup` and JSON field extraction are ignored
+(moto/logs/logs_query/query_parser.py), so fleet's client-side filter and dedup do the
+work here; their AWS-side behaviour is covered with the Stubber in tests/unit/cli/test_fleet.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from src import metrics, task_metadata
+from src.logs import configure_logging
+from tests.support.canary import canary_secret_string, leaked
+from tests.support.emf import emf_lines
+from tests.support.processes import BIN, DUMMY_CREDENTIALS, ROOT, clean_environment
+
+REGION = "us-east-1"
+TASK_A = "158d1c8083dd49d6b527399fd6414f5c"
+TASK_B = "2a9e1c8083dd49d6b527399fd6414f00"
+
+
+@pytest.fixture
+def logs(moto_url: str) -> Any:
+    return boto3.client(
+        "logs",
+        region_name=REGION,
+        endpoint_url=moto_url,
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+@pytest.fixture
+def group(logs: Any) -> Iterator[str]:
+    name = f"/ecs/short-cut-api-e2e-{uuid.uuid4().hex[:8]}"
+    logs.create_log_group(logGroupName=name)
+    yield name
+    logs.delete_log_group(logGroupName=name)
+
+
+def fleet(moto_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = clean_environment(
+        AWS_REGION=REGION,
+        AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=moto_url,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER=moto_url,
+        **DUMMY_CREDENTIALS,
+    )
+    return subprocess.run(
+        [str(BIN / "python"), "-m", "src.cli", "fleet", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _outside_ecs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The lines are made here, outside ECS: no metadata endpoint, no cached ARN."""
+    monkeypatch.delenv(task_metadata.ENV_VAR, raising=False)
+    task_metadata.reset()
+    yield
+    task_metadata.reset()
+
+
+def version_line(secret_name: str, version_id: str) -> str:
+    """The line src.task_metadata logs at a start or swap, through the service's JSON log format."""
+    configure_logging(json_lines=True)
+    buffer = io.StringIO()
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(buffer)
+    task_metadata.log_versions(logging.getLogger("short_cut.secrets"), {secret_name: version_id}, reason="swap")
+    line = buffer.getvalue().strip()
+    assert json.loads(line)["version_id"] == version_id
+    return line
+
+
+def age_line(secret_name: str, version_id: str) -> str:
+    stream = io.StringIO()
+    metrics.Emitter(environment="prod", enabled=True, stream=stream).emit(
+        {"SecretAgeSeconds": 30.0}, secret_name=secret_name, version_id=version_id
+    )
+    line = stream.getvalue().strip()
+    assert len(emf_lines(line)) == 1
+    return line
+
+
+def put(logs: Any, group: str, task: str, *events: tuple[float, str]) -> None:
+    stream = f"ecs/short-cut-api/{task}"
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now_ms = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": now_ms - int(ago * 1000), "message": text} for ago, text in events],
+    )
+
+
+def test_fleet_follows_a_rotation_task_by_task(moto_url: str, sm: Any, logs: Any, group: str) -> None:
+    name = f"short-cut/prod/app-fleet-{uuid.uuid4().hex[:8]}"
+    old = sm.create_secret(Name=name, SecretString=canary_secret_string())["VersionId"]
+    new = sm.put_secret_value(SecretId=name, SecretString=canary_secret_string(APP_SECRET_KEY="CANARYrotated-1"))[
+        "VersionId"
+    ]
+    put(logs, group, TASK_A, (600, version_line(name, old)), (20, version_line(name, new)))
+    put(logs, group, TASK_B, (600, version_line(name, old)), (30, age_line(name, old)))
+    # Outside the one-hour window: must not count.
+    put(logs, group, "0000000000000000000000000000dead", (7200, age_line(name, old)))
+    put(logs, group, TASK_B, (15, '{"level": "INFO", "message": "secrets loaded"}'), (10, "plain text"))
+
+    behind = fleet(moto_url, "--log-group", group, "--json")
+    assert behind.returncode == 1, behind.stderr
+    document = json.loads(behind.stdout)
+    assert document["current"] == {name: new} and document["current_source"] == "AWSCURRENT"
+    assert {(t["task"], t["version_id"]) for t in document["tasks"]} == {(TASK_A, new), (TASK_B, old)}
+    assert document["converged"] is False
+
+    put(logs, group, TASK_B, (5, age_line(name, new)))
+    done = fleet(moto_url, "--log-group", group)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "all 2 reporting tasks serve the current version" in done.stdout
+    assert f"current: {name} {new} (AWSCURRENT)" in done.stdout
+    assert leaked(behind.stdout, behind.stderr, done.stdout, done.stderr) == []
+
+
+def test_a_missing_log_group_is_an_error_with_a_hint(moto_url: str) -> None:
+    result = fleet(moto_url, "--log-group", f"/ecs/none-{uuid.uuid4().hex[:8]}")
+    assert result.returncode == 3
+    assert result.stderr.startswith("error: ResourceNotFoundException:")
+    assert "does not exist in this region" in result.stderr

@@ -1,0 +1,273 @@
+"""`fleet`: the Logs Insights round trip (botocore Stubber), the verdict, errors with hints.
+
+moto's Logs Insights runs StartQuery/GetQueryResults but understands only `fields`, `sort`
+and `limit` (moto/logs/logs_query/query_parser.py): `filter`, `dedup` and field extraction
+from JSON are ignored. So the AWS-shaped answers here come from the Stubber, and
+tests/e2e/test_fleet.py covers the same path over HTTP against moto_server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.stub import ANY, Stubber
+
+from src.cli import fleet
+from src.cli.output import Output
+from src.errors import SecretsError
+from tests.support.canary import CANARY_VALUES, leaked
+
+NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+OLD = "11111111-1111-4111-8111-111111111111"
+NEW = "22222222-2222-4222-8222-222222222222"
+NAME = "short-cut/prod/app"
+TASK_A = "158d1c8083dd49d6b527399fd6414f5c"
+TASK_B = "2a9e1c8083dd49d6b527399fd6414f00"
+
+
+def aws_row(task: str, version: str, seconds_ago: float, *, name: str = NAME) -> list[dict[str, str]]:
+    """A row as Logs Insights returns it: extracted JSON fields, '%Y-%m-%d %H:%M:%S.%f' UTC times."""
+    moment = NOW - timedelta(seconds=seconds_ago)
+    return [
+        {"field": "@timestamp", "value": moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]},
+        {"field": "@logStream", "value": f"ecs/short-cut-api/{task}"},
+        {"field": "@message", "value": json.dumps({"secret_name": name, "version_id": version})},
+        {"field": "secret_name", "value": name},
+        {"field": "version_id", "value": version},
+        {"field": "@ptr", "value": "CmAKJgoi"},
+    ]
+
+
+@pytest.fixture(scope="module")
+def logs_client() -> Any:
+    # Loading the service model takes most of a second: one client for the module, a fresh Stubber per test.
+    return botocore.session.get_session().create_client(
+        "logs", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+@pytest.fixture
+def logs(logs_client: Any) -> Iterator[tuple[Any, Stubber]]:
+    client = logs_client
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def expect_query(
+    stubber: Stubber, *answers: dict[str, Any], group: str = "/ecs/short-cut-api", since: int = 3600
+) -> None:
+    end = int(NOW.timestamp())
+    stubber.add_response(
+        "start_query",
+        {"queryId": "q-1"},
+        {"logGroupName": group, "startTime": end - since, "endTime": end, "queryString": fleet.QUERY},
+    )
+    for answer in answers:
+        stubber.add_response("get_query_results", answer, {"queryId": "q-1"})
+
+
+def run(client: Any, out: Output, current: str | None = NEW, **options: Any) -> int:
+    def current_version(_name: str) -> str:
+        if current is None:
+            raise SecretsError("AccessDeniedException", "not allowed to describe")
+        return current
+
+    settings: dict[str, Any] = {"log_group": "/ecs/short-cut-api", "since": "1h", "current_version": current_version}
+    settings.update(options)
+    return fleet.fleet(client, out=out, now=NOW, sleep=lambda _s: None, **settings)
+
+
+def test_every_task_on_awscurrent_passes(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
+    client, stubber = logs
+    expect_query(
+        stubber,
+        {"status": "Running", "results": []},
+        {"status": "Complete", "results": [aws_row(TASK_A, NEW, 30), aws_row(TASK_B, NEW, 50)]},
+    )
+    assert run(client, Output(as_json=False)) == 0
+    out = capsys.readouterr().out
+    assert f"{TASK_A:<34} {NAME:<24} {NEW:<38} 2026-05-01T11:59:30Z (30s ago) current" in out
+    assert f"current: {NAME} {NEW} (AWSCURRENT)" in out
+    assert "fleet: all 2 reporting tasks serve the current version." in out
+
+
+def test_a_task_behind_fails_and_is_named(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
+    client, stubber = logs
+    rows = [aws_row(TASK_A, NEW, 30), aws_row(TASK_B, OLD, 40)]
+    expect_query(stubber, {"status": "Complete", "results": rows})
+    out = Output(as_json=True)
+    assert run(client, out) == 1
+    out.finish()
+    document = json.loads(capsys.readouterr().out)
+    assert document["converged"] is False
+    assert document["current"] == {NAME: NEW}
+    assert {(t["task"], t["version_id"], t["active"]) for t in document["tasks"]} == {
+        (TASK_A, NEW, True),
+        (TASK_B, OLD, True),
+    }
+
+
+def test_a_silent_task_is_listed_but_not_judged(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
+    client, stubber = logs
+    # Task B stopped 20 minutes ago still on the old version: the deployment replaced it.
+    expect_query(stubber, {"status": "Complete", "results": [aws_row(TASK_A, NEW, 30), aws_row(TASK_B, OLD, 1200)]})
+    assert run(client, Output(as_json=False)) == 0
+    out = capsys.readouterr().out
+    assert "(20m ago) silent (stopped?)" in out
+    assert "all 1 reporting tasks serve the current version" in out
+
+
+def test_no_recent_report_is_not_a_pass(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
+    client, stubber = logs
+    expect_query(stubber, {"status": "Complete", "results": [aws_row(TASK_A, NEW, 1200)]})
+    assert run(client, Output(as_json=False)) == 1
+    assert "METRICS must not be off" in capsys.readouterr().out
+
+
+def test_active_within_zero_judges_every_task(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
+    client, stubber = logs
+    expect_query(stubber, {"status": "Complete", "results": [aws_row(TASK_A, NEW, 1200), aws_row(TASK_B, OLD, 1300)]})
+    assert run(client, Output(as_json=False), active_within=0) == 1
+    assert "1 of 2 reporting tasks are NOT on the current version" in capsys.readouterr().out
+
+
+def test_no_report_at_all(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
+    client, stubber = logs
+    expect_query(stubber, {"status": "Complete", "results": []})
+    assert run(client, Output(as_json=False)) == 1
+    assert "no task reported a version in the last 1h" in capsys.readouterr().out
+
+
+def test_without_describe_the_newest_report_is_the_reference(
+    logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, stubber = logs
+    expect_query(stubber, {"status": "Complete", "results": [aws_row(TASK_A, NEW, 10), aws_row(TASK_B, OLD, 40)]})
+    assert run(client, Output(as_json=False), current=None) == 1
+    assert f"current: {NAME} {NEW} (newest reported)" in capsys.readouterr().out
+
+
+def test_only_ids_are_printed_never_the_message(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
+    client, stubber = logs
+    row = aws_row(TASK_A, NEW, 5)
+    row[2] = {"field": "@message", "value": json.dumps({"secret_name": NAME, "note": CANARY_VALUES["OPENAI_API_KEY"]})}
+    expect_query(stubber, {"status": "Complete", "results": [row]})
+    run(client, Output(as_json=False))
+    captured = capsys.readouterr()
+    assert leaked(captured.out, captured.err) == []
+
+
+def test_access_denied_names_the_permissions(logs: tuple[Any, Stubber]) -> None:
+    client, stubber = logs
+    stubber.add_client_error(
+        "start_query", "AccessDeniedException", "User is not authorized to perform: logs:StartQuery", 400
+    )
+    with pytest.raises(SecretsError) as caught:
+        run(client, Output(as_json=False))
+    assert caught.value.code == "AccessDeniedException"
+    assert "logs:StartQuery" in caught.value.hint and "logs:GetQueryResults" in caught.value.hint
+    assert "log-group:/ecs/short-cut-api" in caught.value.hint
+
+
+def test_a_missing_log_group_says_which(logs: tuple[Any, Stubber]) -> None:
+    client, stubber = logs
+    stubber.add_client_error("start_query", "ResourceNotFoundException", "Log group does not exist", 400)
+    with pytest.raises(SecretsError) as caught:
+        run(client, Output(as_json=False), log_group="/ecs/short-cut-api-staging")
+    assert caught.value.code == "ResourceNotFoundException"
+    assert "/ecs/short-cut-api-staging does not exist" in caught.value.hint
+
+
+def test_a_query_that_never_completes_times_out_and_is_stopped(logs: tuple[Any, Stubber]) -> None:
+    client, stubber = logs
+    end = int(NOW.timestamp())
+    stubber.add_response(
+        "start_query",
+        {"queryId": "q-1"},
+        {"logGroupName": ANY, "startTime": end - 3600, "endTime": end, "queryString": ANY},
+    )
+    ticks = iter(range(100))
+    # The clock ticks one second per reading: deadline at 0 + 2, still Running at 1 and at 2.
+    for _ in range(2):
+        stubber.add_response("get_query_results", {"status": "Running", "results": []}, {"queryId": "q-1"})
+    stubber.add_response("stop_query", {"success": True}, {"queryId": "q-1"})
+    with pytest.raises(SecretsError) as caught:
+        fleet.run_query(
+            client,
+            "/ecs/short-cut-api",
+            start=end - 3600,
+            end=end,
+            timeout=2,
+            sleep=lambda _s: None,
+            clock=lambda: float(next(ticks)),
+        )
+    assert caught.value.code == "QueryTimeout"
+    assert "--timeout" in caught.value.hint
+
+
+@pytest.mark.parametrize("status", ["Failed", "Cancelled", "Timeout"])
+def test_a_failed_query_is_an_error(logs: tuple[Any, Stubber], status: str) -> None:
+    client, stubber = logs
+    expect_query(stubber, {"status": status, "results": []})
+    with pytest.raises(SecretsError) as caught:
+        run(client, Output(as_json=False))
+    assert caught.value.code == "QueryFailed" and status in caught.value.message
+
+
+def test_moto_shaped_rows_are_read_from_the_message_and_deduplicated() -> None:
+    def moto_row(task: str, message: dict[str, Any] | str, seconds_ago: int) -> list[dict[str, str]]:
+        millis = int((NOW - timedelta(seconds=seconds_ago)).timestamp() * 1000)
+        text = message if isinstance(message, str) else json.dumps(message)
+        return [
+            {"field": "@ptr", "value": "x"},
+            {"field": "@timestamp", "value": str(millis)},
+            {"field": "@logStream", "value": f"ecs/short-cut-api/{task}"},
+            {"field": "@message", "value": text},
+        ]
+
+    emf = {"_aws": {}, "SecretAgeSeconds": 12, "secret_name": NAME, "version_id": NEW}
+    version_line = {"event": "secret_version", "secret_name": NAME, "version_id": OLD, "task_arn": "arn:aws:ecs:x"}
+    rows = [
+        moto_row(TASK_A, emf, 10),
+        moto_row(TASK_A, version_line, 400),  # older: the dedup keeps the EMF heartbeat
+        moto_row(TASK_B, version_line, 20),
+        moto_row(TASK_B, {"message": "secrets loaded"}, 5),  # no version fields: ignored
+        moto_row(TASK_B, "INFO plain text line", 1),
+    ]
+    reports = fleet.reports_from_rows(rows)
+    assert [(r.task, r.version_id, int((NOW - r.seen_at).total_seconds())) for r in reports] == [
+        (TASK_A, NEW, 10),
+        (TASK_B, OLD, 20),
+    ]
+    assert reports[1].task_arn == "arn:aws:ecs:x"
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("1h", 3600), ("2d", 172800)])
+def test_since_durations(text: str, seconds: int) -> None:
+    assert fleet.parse_since(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "1", "h", "1w", "-1h", "0h", "15d"])
+def test_bad_since_is_an_argument_error(text: str) -> None:
+    with pytest.raises(SecretsError) as caught:
+        fleet.parse_since(text)
+    assert caught.value.code == "InvalidArgument" and caught.value.hint
+
+
+def test_the_parser_defaults() -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--region")
+    parser = argparse.ArgumentParser()
+    fleet.add_parser(parser.add_subparsers(dest="command"), common)
+    args = parser.parse_args(["fleet"])
+    assert (args.env, args.since, args.log_group, args.active_within, args.timeout) == ("prod", "1h", None, 180.0, 60.0)
+    assert args.handler is fleet.cmd_fleet
+    args = parser.parse_args(["fleet", "--env", "staging", "--since", "15m", "--active-within", "0"])
+    assert fleet.LOG_GROUPS[args.env] == "/ecs/short-cut-api-staging"
