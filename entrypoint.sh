@@ -65,6 +65,8 @@ esac
 export LOG_LEVEL
 
 cd "$(dirname "$0")"
+# --no-proxy-headers: /health decides what to show on the socket's own peer address, and
+# X-Forwarded-For from a client must never make it look like loopback.
 exec "${PYTHON:-python}" -m uvicorn src.main:app \
     --host "$HOST" --port "$PORT" --log-level "$LOG_LEVEL" \
-    --no-server-header --timeout-graceful-shutdown 10
+    --no-server-header --no-proxy-headers --timeout-graceful-shutdown 10

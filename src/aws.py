@@ -10,7 +10,7 @@ the process environment.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +37,11 @@ class FetchedSecret:
 
 @contextmanager
 def aws_errors(secret_name: str | None = None) -> Iterator[None]:
-    """Turn botocore's exceptions into `SecretsError` with the project's codes and hints."""
+    """Turn every botocore exception into `SecretsError` with the project's codes and hints.
+
+    The order matters: botocore's timeouts, TLS and proxy faults are all `ConnectionError`s,
+    and every one of its exceptions is a `BotoCoreError`, caught last so that none escapes.
+    """
     try:
         from botocore import exceptions as bx
     except ImportError:  # pragma: no cover - exercised only without botocore
@@ -48,21 +52,39 @@ def aws_errors(secret_name: str | None = None) -> Iterator[None]:
     except bx.ClientError as exc:
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "ClientError")
-        # AWS messages name ARNs and actions, never secret values.
+        # AWS messages name ARNs and actions, never secret values. They may name the account,
+        # role and session: fine for logs and the full /health body, never for the minimal one.
         message = str(error.get("Message") or exc)
         raise SecretsError(code, message, secret_name=secret_name) from None
-    except (bx.NoCredentialsError, bx.PartialCredentialsError, bx.CredentialRetrievalError) as exc:
-        raise SecretsError("NoCredentials", type(exc).__name__ + ": " + str(exc), secret_name=secret_name) from None
+    except bx.CredentialRetrievalError as exc:
+        # Its message carries the credentials endpoint's answer: name the provider only.
+        provider = exc.kwargs.get("provider", "unknown")
+        raise SecretsError(
+            "NoCredentials", f"the {provider} credential provider failed", secret_name=secret_name
+        ) from None
+    except (bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
+        raise SecretsError("NoCredentials", type(exc).__name__, secret_name=secret_name) from None
     except bx.NoRegionError:
         raise SecretsError("MissingRegion", "no AWS region is configured", secret_name=secret_name) from None
+    except bx.ProfileNotFound:
+        raise SecretsError(
+            "InvalidConfiguration", "AWS_PROFILE names a profile that does not exist", secret_name=secret_name
+        ) from None
     except (bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
         raise SecretsError(
             "Timeout", f"Secrets Manager did not answer in time ({type(exc).__name__})", secret_name=secret_name
         ) from None
-    except (bx.EndpointConnectionError, bx.ConnectionClosedError, bx.HTTPClientError) as exc:
+    except (bx.ConnectionError, bx.HTTPClientError) as exc:
+        # EndpointConnectionError, SSLError, ProxyConnectionError, ConnectionClosedError, ...
         raise SecretsError(
             "EndpointUnreachable", f"could not reach Secrets Manager ({type(exc).__name__})", secret_name=secret_name
         ) from None
+    except bx.ParamValidationError:
+        raise SecretsError(
+            "InvalidParameterException", "a request parameter is not valid", secret_name=secret_name
+        ) from None
+    except bx.BotoCoreError as exc:
+        raise SecretsError("AWSClientError", type(exc).__name__, secret_name=secret_name) from None
 
 
 def build_client(
@@ -71,6 +93,8 @@ def build_client(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    service: str = "secretsmanager",
+    credentials: Mapping[str, str] | None = None,
 ) -> Any:
     """A Secrets Manager client with standard retries and explicit timeouts.
 
@@ -91,9 +115,16 @@ def build_client(
         read_timeout=read_timeout,
         retries={"mode": "standard", "total_max_attempts": max_attempts},
     )
+    creds = credentials or {}
     # A private session: a shared default session is not safe to use across threads.
     with aws_errors():
-        return botocore.session.get_session().create_client("secretsmanager", config=config)
+        return botocore.session.get_session().create_client(
+            service,
+            config=config,
+            aws_access_key_id=creds.get("AccessKeyId"),
+            aws_secret_access_key=creds.get("SecretAccessKey"),
+            aws_session_token=creds.get("SessionToken"),
+        )
 
 
 class SecretsClient:
@@ -107,23 +138,33 @@ class SecretsClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        on_build: Callable[[Any], None] | None = None,
     ) -> None:
+        """`on_build(client)` runs once when the botocore client is built (metrics hooks)."""
         self._region = region
         self._client = client
+        self._on_build = on_build
         self._connect_timeout, self._read_timeout, self._max_attempts = connect_timeout, read_timeout, max_attempts
         self._lock = threading.Lock()
+
+    @property
+    def region(self) -> str | None:
+        return self._region
 
     @property
     def client(self) -> Any:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = build_client(
+                    built = build_client(
                         self._region,
                         connect_timeout=self._connect_timeout,
                         read_timeout=self._read_timeout,
                         max_attempts=self._max_attempts,
                     )
+                    if self._on_build is not None:
+                        self._on_build(built)
+                    self._client = built
         return self._client
 
     def get_secret(
@@ -201,6 +242,10 @@ class SecretsClient:
             request["RemoveFromVersionId"] = from_version
         with aws_errors(name):
             self.client.update_secret_version_stage(**request)
+
+    def remove_stage(self, name: str, stage: str, *, from_version: str) -> None:
+        with aws_errors(name):
+            self.client.update_secret_version_stage(SecretId=name, VersionStage=stage, RemoveFromVersionId=from_version)
 
     def exists(self, name: str) -> bool:
         try:

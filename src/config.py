@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from src.app_env import AppEnv, secret_names
 from src.aws import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT
@@ -36,8 +39,15 @@ class Settings(BaseSettings):
     secrets_refresh_interval: float | None = Field(default=None, ge=0)
     secrets_max_staleness: float = Field(default=86400.0, gt=0)
     secrets_previous_key_grace: float = Field(default=300.0, ge=0)
+    # Comma list of keys beyond the guide's seven that the secret may put into os.environ.
+    # Set in the task definition, never in the secret (SECRETS_* keys are forbidden there).
+    secrets_extra_keys: str | None = None
     log_level: str = "INFO"
     log_format: str | None = None
+    # None: full for loopback peers, minimal for others in staging/production; full elsewhere.
+    health_details: Literal["full", "minimal"] | None = None
+    # None: CloudWatch EMF metric lines in staging/production, none elsewhere.
+    metrics: Literal["emf", "off"] | None = None
 
     openai_api_key: SecretStr | None = None
     pinecone_api_key: SecretStr | None = None
@@ -50,6 +60,11 @@ class Settings(BaseSettings):
     app_secret_key_previous_expires_at: datetime | None = None
     milvus_host: str | None = None
     milvus_port: int = Field(default=19530, ge=1, le=65535)
+
+    @field_validator("health_details", "metrics", mode="before")
+    @classmethod
+    def _lower_details(cls, value: object) -> object:
+        return value.strip().lower() or None if isinstance(value, str) else value
 
     @field_validator("app_env", mode="before")
     @classmethod
@@ -79,6 +94,12 @@ class Settings(BaseSettings):
             keys.append(previous)
         return keys
 
+    def health_full_for(self, loopback: bool) -> bool:
+        """Whether /health may show names, versions and messages to this peer."""
+        if self.health_details is not None:
+            return self.health_details == "full"
+        return loopback or not self.app_env.is_cloud
+
     @property
     def json_logs(self) -> bool:
         if self.log_format:
@@ -93,6 +114,51 @@ def env_file_path() -> str:
 
 def load_settings() -> Settings:
     return Settings(_env_file=env_file_path())
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._mapping = dict(environ)
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._mapping, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+_candidate_environ: ContextVar[Mapping[str, str]] = ContextVar("candidate_environ")
+
+
+class _CandidateSettings(Settings):
+    """Settings whose environment is `_candidate_environ` rather than os.environ."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        environ = _MappingEnvSource(settings_cls, _candidate_environ.get())
+        return init_settings, environ, dotenv_settings, file_secret_settings
+
+
+def settings_from_environ(environ: Mapping[str, str]) -> Settings:
+    """The Settings that `load_settings()` would build if os.environ were `environ`.
+
+    Used to validate a candidate secret version before anything is applied: the same
+    fields, the same `.env` fallback, the same validators. Raises pydantic's ValidationError.
+    """
+    token = _candidate_environ.set(environ)
+    try:
+        candidate = _CandidateSettings(_env_file=environ.get("ENV_FILE", ".env"))
+    finally:
+        _candidate_environ.reset(token)
+    # Back to the plain class, already validated: no one downstream sees the subclass.
+    return Settings.model_construct(_fields_set=candidate.model_fields_set, **dict(candidate))
 
 
 _config: Settings | None = None
@@ -118,17 +184,21 @@ def _carry_previous_key(old: Settings | None, fresh: Settings) -> Settings:
     return fresh
 
 
-def update_config_from_env(factory: Callable[[], Settings] = load_settings) -> Settings:
-    """Re-read the settings from the environment into the one config instance.
+def install_config(fresh: Settings) -> Settings:
+    """Make an already validated Settings the one config instance. Cannot fail.
 
     A changed APP_SECRET_KEY keeps the old one as app_secret_key_previous for a while.
     """
     global _config
-    fresh = factory()
     with _lock:
         fresh = _carry_previous_key(_config, fresh)
         _config = fresh
     return fresh
+
+
+def update_config_from_env(factory: Callable[[], Settings] = load_settings) -> Settings:
+    """Re-read the settings from the environment into the one config instance."""
+    return install_config(factory())
 
 
 def get_config() -> Settings:

@@ -5,6 +5,15 @@ wins over the secret (reported as overridden). The service-account JSON never
 stays in the environment: it is written atomically to `service-account.json`
 (0600) inside a fresh 0700 directory, `GOOGLE_APPLICATION_CREDENTIALS` points
 at it, and the file is removed by `cleanup()` and at interpreter exit.
+
+The directory goes on the first root that works: `/dev/shm` (a tmpfs, so the
+private key never reaches a disk), then `TMPDIR`, `/tmp`, `/var/tmp`; or only on
+SECRETS_FILE_DIR when the operator sets it. On Fargate a
+bind volume at /tmp is root-owned 0755 unless the image declares a VOLUME there
+(aws/containers-roadmap#938), so /tmp alone is not enough. Directories a killed
+process of this user left behind (`short-cut-<pid>-*`, pid no longer running) are
+removed before the first write. Nothing here follows a symlink it did not make.
+`preview()` tells what the environment would be, touching nothing.
 This module does not know where the values came from.
 """
 
@@ -14,8 +23,9 @@ import atexit
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +34,66 @@ from src.payload import SERVICE_ACCOUNT_KEY
 
 CREDENTIALS_PATH_KEY = "GOOGLE_APPLICATION_CREDENTIALS"
 CREDENTIALS_FILE_NAME = "service-account.json"
+DIRECTORY_PREFIX = "short-cut-"
+SHM_ROOT = "/dev/shm"  # noqa: S108 - a tmpfs root, not a predictable file name
+
+
+FILE_DIR_KEY = "SECRETS_FILE_DIR"
+
+
+def temp_roots(environ: Mapping[str, str]) -> list[str]:
+    """Where the private directory may go, best first; SECRETS_FILE_DIR, if set, alone."""
+    if environ.get(FILE_DIR_KEY):
+        return [environ[FILE_DIR_KEY]]
+    roots = [SHM_ROOT, environ.get("TMPDIR", ""), "/tmp", "/var/tmp"]  # noqa: S108
+    seen: list[str] = []
+    for root in roots:
+        if root and root not in seen:
+            seen.append(root)
+    return seen
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_directories(root: str) -> list[str]:
+    """Remove `short-cut-<pid>-*` directories this user owns whose process is gone.
+
+    lstat, never stat: a symlink named like ours is left alone, and its target untouched.
+    Our own pid counts as gone: we have made no directory yet, so one with our pid is a
+    previous container's whose process had the same pid in its namespace.
+    """
+    removed: list[str] = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(DIRECTORY_PREFIX):
+            continue
+        pid_text = name[len(DIRECTORY_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        path = os.path.join(root, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue
+        pid = int(pid_text)
+        if pid != os.getpid() and _is_running(pid):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -35,13 +105,21 @@ class Applied:
 class EnvironmentApplier:
     """Owns the keys it sets in `environ` and the service-account file it writes."""
 
-    def __init__(self, environ: MutableMapping[str, str] | None = None, temp_root: str | None = None) -> None:
+    def __init__(
+        self,
+        environ: MutableMapping[str, str] | None = None,
+        temp_root: str | None = None,
+        *,
+        roots: Sequence[str] | None = None,
+    ) -> None:
+        """`temp_root` pins one root, `roots` an order of them (tests); by default `temp_roots()`."""
         self._environ: MutableMapping[str, str] = os.environ if environ is None else environ
-        self._temp_root = temp_root
+        self._roots = [temp_root] if temp_root else list(roots) if roots else None
         self._original: dict[str, str] | None = None
         self._owned: set[str] = set()
         self._directory: Path | None = None
         self._atexit_registered = False
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"EnvironmentApplier(owned={sorted(self._owned)})"
@@ -60,8 +138,19 @@ class EnvironmentApplier:
             names.add(SERVICE_ACCOUNT_KEY)
         return tuple(sorted(names))
 
+    def preview(self, values: Mapping[str, str]) -> dict[str, str]:
+        """The environment as `apply(values)` would leave it, less the service-account path
+        (known only once the file is written). Touches nothing."""
+        original = self.original
+        environ = {k: v for k, v in self._environ.items() if k not in self._owned}
+        environ.update({k: v for k, v in values.items() if k != SERVICE_ACCOUNT_KEY and k not in original})
+        environ.pop(SERVICE_ACCOUNT_KEY, None)
+        if CREDENTIALS_PATH_KEY in original:
+            environ[CREDENTIALS_PATH_KEY] = original[CREDENTIALS_PATH_KEY]
+        return environ
+
     def apply(self, values: Mapping[str, str]) -> Applied:
-        """Write the file first (the step that can fail), then update the environment."""
+        """Write the file first (the only step that can fail), then update the environment."""
         original = self.original
         if CREDENTIALS_PATH_KEY in original:
             service_account = None
@@ -88,22 +177,47 @@ class EnvironmentApplier:
             self._owned.discard(CREDENTIALS_PATH_KEY)
         return Applied(overridden=self.overridden(values), credentials_path=str(path) if path else None)
 
+    def _private_directory(self) -> Path:
+        """Our 0700 directory, made on the first root that works; re-made if it was tampered with."""
+        if self._directory is not None:
+            try:
+                info = os.lstat(self._directory)
+                if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) == 0o700:
+                    return self._directory
+            except OSError:
+                pass
+            self._directory = None
+        roots = self._roots or temp_roots(self._environ)
+        if not self._swept:
+            self._swept = True
+            for root in roots:
+                remove_stale_directories(root)
+        errors: list[str] = []
+        for root in roots:
+            try:
+                # mkdtemp creates the directory 0700 with O_EXCL semantics and a name nobody can predict.
+                self._directory = Path(tempfile.mkdtemp(prefix=f"{DIRECTORY_PREFIX}{os.getpid()}-", dir=root))
+                return self._directory
+            except OSError as exc:
+                errors.append(f"{root}: {exc.strerror}")
+        raise OSError(0, "no writable temporary directory (" + "; ".join(errors) + ")")
+
     def _write_credentials(self, content: str) -> Path:
         tmp_name: str | None = None
         try:
-            if self._directory is None or not self._directory.is_dir():
-                # mkdtemp creates the directory 0700, with a name nobody can predict.
-                self._directory = Path(tempfile.mkdtemp(prefix="short-cut-", dir=self._temp_root))
+            directory = self._private_directory()
             if not self._atexit_registered:
                 atexit.register(self.cleanup)
                 self._atexit_registered = True
-            fd, tmp_name = tempfile.mkstemp(prefix=".service-account-", dir=self._directory)
+            # mkstemp opens with O_CREAT | O_EXCL | O_NOFOLLOW: never an existing file or a link.
+            fd, tmp_name = tempfile.mkstemp(prefix=".service-account-", dir=directory)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 os.fchmod(handle.fileno(), 0o600)
                 handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())
-            target = self._directory / CREDENTIALS_FILE_NAME
+            target = directory / CREDENTIALS_FILE_NAME
+            # rename replaces a directory entry; it never writes through a link at the target.
             os.replace(tmp_name, target)
             return target
         except OSError as exc:

@@ -73,10 +73,47 @@ HINTS: dict[str, str] = {
         "The secret still holds an example value from the operations guide or a placeholder "
         "(changeme, ..., <...>): put the real value in."
     ),
-    "InvalidConfiguration": "A setting of the service itself is invalid: fix the named environment variable.",
+    "InvalidConfiguration": (
+        "A setting of the service itself is invalid: fix the named environment variable "
+        "(or AWS_PROFILE, if it names a profile that does not exist)."
+    ),
+    "AWSClientError": (
+        "botocore failed before or while calling Secrets Manager: check AWS_REGION, the "
+        "AWS_ENDPOINT_URL_* settings and the CA bundle; run the CLI with --debug for details."
+    ),
+    "InternalError": (
+        "An unexpected error in the secrets loader: the service keeps retrying; the log has the "
+        "traceback (values masked). Report it with the log line."
+    ),
+    "RotationInProgress": (
+        "Another version holds AWSPENDING, so a rotation is under way (the rotation Lambda or "
+        "another operator): wait for it to finish, or inspect it with python -m src.cli describe."
+    ),
+    "CurrentVersionMoved": (
+        "AWSCURRENT moved to another version while this command ran (another operator or the "
+        "rotation Lambda): nothing was promoted; run the command again on the new version."
+    ),
+    "PlaceholderLeft": "A placeholder is left after rendering: pass the missing option (see render --help).",
+    "RotationNotEnabled": (
+        "Rotation is not enabled for the secret: enable it with the stack's RotationSchedule "
+        "(RotationCodeBucket) or aws secretsmanager rotate-secret."
+    ),
+    "UnknownVersion": (
+        "The rotation event names a version the secret does not have: check the event's ClientRequestToken."
+    ),
+    "VersionNotPending": (
+        "The rotation event's version is not AWSPENDING: another rotation may have replaced it; "
+        "Secrets Manager retries with the right version."
+    ),
+    "StaleRotation": (
+        "The pending version differs from AWSCURRENT in a key other than APP_SECRET_KEY: an "
+        "operator changed the secret during the rotation. Cancel it (aws secretsmanager "
+        "cancel-rotate-secret), remove AWSPENDING, and rotate again."
+    ),
     "ServiceAccountFile": (
-        "The service-account file could not be written: the service needs a writable temporary "
-        "directory (a tmpfs /tmp on a read-only root filesystem), or set TMPDIR."
+        "The service-account file could not be written: none of /dev/shm, TMPDIR, /tmp, /var/tmp is a "
+        "writable directory. Give the task a tmpfs or a writable volume at /tmp (the image declares "
+        "VOLUME /tmp), or point SECRETS_FILE_DIR at a writable directory."
     ),
 }
 

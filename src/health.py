@@ -1,21 +1,31 @@
 """Health routes. They render the status held in memory and never compute it:
 no AWS call, no thread pool, and the body is re-rendered only when the status
 changes or the second ticks over (the age of the values is part of it).
+
+Who sees what is decided on the raw socket peer, never on a header such as
+X-Forwarded-For (entrypoint.sh also runs uvicorn with --no-proxy-headers, so the
+peer uvicorn reports is the socket's). In staging and production a peer outside
+127.0.0.0/8 and ::1 gets the minimal body: status, app_env, version, and whether
+the secrets are loaded, their age and an error code. Names, version ids, keys,
+AWS's messages (which name the account and role) and hints go to loopback peers
+only: the container health check and `curl` through ECS Exec. HEALTH_DETAILS
+overrides this (see Settings.health_full_for).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from src.secrets_manager import SecretStatus
+from src.status import SecretStatus
 
 
 class HealthError(BaseModel):
@@ -32,6 +42,7 @@ class SecretsHealth(BaseModel):
     keys: list[str]
     missing: list[str]
     overridden: list[str]
+    ignored: list[str]
     warnings: list[str]
     loaded_at: str | None
     last_refresh_at: str | None
@@ -41,12 +52,44 @@ class SecretsHealth(BaseModel):
 
 
 class HealthBody(BaseModel):
-    """The documented shape of /health; the body itself is pre-rendered bytes (see HealthRenderer)."""
+    """The full shape of /health; the body itself is pre-rendered bytes (see HealthRenderer)."""
 
     status: Literal["ok", "degraded", "unavailable"]
     app_env: str
     version: str
     secrets: SecretsHealth
+
+
+class MinimalError(BaseModel):
+    code: str
+
+
+class MinimalSecretsHealth(BaseModel):
+    loaded: bool
+    age_seconds: int | None
+    error: MinimalError | None
+
+
+class MinimalHealthBody(BaseModel):
+    """What a peer outside loopback sees in staging and production."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    app_env: str
+    version: str
+    secrets: MinimalSecretsHealth
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether a socket peer address is loopback (127.0.0.0/8, ::1, or ::ffff:127.x)."""
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 class LiveBody(BaseModel):
@@ -77,42 +120,44 @@ class HealthRenderer:
         self._app_env = app_env
         self._version = version
         self._max_staleness = max_staleness
-        self._cache: tuple[SecretStatus, int, int, bytes] | None = None
+        self._cache: dict[bool, tuple[SecretStatus, int, int, bytes]] = {}
 
-    def render(self) -> tuple[int, bytes]:
+    def render(self, *, full: bool = True) -> tuple[int, bytes]:
         status = self._status()
         second = int(time.monotonic())
-        cached = self._cache
+        cached = self._cache.get(full)
         if cached is not None and cached[0] is status and cached[1] == second:
             return cached[2], cached[3]
         now = datetime.now(UTC)
         state = overall(status, max_staleness=self._max_staleness, now=now)
-        secrets = status.public()
-        age = status.age_seconds(now)
-        secrets["age_seconds"] = round(age) if age is not None else None
+        secrets = status.full(now) if full else status.minimal(now)
         body = json.dumps(
             {"status": state, "app_env": self._app_env, "version": self._version, "secrets": secrets},
             separators=(",", ":"),
         ).encode()
         code = 503 if state == "unavailable" else 200
-        self._cache = (status, second, code, body)
+        self._cache[full] = (status, second, code, body)
         return code, body
 
 
-def health_router(renderer: HealthRenderer) -> APIRouter:
+def health_router(renderer: HealthRenderer, *, full_for: Callable[[bool], bool]) -> APIRouter:
+    """`full_for(loopback)` decides, per request, whether the peer sees the full body."""
     router = APIRouter(tags=["health"])
+    body_model = HealthBody | MinimalHealthBody
 
     @router.get(
         "/health",
         summary="Readiness: 200 when the secrets are loaded, 503 when not",
+        description="The full body goes to loopback peers (and to everyone in local mode); others get the minimal one.",
         response_model=None,
         responses={
-            200: {"model": HealthBody, "description": "ok or degraded"},
-            503: {"model": HealthBody, "description": "secrets not loaded, or too stale"},
+            200: {"model": body_model, "description": "ok or degraded"},
+            503: {"model": body_model, "description": "secrets not loaded, or too stale"},
         },
     )
-    async def health() -> Response:
-        code, body = renderer.render()
+    async def health(request: Request) -> Response:
+        client = request.scope.get("client")
+        code, body = renderer.render(full=full_for(is_loopback(client[0] if client else None)))
         return Response(content=body, status_code=code, media_type="application/json")
 
     @router.get(

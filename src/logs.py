@@ -1,8 +1,12 @@
-"""Logging: JSON lines (for CloudWatch awslogs) or readable text, and a filter
-that masks every loaded secret value as defence in depth.
+"""Logging: JSON lines (for CloudWatch awslogs) or readable text, and a mask over
+every loaded secret value as defence in depth.
 
 Code never logs a value on purpose; the mask catches one that slips through a
-message, its arguments or a traceback.
+message, its arguments, an `extra` field (nested or not), a traceback or a stack.
+It is applied to the final rendered line, whatever the formatter put in it, so no
+formatter (python-json-logger re-renders exc_info and stack_info itself) can go
+around it. A value is masked in each form a formatter may write it: as it is,
+JSON-escaped (ASCII or not) and as Python's repr escapes it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterable
+from types import TracebackType
 
 # python-json-logger: a maintained JSON formatter that keeps `extra=` fields as keys.
 from pythonjsonlogger.json import JsonFormatter
@@ -27,48 +32,75 @@ QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 PUBLIC_SA_FIELDS = frozenset({"type", "auth_uri", "token_uri", "auth_provider_x509_cert_url", "universe_domain"})
 
 
-class SecretMasker(logging.Filter):
-    """Replaces any registered value in a record's message and traceback."""
+class SecretMasker:
+    """Replaces any registered value, in any of its rendered forms, in a text or a JSON line."""
 
     def __init__(self) -> None:
-        super().__init__()
         self._values: tuple[str, ...] = ()
-        # One alternation of every value: a single C-level scan per record.
+        self._json_values: tuple[str, ...] = ()
+        # One alternation of every form: a single C-level scan per line.
         self._pattern: re.Pattern[str] | None = None
+        self._json_pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SecretMasker(count={len(self._values)})"
 
     def register(self, values: Iterable[str]) -> None:
-        fresh: set[str] = set()
+        text_forms: set[str] = set()
+        json_forms: set[str] = set()
         for value in values:
-            fresh.update(v for v in _fragments(value) if len(v) >= MIN_MASKED_LENGTH)
+            for fragment in _fragments(value):
+                for form in (fragment, repr(fragment)[1:-1]):
+                    escaped = _json_escaped(form)
+                    text_forms.add(form)
+                    text_forms.update(escaped)
+                    json_forms.update(escaped)
         with self._lock:
-            # Longest first, so a value containing another is masked whole.
-            self._values = tuple(sorted(set(self._values) | fresh, key=len, reverse=True))
-            self._pattern = re.compile("|".join(map(re.escape, self._values))) if self._values else None
+            self._values = _longest_first(set(self._values) | text_forms)
+            self._json_values = _longest_first(set(self._json_values) | json_forms)
+            self._pattern = _alternation(self._values)
+            self._json_pattern = _alternation(self._json_values)
 
     def mask(self, text: str) -> str:
-        pattern = self._pattern
-        if pattern is None or not pattern.search(text):
-            return text
-        return pattern.sub(MASK, text)
+        """Every form, anywhere: for plain text (the text log format, the CLI's tracebacks)."""
+        return _sub(self._pattern, text)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._pattern is None:
-            return True
-        # Format once here; the formatter then reuses the message as it is.
-        record.msg, record.args = self.mask(record.getMessage()), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.mask(record.exc_text)
-        for key in record.__dict__.keys() - _STANDARD_ATTRS:
-            value = record.__dict__[key]
-            if isinstance(value, str):
-                record.__dict__[key] = self.mask(value)
-        return True
+    def mask_json(self, line: str) -> str:
+        """JSON-escaped forms only, which hold no bare quote: a match lies inside one string
+        literal, so the line stays valid JSON (CloudWatch Logs Insights parses it)."""
+        return _sub(self._json_pattern, line)
+
+
+def _json_escaped(form: str) -> set[str]:
+    return {json.dumps(form)[1:-1], json.dumps(form, ensure_ascii=False)[1:-1]}
+
+
+def _longest_first(forms: set[str]) -> tuple[str, ...]:
+    # Longest first, so a value containing another is masked whole; short ones not at all.
+    return tuple(sorted((f for f in forms if len(f) >= MIN_MASKED_LENGTH), key=len, reverse=True))
+
+
+def _alternation(forms: tuple[str, ...]) -> re.Pattern[str] | None:
+    return re.compile("|".join(map(re.escape, forms))) if forms else None
+
+
+def _sub(pattern: re.Pattern[str] | None, text: str) -> str:
+    if pattern is None or not pattern.search(text):
+        return text
+    return pattern.sub(MASK, text)
+
+
+class MaskingFormatter(logging.Formatter):
+    """Wraps the real formatter and masks the line it produced: the last step before output."""
+
+    def __init__(self, inner: logging.Formatter, mask: SecretMasker, *, json_lines: bool) -> None:
+        super().__init__()
+        self._inner = inner
+        self._mask = mask.mask_json if json_lines else mask.mask
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._mask(self._inner.format(record))
 
 
 def _fragments(value: str) -> list[str]:
@@ -87,23 +119,36 @@ def _fragments(value: str) -> list[str]:
     return parts
 
 
-_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 masker = SecretMasker()
+
+
+def formatter(*, json_lines: bool) -> logging.Formatter:
+    """The unmasked formatter of each mode (tests wrap it as production does)."""
+    if json_lines:
+        return JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    return logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+def _log_uncaught(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    logging.getLogger("short_cut.uncaught").critical("uncaught exception", exc_info=(exc_type, exc, tb))
+
+
+def _log_thread_uncaught(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        logging.getLogger("short_cut.uncaught").error(
+            "uncaught exception in thread %s",
+            args.thread.name if args.thread else "?",
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        )
 
 
 def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
     """Route the root and uvicorn loggers through one stdout handler."""
     handler = logging.StreamHandler(sys.stdout)
-    if json_lines:
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            )
-        )
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.addFilter(masker)
+    handler.setFormatter(MaskingFormatter(formatter(json_lines=json_lines), masker, json_lines=json_lines))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper() if level.upper() in logging.getLevelNamesMapping() else "INFO")
@@ -113,3 +158,6 @@ def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
         logger.propagate = True
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
+    # Python prints uncaught tracebacks straight to stderr, past the mask: route them through it.
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_thread_uncaught

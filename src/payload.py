@@ -29,13 +29,59 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "MILVUS_PORT",
 )
 KNOWN_KEYS: frozenset[str] = frozenset(REQUIRED_KEYS)
+# The keys whose values are credentials: the example file's values for these must never reach
+# a real account. Ports, hosts, project ids and Google's standard URIs are not secret-bearing.
+SECRET_BEARING_KEYS: frozenset[str] = frozenset({"OPENAI_API_KEY", "PINECONE_API_KEY", "APP_SECRET_KEY"})
+SECRET_BEARING_SA_FIELDS = ("private_key", "private_key_id")
 # Secrets Manager's own limit for a secret value.
 MAX_PAYLOAD_BYTES = 65536
 
 KEY_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-FORBIDDEN_KEYS = frozenset({"PATH", "HOME", "APP_ENV", "SECRET_NAME", "GOOGLE_APPLICATION_CREDENTIALS"})
-# PYTHON* covers PYTHONPATH and PYTHONHOME; SECRETS_* are the bootstrap's own settings.
-FORBIDDEN_PREFIXES = ("LD_", "AWS_", "PYTHON", "SECRETS_")
+# Names that would reconfigure the process, its TLS, its proxies or its SDKs. Only the
+# allow-list (REQUIRED_KEYS plus SECRETS_EXTRA_KEYS) ever reaches os.environ; these are
+# refused outright, in a secret and in SECRETS_EXTRA_KEYS, because a secret holding one is
+# a mistake or an attack, and either should be loud.
+FORBIDDEN_KEYS = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "SHELL",
+        "USER",
+        "HOST",
+        "PORT",
+        "TMPDIR",
+        "ENV_FILE",
+        "APP_ENV",
+        "SECRET_NAME",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+        "HEALTH_DETAILS",
+        "METRICS",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        # The service derives the previous signing key itself after a rotation.
+        "APP_SECRET_KEY_PREVIOUS",
+        "APP_SECRET_KEY_PREVIOUS_EXPIRES_AT",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "SSLKEYLOGFILE",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_BASE",
+        "GCE_METADATA_HOST",
+        "GCE_METADATA_IP",
+        "GCE_METADATA_ROOT",
+        "GLIBC_TUNABLES",
+        "MALLOC_CONF",
+    }
+)
+# PYTHON* covers PYTHONPATH and PYTHONHOME; SECRETS_* are the bootstrap's own settings;
+# ECS_* the agent's; UVICORN_* the server's; GRPC_* the Google clients' transport.
+FORBIDDEN_PREFIXES = ("LD_", "AWS_", "PYTHON", "SECRETS_", "ECS_", "UVICORN_", "GRPC_", "OTEL_")
 
 SERVICE_ACCOUNT_FIELDS = ("type", "project_id", "private_key", "client_email")
 # The operations guide's example values, word for word: a real secret never holds them.
@@ -50,6 +96,28 @@ GUIDE_PLACEHOLDERS = frozenset(
 )
 _ANGLE_PLACEHOLDER = re.compile(r"^<[^<>]*>$")
 _PREFIX_HINTS = {"OPENAI_API_KEY": "sk-", "PINECONE_API_KEY": "pcsk_"}
+
+
+def allowed_keys(extra: str | None) -> frozenset[str]:
+    """The keys that may reach os.environ: the guide's seven, plus SECRETS_EXTRA_KEYS (a comma list
+    set by the operator in the task definition, never in the secret). Each extra name must pass the
+    same key rules as a secret's keys."""
+    names = {name.strip() for name in (extra or "").split(",") if name.strip()}
+    for name in sorted(names):
+        if not KEY_PATTERN.match(name):
+            raise SecretsError(
+                "InvalidConfiguration",
+                f"SECRETS_EXTRA_KEYS holds {_safe_key(name)}, which does not match ^[A-Z_][A-Z0-9_]*$",
+                hint="List upper-case key names separated by commas, for example SECRETS_EXTRA_KEYS=SENTRY_DSN.",
+            )
+        reason = forbidden_reason(name)
+        if reason:
+            raise SecretsError(
+                "InvalidConfiguration",
+                f"SECRETS_EXTRA_KEYS names a forbidden key: {reason}",
+                hint="Remove it from SECRETS_EXTRA_KEYS; a secret may not set the process's own variables.",
+            )
+    return KNOWN_KEYS | names
 
 
 def is_placeholder(value: str) -> bool:
@@ -88,13 +156,18 @@ class SecretBundle:
     missing: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     collisions: tuple[str, ...] = ()
+    # Keys in the secret outside the allow-list: never applied, reported by name.
+    ignored: tuple[str, ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(sorted(self.values))
 
     def __repr__(self) -> str:
-        return f"SecretBundle(keys={list(self.keys)}, missing={list(self.missing)}, warnings={len(self.warnings)})"
+        return (
+            f"SecretBundle(keys={list(self.keys)}, missing={list(self.missing)}, "
+            f"ignored={list(self.ignored)}, warnings={len(self.warnings)})"
+        )
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -137,7 +210,7 @@ def _service_account_json(value: Any, secret_name: str | None) -> str:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise invalid("is not a JSON service-account key") from None
     if not isinstance(value, dict):
         raise invalid("must be a service-account key object")
@@ -177,8 +250,27 @@ def _normalise(key: str, value: Any, secret_name: str | None) -> str:
     )
 
 
+def _unexpected(exc: Exception, secret_name: str | None) -> SecretsError:
+    # A parser's message may quote the input: name the exception type only.
+    return SecretsError(
+        "InvalidSecretValue", f"a value could not be read ({type(exc).__name__})", secret_name=secret_name
+    )
+
+
 def parse_secret(raw: str | bytes | None, *, secret_name: str | None = None) -> ParsedSecret:
-    """Check one SecretString: a JSON object with valid, allowed keys and scalar values."""
+    """Check one SecretString: a JSON object with valid, allowed keys and scalar values.
+
+    Raises only `SecretsError`: any other exception from the rules becomes InvalidSecretValue.
+    """
+    try:
+        return _parse_secret(raw, secret_name)
+    except SecretsError:
+        raise
+    except Exception as exc:
+        raise _unexpected(exc, secret_name) from None
+
+
+def _parse_secret(raw: str | bytes | None, secret_name: str | None) -> ParsedSecret:
     if raw is None:
         raise SecretsError("InvalidSecretJSON", "the secret has no SecretString", secret_name=secret_name)
     if isinstance(raw, bytes):
@@ -221,11 +313,16 @@ def _parse_object(data: Mapping[str, Any], secret_name: str | None) -> ParsedSec
     return ParsedSecret(values=MappingProxyType(values))
 
 
+_ASCII_PORT = re.compile(r"[0-9]{1,5}")
+
+
 def _check_port(values: Mapping[str, str]) -> None:
     port = values.get("MILVUS_PORT")
     if port is None or is_placeholder(port):
         return
-    if not port.strip().isdigit() or not 1 <= int(port) <= 65535:
+    # ASCII digits only: str.isdigit() accepts "²" and other scripts' digits, which int() or
+    # the typed config would then refuse after the payload had been accepted.
+    if not _ASCII_PORT.fullmatch(port) or not 1 <= int(port) <= 65535:
         raise SecretsError("InvalidSecretValue", "MILVUS_PORT must be a whole number from 1 to 65535")
 
 
@@ -241,16 +338,50 @@ def placeholder_keys(values: Mapping[str, str]) -> list[str]:
     return sorted(found)
 
 
-def build_bundle(parts: list[tuple[str, ParsedSecret]], *, strict: bool) -> SecretBundle:
+def build_bundle(
+    parts: list[tuple[str, ParsedSecret]], *, strict: bool, allowed: frozenset[str] | None = None
+) -> SecretBundle:
     """Merge secrets in order (later wins) and judge the whole.
 
     strict (staging/production): missing required keys and placeholders are errors.
-    Otherwise they are reported as `missing` and `warnings`.
+    Otherwise they are reported as `missing` and `warnings`. Keys outside `allowed`
+    (default: the guide's seven) are dropped and named in `ignored`.
+    Raises only `SecretsError`.
     """
+    try:
+        return _build_bundle(parts, strict=strict, allowed=KNOWN_KEYS if allowed is None else allowed)
+    except SecretsError:
+        raise
+    except Exception as exc:
+        raise _unexpected(exc, None) from None
+
+
+def require_string(secret_string: str | None, secret_name: str | None = None, *, binary: bool = False) -> str:
+    """The SecretString of a fetched version, or the one error for a version without one."""
+    if secret_string is not None:
+        return secret_string
+    stored = "is stored as SecretBinary" if binary else "has no SecretString"
+    raise SecretsError(
+        "InvalidSecretJSON",
+        f"the secret {stored}; store it as a SecretString JSON object",
+        secret_name=secret_name,
+    )
+
+
+def validate_strict(raw: str | bytes | None, secret_name: str | None = None) -> SecretBundle:
+    """One secret, judged as staging and production judge it (the CLI's and the Lambda's check)."""
+    return build_bundle([(secret_name or "secret", parse_secret(raw, secret_name=secret_name))], strict=True)
+
+
+def _build_bundle(parts: list[tuple[str, ParsedSecret]], *, strict: bool, allowed: frozenset[str]) -> SecretBundle:
     merged: dict[str, str] = {}
     collisions: list[str] = []
+    ignored: set[str] = set()
     for name, parsed in parts:
         for key, value in parsed.values.items():
+            if key not in allowed:
+                ignored.add(key)
+                continue
             if key in merged:
                 collisions.append(f"{key} from {name}")
             merged[key] = value
@@ -272,6 +403,7 @@ def build_bundle(parts: list[tuple[str, ParsedSecret]], *, strict: bool) -> Secr
         missing=missing,
         warnings=tuple(warnings),
         collisions=tuple(collisions),
+        ignored=tuple(sorted(ignored)),
     )
 
 
@@ -310,9 +442,26 @@ def replace_key(raw: str, key: str, value: str) -> str:
 
 
 def example_keys(values: Mapping[str, str], example: Mapping[str, str]) -> list[str]:
-    """Keys whose value is the repository's example value (infra/iam/secret-structure-example.json).
+    """Secret-bearing keys whose value is the repository's example value
+    (infra/iam/secret-structure-example.json): the API keys, APP_SECRET_KEY, and the
+    service account's private key and its id.
 
     The example values pass validation on purpose, so the emulator can serve them;
-    the operator CLI refuses to push them to a real account.
+    the operator CLI refuses to push them to a real account. A port, host or Google's
+    standard URIs equal to the example's are real values too (19530 is Milvus's port).
     """
-    return sorted(key for key, value in values.items() if example.get(key) == value)
+    found = [key for key in SECRET_BEARING_KEYS if key in values and example.get(key) == values[key]]
+    mine, theirs = _sa_fields(values.get(SERVICE_ACCOUNT_KEY)), _sa_fields(example.get(SERVICE_ACCOUNT_KEY))
+    found += [
+        f"{SERVICE_ACCOUNT_KEY}.{name}"
+        for name in SECRET_BEARING_SA_FIELDS
+        if mine.get(name) is not None and mine.get(name) == theirs.get(name)
+    ]
+    return sorted(found)
+
+
+def _sa_fields(value: str | None) -> dict[str, Any]:
+    if value is None or is_placeholder(value):
+        return {}
+    data = json.loads(value)
+    return data if isinstance(data, dict) else {}

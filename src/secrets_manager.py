@@ -15,89 +15,54 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from pydantic import ValidationError
 
-from src import prefetch
+from src import metrics, prefetch, task_metadata
 from src.aws import FetchedSecret, SecretsClient
-from src.config import Settings, env_file_path, load_settings, update_config_from_env
+from src.config import Settings, env_file_path, install_config, load_settings, settings_from_environ
 from src.environment import EnvironmentApplier
 from src.errors import SecretsError
 from src.logs import SecretMasker, masker
-from src.payload import KNOWN_KEYS, ParsedSecret, SecretBundle, build_bundle, parse_secret, parse_values
+from src.payload import (
+    ParsedSecret,
+    SecretBundle,
+    allowed_keys,
+    build_bundle,
+    parse_secret,
+    parse_values,
+    require_string,
+)
+from src.status import SOURCE_AWS, SOURCE_ENVIRONMENT, SecretStatus
+from src.status import now as _now
+
+__all__ = ["Prepared", "SecretStatus", "SecretsBootstrapper", "bootstrap_secrets", "get_bootstrapper"]
 
 log = logging.getLogger("short_cut.secrets")
-
-SOURCE_AWS = "aws-secrets-manager"
-SOURCE_ENVIRONMENT = "environment"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-@dataclass(frozen=True)
-class SecretStatus:
-    """What the last load and the last attempt found: names and ids only, never values."""
-
-    loaded: bool = False
-    source: str = SOURCE_ENVIRONMENT
-    secret_names: tuple[str, ...] = ()
-    version_ids: Mapping[str, str] = field(default_factory=dict)
-    keys: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()
-    overridden: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    loaded_at: datetime | None = None
-    # Last time the values in use were confirmed current (a load or an unchanged refresh).
-    verified_at: datetime | None = None
-    last_refresh_at: datetime | None = None
-    next_refresh_at: datetime | None = None
-    error: SecretsError | None = None
-    attempts: int = 0
-    timings_ms: Mapping[str, float] = field(default_factory=dict)
-
-    def age_seconds(self, now: datetime | None = None) -> float | None:
-        if self.verified_at is None:
-            return None
-        return max(0.0, ((now or _now()) - self.verified_at).total_seconds())
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "loaded": self.loaded,
-            "source": self.source,
-            "secret_names": list(self.secret_names),
-            "version_ids": dict(self.version_ids),
-            "keys": list(self.keys),
-            "missing": list(self.missing),
-            "overridden": list(self.overridden),
-            "warnings": list(self.warnings),
-            "loaded_at": _iso(self.loaded_at),
-            "last_refresh_at": _iso(self.last_refresh_at),
-            "next_refresh_at": _iso(self.next_refresh_at),
-            "error": self.error.to_dict() if self.error else None,
-        }
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A validated load, not yet applied. Repr shows names only."""
+    """A validated load, not yet applied: the bundle and the typed Settings built from it.
+    Repr shows names only."""
 
     source: str
     names: tuple[str, ...]
     bundle: SecretBundle
     parts: Mapping[str, tuple[str, ParsedSecret]] = field(repr=False)
+    settings: Settings = field(repr=False)
     timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def all_values(self) -> list[str]:
+        """Every value seen, applied or ignored: all of them are masked in logs."""
+        values = [v for _, parsed in self.parts.values() for v in parsed.values.values()]
+        return values + list(self.bundle.values.values())
 
     @property
     def versions(self) -> dict[str, str]:
@@ -114,6 +79,7 @@ def default_client_factory(settings: Settings) -> SecretsClient:
         connect_timeout=settings.secrets_connect_timeout,
         read_timeout=settings.secrets_read_timeout,
         max_attempts=settings.secrets_max_attempts,
+        on_build=metrics.count_throttling_retries,
     )
 
 
@@ -181,38 +147,51 @@ class SecretsBootstrapper:
 
     # -- loading -----------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _recorded(self, *, refresh: bool = False) -> Iterator[None]:
+        """Record any failure in the status; an unexpected exception becomes InternalError.
+
+        A refresh that fails for any reason must show as degraded, never as ok, and the
+        first load must be retried rather than kill the lifespan.
+        """
+        try:
+            yield
+        except SecretsError as error:
+            self._record_failure(error, refresh=refresh)
+            raise
+        except Exception as exc:
+            log.exception("unexpected error while loading secrets")
+            internal = SecretsError("InternalError", f"{type(exc).__name__} in the secrets loader")
+            self._record_failure(internal, refresh=refresh)
+            raise internal from None
+
     def load(self, settings: Settings | None = None) -> SecretStatus:
         """Fetch, validate, apply, rebuild the config. Raises `SecretsError`; the status records it."""
         with self._lock:
-            try:
-                settings = settings or self.settings()
-                prepared = self.prepare(settings)
-            except SecretsError as error:
-                self._record_failure(error)
-                raise
+            with self._recorded():
+                prepared = self.prepare(settings or self.settings())
             return self.commit(prepared)
 
     def prepare_or_record(self, settings: Settings) -> Prepared:
         """`prepare`, recording a failure in the status (the background retry's step)."""
-        try:
+        with self._recorded():
             return self.prepare(settings)
-        except SecretsError as error:
-            self._record_failure(error)
-            raise
 
     def prepare(self, settings: Settings, *, current: Mapping[str, str] | None = None) -> Prepared:
-        """Fetch and validate without touching anything.
+        """Fetch and validate everything, including the typed Settings, without touching anything.
 
         `current` maps names to their AWSCURRENT version ids (from DescribeSecret): a secret
         whose version is unchanged is not fetched again.
         """
         started = time.perf_counter()
         names = settings.secret_names
+        allowed = allowed_keys(settings.secrets_extra_keys)
         timings: dict[str, float] = {}
+        strict = settings.app_env.is_cloud
         if not names:
-            parsed = parse_values({k: v for k, v in self._local_values().items() if k in KNOWN_KEYS})
-            bundle = build_bundle([(SOURCE_ENVIRONMENT, parsed)], strict=settings.app_env.is_cloud)
-            return Prepared(SOURCE_ENVIRONMENT, (), bundle, {})
+            parsed = parse_values({k: v for k, v in self._local_values().items() if k in allowed})
+            bundle = build_bundle([(SOURCE_ENVIRONMENT, parsed)], strict=strict, allowed=allowed)
+            return Prepared(SOURCE_ENVIRONMENT, (), bundle, {}, self._candidate(bundle))
         if not settings.region:
             raise SecretsError("MissingRegion", "AWS_REGION is not set")
         t0 = time.perf_counter()
@@ -229,30 +208,39 @@ class SecretsBootstrapper:
                 parts[name] = self._parts[name]
                 continue
             fetched = prefetched[name] if prefetched else self.client(settings).get_secret(name)
-            if fetched.secret_string is None:
-                raise SecretsError(
-                    "InvalidSecretJSON",
-                    "the secret is stored as SecretBinary; store it as a SecretString JSON object",
-                    secret_name=name,
-                )
-            parts[name] = (fetched.version_id, parse_secret(fetched.secret_string, secret_name=name))
+            raw = require_string(fetched.secret_string, name, binary=fetched.has_binary)
+            parts[name] = (fetched.version_id, parse_secret(raw, secret_name=name))
         timings["fetch"] = (time.perf_counter() - t1) * 1000
-        bundle = build_bundle([(name, parsed) for name, (_, parsed) in parts.items()], strict=settings.app_env.is_cloud)
+        t2 = time.perf_counter()
+        bundle = build_bundle([(n, parsed) for n, (_, parsed) in parts.items()], strict=strict, allowed=allowed)
+        candidate = self._candidate(bundle)
+        timings["validate"] = (time.perf_counter() - t2) * 1000
         timings["prepare"] = (time.perf_counter() - started) * 1000
-        return Prepared(SOURCE_AWS, names, bundle, parts, timings)
+        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings)
+
+    def _candidate(self, bundle: SecretBundle) -> Settings:
+        """The Settings the app would run with after this bundle is applied, or the error."""
+        try:
+            return settings_from_environ(self._applier.preview(bundle.values))
+        except ValidationError as exc:
+            raise settings_error(exc, secret_keys=bundle.values.keys()) from None
 
     def commit(self, prepared: Prepared) -> SecretStatus:
-        """Apply a prepared load: file, environment and config together, then the status."""
+        """Apply a prepared load: file, environment, config, status.
+
+        The service-account file is written first: it is the only step that can fail, and
+        it fails before its rename, so nothing has changed. After it nothing can fail.
+        """
         with self._lock:
             started = time.perf_counter()
             bundle = prepared.bundle
-            try:
-                self._masker.register(bundle.values.values())
+            self._masker.register(prepared.all_values)
+            with self._recorded():
                 applied = self._applier.apply(bundle.values)
-                self._rebuild_config()
-            except SecretsError as error:
-                self._record_failure(error)
-                raise
+            config = prepared.settings
+            if applied.credentials_path is not None:
+                config = config.model_copy(update={"google_application_credentials": applied.credentials_path})
+            install_config(config)
             now = _now()
             previous = self._status
             self._parts = dict(prepared.parts)
@@ -266,6 +254,7 @@ class SecretsBootstrapper:
                 keys=bundle.keys,
                 missing=bundle.missing,
                 overridden=overridden,
+                ignored=bundle.ignored,
                 warnings=bundle.warnings,
                 loaded_at=now,
                 verified_at=now,
@@ -276,6 +265,7 @@ class SecretsBootstrapper:
             )
             status = self._status
         self._log_loaded(prepared, overridden, status.timings_ms)
+        self._report_versions(previous, status)
         for callback in list(self._callbacks):
             try:
                 callback(status)
@@ -310,11 +300,8 @@ class SecretsBootstrapper:
 
     def refresh(self, settings: Settings) -> Prepared | None:
         """One refresh check, recording its outcome; returns what must be committed, if anything."""
-        try:
+        with self._recorded(refresh=True):
             prepared = self.check_for_change(settings)
-        except SecretsError as error:
-            self._record_failure(error, refresh=True)
-            raise
         now = _now()
         with self._lock:
             if prepared is None:
@@ -331,10 +318,23 @@ class SecretsBootstrapper:
 
     # -- helpers -----------------------------------------------------------
 
+    def _report_versions(self, previous: SecretStatus, status: SecretStatus) -> None:
+        """Metrics and the one version line per secret that `cli fleet` reads: at start and on a swap."""
+        if not previous.loaded:
+            metrics.load_succeeded(startup_ms=_process_age_ms() or status.timings_ms.get("prepare", 0.0))
+            task_metadata.log_versions(log, status.version_ids, reason="start")
+            return
+        changed = {n: v for n, v in status.version_ids.items() if previous.version_ids.get(n) != v}
+        for name, version_id in changed.items():
+            metrics.version_changed(name, version_id)
+        if changed:
+            task_metadata.log_versions(log, changed, reason="swap")
+
     def _record_failure(self, error: SecretsError, *, refresh: bool = False) -> None:
         with self._lock:
             status = self._status
             self._status = replace(status, error=error, attempts=status.attempts + (0 if refresh else 1))
+        (metrics.refresh_failed if status.loaded else metrics.load_failed)(error)
         what = "secrets refresh failed, keeping the last good values" if status.loaded else "secrets not loaded"
         log.warning(
             "%s: %s",
@@ -348,18 +348,19 @@ class SecretsBootstrapper:
         values.update(self._applier.original)
         return values
 
-    def _rebuild_config(self) -> None:
-        try:
-            update_config_from_env(self._config_factory)
-        except ValidationError as exc:
-            raise settings_error(exc) from None
-
     def _log_loaded(self, prepared: Prepared, overridden: tuple[str, ...], timings: Mapping[str, float]) -> None:
         bundle = prepared.bundle
         for collision in bundle.collisions:
             log.warning("secret key overridden by a later secret: %s", collision)
         for key in overridden:
             log.warning("environment variable %s set before bootstrap wins over the secret", key)
+        if bundle.ignored:
+            log.warning(
+                "secret keys ignored, not applied (outside the allow-list; list them in SECRETS_EXTRA_KEYS "
+                "to apply): %s",
+                ",".join(bundle.ignored),
+                extra={"ignored": list(bundle.ignored)},
+            )
         for warning in bundle.warnings:
             log.warning("secret warning: %s", warning)
         versions = prepared.versions
@@ -391,9 +392,17 @@ def _process_age_ms() -> float | None:
     return round((uptime - started) * 1000, 1)
 
 
-def settings_error(exc: ValidationError) -> SecretsError:
+def settings_error(exc: ValidationError, *, secret_keys: Iterable[str] = ()) -> SecretsError:
+    """A config validation failure as an error naming fields, never values.
+
+    A field whose value came from the secret is the secret's fault (InvalidSecretValue);
+    any other is the service's own setting (InvalidConfiguration).
+    """
     # pydantic's own message quotes the input; name the fields only.
     fields = sorted({".".join(str(p) for p in err["loc"]).upper() for err in exc.errors()})
+    from_secret = [f for f in fields if f in set(secret_keys)]
+    if from_secret:
+        return SecretsError("InvalidSecretValue", f"the config refuses the secret's value of {', '.join(from_secret)}")
     return SecretsError("InvalidConfiguration", f"invalid setting(s): {', '.join(fields)}")
 
 

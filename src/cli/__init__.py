@@ -1,11 +1,12 @@
 """`python -m src.cli`: the operator's tool for short-cut's secret (push, verify, describe,
-rotate, rollback, audit, render). Exit codes: 0 done, 1 a check failed, 2 usage,
+rotate, rollback, audit, render, fleet). Exit codes: 0 done, 1 a check failed, 2 usage,
 3 an error (printed as one line with its code and hint)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,6 +15,7 @@ from src.aws import SecretsClient
 from src.cli import secret_commands as sc
 from src.cli.output import Output, print_error
 from src.errors import SecretsError
+from src.logs import masker
 
 Command = Callable[[argparse.Namespace, SecretsClient, Output], int]
 
@@ -38,8 +40,9 @@ SECRET_COMMANDS: list[tuple[str, Command, str, str, list[tuple[str, dict[str, An
         "verify",
         sc.cmd_verify,
         "load the secret as the service does and check every required key",
-        "One line per required key, OK or FAIL with the reason. Exit 0 only if all pass.",
-        [],
+        "One line per required key, OK or FAIL with the reason. Exit 0 only if all pass. "
+        "--as-role reads as the task would: sts:AssumeRole first, then the same checks with those credentials.",
+        [("--as-role", {"metavar": "ROLE_ARN", "help": "assume this role (the task role) and read as it would"})],
     ),
     (
         "describe",
@@ -70,17 +73,24 @@ SECRET_COMMANDS: list[tuple[str, Command, str, str, list[tuple[str, dict[str, An
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options(default: Any) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--region", default=None, help="AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION)")
-    common.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
-    common.add_argument("--debug", action="store_true", help="print a traceback on error")
+    common.add_argument("--region", default=default, help="AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION)")
+    common.add_argument("--json", action="store_true", default=default, help="print one JSON document instead of lines")
+    common.add_argument("--debug", action="store_true", default=default, help="print a traceback on error")
+    return common
 
+
+def build_parser() -> argparse.ArgumentParser:
+    # The options are accepted before and after the command. The command's copies default to
+    # SUPPRESS: a default there would overwrite what was given before the command.
+    common = _common_options(argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="python -m src.cli",
         description="Operate short-cut's secret in AWS Secrets Manager. Honours AWS_ENDPOINT_URL_SECRETS_MANAGER.",
-        parents=[common],
+        parents=[_common_options(None)],
     )
+    parser.set_defaults(json=False, debug=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, handler, summary, description, extra in SECRET_COMMANDS:
         sub = commands.add_parser(name, parents=[common], help=summary, description=description)
@@ -95,10 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_offline_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    from src.cli import audit, render
+    from src.cli import audit, fleet, render
 
     audit.add_parser(commands, common)
     render.add_parser(commands, common)
+    fleet.add_parser(commands, common)
+
+
+def print_traceback() -> None:
+    """The current traceback, masked like the service's logs: every value the command read is
+    registered with the mask as it is read (secret_commands.remember)."""
+    print(masker.mask(traceback.format_exc()), file=sys.stderr, end="")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,13 +127,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(args.handler(args, client, out))
     except SecretsError as error:
         if args.debug:
-            traceback.print_exc()
+            print_traceback()
         print_error(error, as_json=args.json)
         return EXIT_ERROR
     except Exception as exc:
         # Unexpected: still one line, no traceback (which could quote data) unless --debug.
         if args.debug:
-            traceback.print_exc()
+            print_traceback()
         unexpected = SecretsError("InternalError", type(exc).__name__, hint="Run again with --debug and report it.")
         print_error(unexpected, as_json=args.json)
         return EXIT_ERROR

@@ -16,7 +16,7 @@ from typing import Any
 
 from src.aws import CURRENT, PENDING, SecretsClient, version_with_stage
 from src.errors import SecretsError
-from src.payload import build_bundle, parse_secret, replace_key
+from src.payload import parse_secret, replace_key, require_string, validate_strict
 
 log = logging.getLogger("short_cut.rotation")
 log.setLevel(logging.INFO)
@@ -28,11 +28,6 @@ def new_app_secret_key() -> str:
     return secrets.token_urlsafe(64)
 
 
-def validate(secret_string: str | None, arn: str) -> None:
-    """The service's own validation, as strict as production."""
-    build_bundle([(arn, parse_secret(secret_string, secret_name=arn))], strict=True)
-
-
 def create_secret(client: SecretsClient, arn: str, token: str) -> None:
     current = client.get_secret(arn, version_stage=CURRENT)
     try:
@@ -42,10 +37,9 @@ def create_secret(client: SecretsClient, arn: str, token: str) -> None:
     except SecretsError as exc:
         if exc.code != "ResourceNotFoundException":
             raise
-    if current.secret_string is None:
-        raise SecretsError("InvalidSecretJSON", "the current version has no SecretString", secret_name=arn)
-    pending = replace_key(current.secret_string, ROTATED_KEY, new_app_secret_key())
-    validate(pending, arn)
+    raw = require_string(current.secret_string, arn, binary=current.has_binary)
+    pending = replace_key(raw, ROTATED_KEY, new_app_secret_key())
+    validate_strict(pending, arn)
     client.put_value(arn, pending, token=token, stages=[PENDING])
     log.info("createSecret: put a new %s in version %s", ROTATED_KEY, token)
 
@@ -56,9 +50,26 @@ def set_secret(client: SecretsClient, arn: str, token: str) -> None:
 
 
 def test_secret(client: SecretsClient, arn: str, token: str) -> None:
+    """Valid, and equal to AWSCURRENT in every key but APP_SECRET_KEY.
+
+    createSecret copied AWSCURRENT; if an operator changed a provider key since (cli rotate),
+    promoting this copy would silently restore the old key, and the runbook would then have
+    the operator revoke the key in use. Fail instead: Secrets Manager keeps AWSCURRENT.
+    """
     pending = client.get_secret(arn, version_id=token, version_stage=PENDING)
-    validate(pending.secret_string, arn)
-    log.info("testSecret: version %s is valid", token)
+    pending_raw = require_string(pending.secret_string, arn, binary=pending.has_binary)
+    validate_strict(pending_raw, arn)
+    current = client.get_secret(arn, version_stage=CURRENT)
+    current_raw = require_string(current.secret_string, arn, binary=current.has_binary)
+    new, old = parse_secret(pending_raw, secret_name=arn).values, parse_secret(current_raw, secret_name=arn).values
+    changed = sorted(k for k in set(new) | set(old) if k != ROTATED_KEY and new.get(k) != old.get(k))
+    if changed:
+        raise SecretsError(
+            "StaleRotation",
+            f"version {token} differs from {CURRENT} ({current.version_id}) in {', '.join(changed)}",
+            secret_name=arn,
+        )
+    log.info("testSecret: version %s is valid and carries %s's other keys", token, CURRENT)
 
 
 def finish_secret(client: SecretsClient, arn: str, token: str) -> None:

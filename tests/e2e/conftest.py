@@ -71,7 +71,7 @@ def service(tmp_path: Path) -> Iterator[ServiceFactory]:
     started: list[Process] = []
 
     def start(env: dict[str, str], *, endpoint: str | None = None, port: int | None = None) -> tuple[Process, str]:
-        full = {"ENV_FILE": str(tmp_path / "absent.env"), "TMPDIR": str(tmp_path), **env}
+        full = {"ENV_FILE": str(tmp_path / "absent.env"), "SECRETS_FILE_DIR": str(tmp_path), **env}
         if endpoint:
             full.setdefault("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint)
             full.update({k: v for k, v in DUMMY_CREDENTIALS.items() if k not in env})

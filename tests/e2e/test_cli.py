@@ -270,3 +270,79 @@ def test_every_command_has_help(command: str) -> None:
     result = cli(command, "--help", endpoint=None)
     assert result.returncode == 0
     assert "usage:" in result.stdout and "--region" in result.stdout and "--json" in result.stdout
+
+
+# -- issue 11, item 6: operator tools that do not fight each other ------------------------
+
+
+def test_push_accepts_a_real_secret_that_shares_the_examples_port_and_host(moto_url: str, name: str) -> None:
+    example = json.loads((ROOT / "infra/iam/secret-structure-example.json").read_text())
+    real = canary_payload(MILVUS_PORT=example["MILVUS_PORT"], MILVUS_HOST=example["MILVUS_HOST"])
+    pushed = cli("push", "--name", name, "--file", "-", stdin=json.dumps(real), endpoint=moto_url)
+    assert pushed.returncode == 0, pushed.stderr
+    only_key = canary_payload(OPENAI_API_KEY=example["OPENAI_API_KEY"])
+    refused = cli("push", "--name", name, "--file", "-", stdin=json.dumps(only_key), endpoint=moto_url)
+    assert refused.returncode == 3 and "OPENAI_API_KEY" in refused.stderr and "MILVUS" not in refused.stderr
+
+
+def test_rotate_refuses_while_another_version_holds_awspending(moto_url: str, sm: Any, name: str) -> None:
+    sm.create_secret(Name=name, SecretString=canary_secret_string())
+    current = sm.describe_secret(SecretId=name)
+    pending = sm.put_secret_value(
+        SecretId=name,
+        SecretString=canary_secret_string(APP_SECRET_KEY="pending-from-lambda"),
+        VersionStages=["AWSPENDING"],
+    )["VersionId"]
+    result = cli("rotate", "--name", name, "--key", "APP_SECRET_KEY", endpoint=moto_url)
+    assert result.returncode == 3
+    assert result.stderr.startswith("error: RotationInProgress:") and pending in result.stderr
+    assert sm.describe_secret(SecretId=name)["VersionIdsToStages"] == {
+        **current["VersionIdsToStages"],
+        pending: ["AWSPENDING"],
+    }
+
+
+def test_rotate_leaves_no_awspending_behind(moto_url: str, sm: Any, name: str) -> None:
+    sm.create_secret(Name=name, SecretString=canary_secret_string())
+    result = cli("--json", "rotate", "--name", name, "--key", "APP_SECRET_KEY", endpoint=moto_url)
+    assert result.returncode == 0, result.stderr
+    version = json.loads(result.stdout)["version_id"]
+    stages = sm.describe_secret(SecretId=name)["VersionIdsToStages"]
+    assert stages[version] == ["AWSCURRENT"]
+    assert not any("AWSPENDING" in s for s in stages.values())
+
+
+# -- issue 12: the guide's step 5-3, reading as the task role -----------------------------
+
+
+def test_verify_as_role_assumes_then_reads(moto_url: str, sm: Any, name: str) -> None:
+    import boto3
+
+    iam = boto3.client(
+        "iam",
+        region_name="us-east-1",
+        endpoint_url=moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    trust = (ROOT / "infra/iam/ecs-task-trust-policy.json").read_text().replace("<ACCOUNT_ID>", "123456789012")
+    trust = trust.replace("<REGION>", "us-east-1")
+    role = iam.create_role(RoleName=f"shortcut-ecs-task-role-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument=trust)
+    sm.create_secret(Name=name, SecretString=canary_secret_string())
+    result = cli_sts("verify", "--name", name, "--as-role", role["Role"]["Arn"], endpoint=moto_url)
+    assert result.returncode == 0, result.stderr
+    assert f"reading as {role['Role']['Arn']}" in result.stdout and "OPENAI_API_KEY" in result.stdout
+    for secret_part in ("ASIA", "SessionToken", "SecretAccessKey", "FQoG"):
+        assert secret_part not in result.stdout + result.stderr
+
+
+def cli_sts(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
+    env = clean_environment(AWS_REGION="us-east-1", **DUMMY_CREDENTIALS)
+    env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = endpoint
+    env["AWS_ENDPOINT_URL_STS"] = endpoint
+    result = subprocess.run(
+        [str(BIN / "python"), "-m", "src.cli", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    OUTPUTS.extend([result.stdout, result.stderr])
+    return result

@@ -121,7 +121,7 @@ def start_service(log_dir: Path, env: Mapping[str, str], *, port: int | None = N
     port = port or free_port()
     process = Process(
         [str(ROOT / "entrypoint.sh")],
-        clean_environment(PORT=str(port), HOST="127.0.0.1", **env),
+        clean_environment(**{"PORT": str(port), "HOST": "127.0.0.1", **env}),
         log_dir / f"service-{port}.log",
     ).start()
     return process, f"http://127.0.0.1:{port}"

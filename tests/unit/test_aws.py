@@ -144,3 +144,80 @@ def test_client_is_built_once_on_first_use(monkeypatch: pytest.MonkeyPatch) -> N
     first = secrets.client
     assert secrets.client is first
     assert built == ["us-east-1"]
+
+
+# -- every botocore exception is mapped (issue 11, item 5) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (
+            bx.SSLError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com", error=OSError("bad cert")),
+            "EndpointUnreachable",
+        ),
+        (
+            bx.ProxyConnectionError(proxy_url="http://proxy.invalid:3128", error=OSError("refused")),
+            "EndpointUnreachable",
+        ),
+        (bx.EndpointConnectionError(endpoint_url="https://x"), "EndpointUnreachable"),
+        (bx.ConnectionClosedError(endpoint_url="https://x"), "EndpointUnreachable"),
+        (bx.ConnectTimeoutError(endpoint_url="https://x"), "Timeout"),
+        (bx.ReadTimeoutError(endpoint_url="https://x"), "Timeout"),
+        (bx.ProfileNotFound(profile="nope"), "InvalidConfiguration"),
+        (bx.ParamValidationError(report="Invalid length for parameter SecretId"), "InvalidParameterException"),
+        (bx.NoCredentialsError(), "NoCredentials"),
+        (bx.UnknownServiceError(service_name="x", known_service_names="y"), "AWSClientError"),
+        (bx.DataNotFoundError(data_path="x"), "AWSClientError"),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else v,
+)
+def test_every_botocore_error_becomes_a_code_with_a_specific_hint(exc: Exception, code: str) -> None:
+    with pytest.raises(SecretsError) as caught, aws_errors("short-cut/prod/app"):
+        raise exc
+    assert caught.value.code == code
+    assert caught.value.hint == HINTS[code]
+
+
+def test_credential_endpoint_answers_never_reach_the_message() -> None:
+    answer = '{"AccessKeyId": "ASIACANARY", "SecretAccessKey": "CANARYsecretaccess", "Token": "partial'
+    exc = bx.CredentialRetrievalError(provider="container-role", error_msg=f"Unexpected response: {answer}")
+    with pytest.raises(SecretsError) as caught, aws_errors():
+        raise exc
+    assert caught.value.code == "NoCredentials"
+    assert "container-role" in caught.value.message
+    assert "CANARY" not in str(caught.value) and "ASIA" not in str(caught.value)
+
+
+def test_a_real_tls_failure_through_botocore_is_endpoint_unreachable() -> None:
+    import socket
+    import threading
+
+    from botocore.config import Config
+
+    # A TLS listener whose certificate botocore cannot trust: botocore raises SSLError.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+
+    def serve_garbage() -> None:
+        conn, _ = server.accept()
+        conn.sendall(b"this is not TLS\r\n\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=serve_garbage, daemon=True)
+    thread.start()
+    client = boto3.client(
+        "secretsmanager",
+        region_name="us-east-1",
+        endpoint_url=f"https://127.0.0.1:{port}",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    with pytest.raises(SecretsError) as caught:
+        SecretsClient(client=client).get_secret("n")
+    server.close()
+    assert caught.value.code == "EndpointUnreachable"
+    assert "SSLError" in caught.value.message

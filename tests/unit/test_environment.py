@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -84,7 +86,7 @@ def test_unwritable_directory_is_a_clear_error_and_changes_nothing(tmp_path: Pat
     with pytest.raises(SecretsError) as caught:
         applier.apply(values())
     assert caught.value.code == "ServiceAccountFile"
-    assert "TMPDIR" in caught.value.hint
+    assert "SECRETS_FILE_DIR" in caught.value.hint
     assert environ == {"KEEP": "1"}
 
 
@@ -92,3 +94,87 @@ def test_repr_names_keys_only(tmp_path: Path) -> None:
     applier = EnvironmentApplier({}, temp_root=str(tmp_path))
     applier.apply(values())
     assert CANARY_VALUES["OPENAI_API_KEY"] not in repr(applier)
+
+
+# -- where the file goes (issue 12, item 4) and what it never follows (issue 11, item 6) --
+
+
+def test_first_writable_root_wins_and_a_missing_one_is_skipped(tmp_path: Path) -> None:
+    shm, tmp = tmp_path / "shm", tmp_path / "tmp"
+    tmp.mkdir()
+    environ: dict[str, str] = {}
+    applier = EnvironmentApplier(environ, roots=[str(shm), str(tmp)])
+    path = Path(applier.apply(values()).credentials_path or "")
+    assert path.parent.parent == tmp
+    shm.mkdir()
+    preferred = EnvironmentApplier({}, roots=[str(shm), str(tmp)])
+    assert Path(preferred.apply(values()).credentials_path or "").parent.parent == shm
+
+
+def test_default_order_is_shm_then_tmpdir_then_tmp() -> None:
+    from src.environment import temp_roots
+
+    assert temp_roots({"TMPDIR": "/scratch"}) == ["/dev/shm", "/scratch", "/tmp", "/var/tmp"]
+    assert temp_roots({}) == ["/dev/shm", "/tmp", "/var/tmp"]
+    assert temp_roots({"SECRETS_FILE_DIR": "/run/app", "TMPDIR": "/x"}) == ["/run/app"]
+
+
+def test_no_writable_root_is_service_account_file_naming_them(tmp_path: Path) -> None:
+    applier = EnvironmentApplier({}, roots=[str(tmp_path / "a"), str(tmp_path / "b")])
+    with pytest.raises(SecretsError) as caught:
+        applier.apply(values())
+    assert caught.value.code == "ServiceAccountFile"
+    assert "a:" in caught.value.message and "b:" in caught.value.message
+
+
+def test_stale_directories_of_dead_processes_are_removed_at_the_first_write(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f"short-cut-{dead_pid}-abc123"
+    stale.mkdir(mode=0o700)
+    (stale / "service-account.json").write_text("CANARY left by a SIGKILLed task")
+    alive = tmp_path / f"short-cut-{os.getppid()}-live01"  # pytest's parent: running
+    alive.mkdir(mode=0o700)
+    legacy = tmp_path / "short-cut-nopid"
+    legacy.mkdir()
+    applier = EnvironmentApplier({}, temp_root=str(tmp_path))
+    applier.apply(values())
+    assert not stale.exists()
+    assert alive.exists() and legacy.exists()
+
+
+def test_a_planted_symlink_is_never_followed_or_removed(tmp_path: Path) -> None:
+    target = tmp_path / "victim"
+    target.mkdir()
+    (target / "keep.txt").write_text("precious")
+    root = tmp_path / "root"
+    root.mkdir()
+    link = root / "short-cut-999999999-planted"
+    link.symlink_to(target, target_is_directory=True)
+    applier = EnvironmentApplier({}, temp_root=str(root))
+    path = Path(applier.apply(values()).credentials_path or "")
+    assert link.is_symlink() and (target / "keep.txt").read_text() == "precious"
+    assert path.parent != link and not path.parent.is_symlink()
+    # Our own directory replaced by a link after the first write: the next write makes a new one.
+    directory = path.parent
+    shutil.rmtree(directory)
+    directory.symlink_to(target, target_is_directory=True)
+    second = Path(applier.apply(values()).credentials_path or "")
+    assert second.parent != directory and list(target.iterdir()) == [target / "keep.txt"]
+    assert stat.S_IMODE(second.parent.lstat().st_mode) == 0o700
+
+
+def test_preview_is_what_apply_leaves_and_touches_nothing(tmp_path: Path) -> None:
+    environ = {"PATH": "/bin", "MILVUS_HOST": "from-env"}
+    applier = EnvironmentApplier(environ, temp_root=str(tmp_path))
+    applier.apply(values(EXTRA_KEY="one"))
+    before = dict(environ)
+    new = {**CANARY_VALUES, "APP_SECRET_KEY": "next"}
+    preview = applier.preview(new)
+    assert environ == before and preview["APP_SECRET_KEY"] == "next"
+    assert "EXTRA_KEY" not in preview and preview["MILVUS_HOST"] == "from-env"
+    applier.apply(new)
+    assert {k: v for k, v in environ.items() if k != CREDENTIALS_PATH_KEY} == preview

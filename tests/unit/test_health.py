@@ -46,6 +46,7 @@ def test_renderer_caches_per_snapshot_and_follows_changes() -> None:
         "keys",
         "missing",
         "overridden",
+        "ignored",
         "warnings",
         "loaded_at",
         "last_refresh_at",
@@ -114,3 +115,98 @@ def test_production_app_hides_docs_and_is_not_ready_without_secret(
         assert client.get("/health/live").status_code == 200
         for path in ("/docs", "/redoc", "/openapi.json"):
             assert client.get(path).status_code == 404
+
+
+# -- who sees what (issue 11, item 2) ----------------------------------------------
+
+ACCOUNT_MESSAGE = (
+    "User: arn:aws:sts::123456789012:assumed-role/shortcut-ecs-task-role/9f1c2d is not authorized to perform: "
+    "secretsmanager:GetSecretValue on resource: short-cut/prod/app because no identity-based policy allows it"
+)
+MINIMAL_KEYS = {"status", "app_env", "version", "secrets"}
+
+
+def degraded_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, app_env: str, **env: str) -> Any:
+    monkeypatch.setenv("APP_ENV", app_env)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    boot = SecretsBootstrapper(applier=EnvironmentApplier(temp_root=str(tmp_path)))
+    boot._status = SecretStatus(  # a task whose refresh is being refused, as AWS words it
+        loaded=True,
+        source="aws-secrets-manager",
+        secret_names=("short-cut/prod/app",),
+        version_ids={"short-cut/prod/app": "v-1234"},
+        keys=("OPENAI_API_KEY",),
+        overridden=("MILVUS_HOST",),
+        ignored=("SENTRY_DSN",),
+        warnings=("OPENAI_API_KEY does not start with sk-",),
+        verified_at=datetime.now(UTC),
+        error=SecretsError("AccessDeniedException", ACCOUNT_MESSAGE, secret_name="short-cut/prod/app"),
+    )
+    return create_app(boot)
+
+
+def get_health(app: Any, peer: str, **headers: str) -> tuple[int, dict[str, Any], str]:
+    # The app is not started (no lifespan): the status set above is what it renders.
+    client = TestClient(app, client=(peer, 40000))
+    response = client.get("/health", headers=headers)
+    return response.status_code, response.json(), response.text
+
+
+@pytest.mark.parametrize("app_env", ["production", "staging"])
+@pytest.mark.parametrize("peer", ["10.0.3.7", "192.0.2.2", "::ffff:10.0.0.1", "2001:db8::1", "testclient"])
+def test_strangers_get_the_minimal_body_in_the_cloud(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, app_env: str, peer: str
+) -> None:
+    app = degraded_app(monkeypatch, tmp_path, app_env)
+    code, body, text = get_health(app, peer, **{"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"})
+    assert code == 200 and body["status"] == "degraded"
+    assert set(body) == MINIMAL_KEYS
+    assert body["secrets"] == {"loaded": True, "age_seconds": 0, "error": {"code": "AccessDeniedException"}}
+    for needle in ("123456789012", "shortcut-ecs-task-role", "short-cut/prod/app", "v-1234", "OPENAI_API_KEY",
+                   "MILVUS_HOST", "SENTRY_DSN", "taskRoleArn", "sk-"):  # fmt: skip
+        assert needle not in text, needle
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.1"])
+def test_loopback_peers_get_the_full_body(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, peer: str) -> None:
+    app = degraded_app(monkeypatch, tmp_path, "production")
+    code, body, _ = get_health(app, peer, **{"X-Forwarded-For": "203.0.113.9"})
+    assert code == 200
+    secrets = body["secrets"]
+    assert secrets["version_ids"] == {"short-cut/prod/app": "v-1234"} and secrets["ignored"] == ["SENTRY_DSN"]
+    assert secrets["error"]["message"] == ACCOUNT_MESSAGE and "taskRoleArn" in secrets["error"]["hint"]
+
+
+@pytest.mark.parametrize("app_env", ["local", "development", "test"])
+def test_local_modes_keep_the_full_body_for_everyone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, app_env: str
+) -> None:
+    app = degraded_app(monkeypatch, tmp_path, app_env)
+    _, body, _ = get_health(app, "10.0.3.7")
+    assert body["secrets"]["version_ids"] == {"short-cut/prod/app": "v-1234"}
+
+
+def test_health_details_overrides_the_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    minimal = degraded_app(monkeypatch, tmp_path, "production", HEALTH_DETAILS="minimal")
+    assert set(get_health(minimal, "127.0.0.1")[1]["secrets"]) == {"loaded", "age_seconds", "error"}
+    full = degraded_app(monkeypatch, tmp_path, "production", HEALTH_DETAILS="FULL")
+    assert "version_ids" in get_health(full, "10.0.3.7")[1]["secrets"]
+    monkeypatch.setenv("HEALTH_DETAILS", "everything")
+    with pytest.raises(SystemExit) as exited:
+        create_app(SecretsBootstrapper(applier=EnvironmentApplier(temp_root=str(tmp_path))))
+    assert exited.value.code == 78
+
+
+def test_minimal_body_keeps_the_503_semantics() -> None:
+    stale = SecretStatus(
+        loaded=True,
+        error=SecretsError("ThrottlingException", "slow down"),
+        verified_at=datetime.now(UTC) - timedelta(seconds=120),
+    )
+    renderer = HealthRenderer(lambda: stale, app_env="production", version="1", max_staleness=60)
+    code, body = renderer.render(full=False)
+    assert code == 503
+    assert json.loads(body)["secrets"] == {"loaded": True, "age_seconds": 120, "error": {"code": "ThrottlingException"}}
+    assert renderer.render(full=True)[0] == 503
+    assert renderer.render(full=False)[1] is body

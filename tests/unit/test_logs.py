@@ -2,54 +2,139 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 
 import pytest
 
-from src.logs import MASK, SecretMasker, configure_logging, masker
+from src import logs
+from src.logs import MASK, SecretMasker, configure_logging
 from tests.support.canary import CANARY_VALUES, SERVICE_ACCOUNT, leaked
 
-
-def capture(mask: SecretMasker, fmt: logging.Formatter | None = None) -> tuple[logging.Logger, io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(mask)
-    if fmt:
-        handler.setFormatter(fmt)
-    logger = logging.getLogger(f"test.{id(stream)}")
-    logger.handlers[:] = [handler]
-    logger.propagate = False
-    logger.setLevel(logging.DEBUG)
-    return logger, stream
+# Short aliases: a traceback quotes the raising line, and the canary hunt looks for "CANARY".
+SECRET, SA = CANARY_VALUES, SERVICE_ACCOUNT
+FORMATS = pytest.mark.parametrize("json_lines", [True, False], ids=["json", "text"])
 
 
-def test_masker_hides_values_in_message_args_extras_and_tracebacks() -> None:
+@pytest.fixture
+def fresh_masker(monkeypatch: pytest.MonkeyPatch) -> SecretMasker:
     mask = SecretMasker()
+    monkeypatch.setattr(logs, "masker", mask)
     mask.register([*CANARY_VALUES.values(), json.dumps(SERVICE_ACCOUNT)])
-    logger, stream = capture(mask)
+    return mask
+
+
+def emitted(capsys: pytest.CaptureFixture[str]) -> str:
+    """What reached stdout and stderr; in JSON mode every stdout line must stay one JSON object."""
+    captured = capsys.readouterr()
+    if captured.out.startswith("{"):
+        for line in captured.out.splitlines():
+            assert isinstance(json.loads(line), dict), line
+    return captured.out + captured.err
+
+
+@FORMATS
+def test_exception_text_is_masked(
+    json_lines: bool, fresh_masker: SecretMasker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(json_lines=json_lines, level="INFO")
     key = CANARY_VALUES["OPENAI_API_KEY"]
-    logger.info("direct %s", key)
-    logger.info(f"inline {CANARY_VALUES['APP_SECRET_KEY']}")
-    logger.info("extra", extra={"detail": f"x{CANARY_VALUES['MILVUS_HOST']}x"})
-    logger.info("pem line %s", SERVICE_ACCOUNT["private_key"].splitlines()[1])
     try:
-        raise ValueError(f"boom {key}")
+        raise ValueError(f"boom {key} and {SA['private_key']!r}")
     except ValueError:
-        logger.exception("failed")
-    text = stream.getvalue()
-    assert leaked(text) == []
-    assert text.count(MASK) == 4
-    assert "extra" in text
+        logging.getLogger("short_cut.test").exception("failed for %s", CANARY_VALUES["APP_SECRET_KEY"])
+    text = emitted(capsys)
+    assert "ValueError: boom" in text.replace("\\n", "\n")
+    assert leaked(text) == [], text
 
 
-def test_masked_extra_field_never_reaches_a_formatter() -> None:
+@FORMATS
+def test_stack_info_is_masked(json_lines: bool, fresh_masker: SecretMasker, capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(json_lines=json_lines, level="INFO")
+    # A stack whose source line quotes a value: rendered by the formatter itself, not by the mask's caller.
+    record = logging.LogRecord("short_cut.test", logging.INFO, __file__, 1, "with a stack", None, None)
+    record.stack_info = (
+        f'Stack (most recent call last):\n  File "x.py", line 1\n    key = "{CANARY_VALUES["PINECONE_API_KEY"]}"'
+    )
+    logging.getLogger().handlers[0].handle(record)
+    logging.getLogger("short_cut.test").info("real stack", stack_info=True)
+    text = emitted(capsys)
+    assert "Stack (most recent call last)" in text
+    assert leaked(text) == [], text
+
+
+@FORMATS
+def test_nested_extras_are_masked(
+    json_lines: bool, fresh_masker: SecretMasker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(json_lines=json_lines, level="INFO")
+    host, pem_line = CANARY_VALUES["MILVUS_HOST"], SERVICE_ACCOUNT["private_key"].splitlines()[1]
+    extra = {"detail": {"inner": [host, {"deeper": pem_line}]}, "flat": f"x{host}x", "items": [SERVICE_ACCOUNT]}
+    logging.getLogger("short_cut.test").warning("extras", extra=extra)
+    text = emitted(capsys)
+    assert leaked(text) == [], text
+    if json_lines:
+        assert MASK in text
+        record = json.loads(text.strip().splitlines()[-1])
+        assert record["flat"] == f"x{MASK}x" and record["detail"]["inner"][0] == MASK
+
+
+@FORMATS
+def test_uvicorn_exception_in_asgi_application_is_masked(
+    json_lines: bool, fresh_masker: SecretMasker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(json_lines=json_lines, level="INFO")
+    try:
+        raise KeyError(SECRET["APP_SECRET_KEY"])
+    except KeyError as exc:
+        # Word for word what uvicorn's protocols do with an app's exception.
+        logging.getLogger("uvicorn.error").error("Exception in ASGI application\n", exc_info=exc)
+    text = emitted(capsys)
+    assert "Exception in ASGI application" in text and "KeyError" in text
+    assert leaked(text) == [], text
+
+
+@FORMATS
+def test_botocore_output_is_masked_and_its_debug_held_back(
+    json_lines: bool, fresh_masker: SecretMasker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(json_lines=json_lines, level="DEBUG")
+    body = json.dumps(
+        {"SecretString": json.dumps({**CANARY_VALUES, "GOOGLE_APPLICATION_CREDENTIALS_JSON": SERVICE_ACCOUNT})}
+    )
+    logging.getLogger("botocore.parsers").debug("Response body:\n%s", body.encode())
+    logging.getLogger("botocore.endpoint").info("Response body: %s", body)
+    text = emitted(capsys)
+    assert "Response body" in text
+    assert "Response body:\n" not in text and "Response body:\\n" not in text  # the DEBUG line is held back
+    assert leaked(text) == [], text
+
+
+@FORMATS
+def test_uncaught_thread_exception_goes_through_the_mask(
+    json_lines: bool, fresh_masker: SecretMasker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    configure_logging(json_lines=json_lines, level="INFO")
+
+    def crash() -> None:
+        raise RuntimeError(SECRET["OPENAI_API_KEY"])
+
+    thread = threading.Thread(target=crash, name="crasher")
+    thread.start()
+    thread.join()
+    text = emitted(capsys)
+    assert "crasher" in text and "RuntimeError" in text
+    assert leaked(text) == [], text
+
+
+def test_values_with_characters_json_escapes_are_masked_in_both_forms() -> None:
     mask = SecretMasker()
-    mask.register([CANARY_VALUES["MILVUS_HOST"]])
-    logger, stream = capture(mask, logging.Formatter("%(message)s %(detail)s"))
-    logger.info("extra", extra={"detail": f"x{CANARY_VALUES['MILVUS_HOST']}x"})
-    assert stream.getvalue().strip() == f"extra x{MASK}x"
+    value = 'pa"ss\\wörd-CANARY'
+    mask.register([value])
+    for text in (value, json.dumps(value), json.dumps(value, ensure_ascii=False), repr(value)):
+        assert "CANARY" not in mask.mask(f"before {text} after"), text
 
 
 def test_short_values_are_not_masked() -> None:
@@ -65,7 +150,9 @@ def test_json_lines_format(capsys: pytest.CaptureFixture[str]) -> None:
     record = json.loads(line)
     assert record["message"] == "hello world"
     assert record["level"] == "INFO" and record["key_count"] == 7 and "time" in record
-    assert masker in logging.getLogger().handlers[0].filters
+    from src.logs import MaskingFormatter
+
+    assert isinstance(logging.getLogger().handlers[0].formatter, MaskingFormatter)
 
 
 def test_text_format(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,15 @@ import json
 import pytest
 
 from src.errors import SecretsError
-from src.payload import REQUIRED_KEYS, build_bundle, is_placeholder, parse_secret, parse_values
+from src.payload import (
+    REQUIRED_KEYS,
+    allowed_keys,
+    build_bundle,
+    example_keys,
+    is_placeholder,
+    parse_secret,
+    parse_values,
+)
 from tests.support.canary import CANARY_VALUES, SERVICE_ACCOUNT, canary_payload, canary_secret_string, leaked
 
 
@@ -99,7 +107,8 @@ def test_bad_payload_gives_its_code_and_no_value(raw: str | bytes, code: str) ->
 
 def test_valid_payload_is_normalised() -> None:
     raw = canary_secret_string(MILVUS_PORT=19530, FEATURE_ON=True, RATIO=0.5)
-    bundle = build_bundle([("s", parse_secret(raw))], strict=True)
+    allowed = allowed_keys("FEATURE_ON,RATIO")
+    bundle = build_bundle([("s", parse_secret(raw))], strict=True, allowed=allowed)
     assert bundle.values["MILVUS_PORT"] == "19530"
     assert bundle.values["FEATURE_ON"] == "true"
     assert bundle.values["RATIO"] == "0.5"
@@ -156,12 +165,112 @@ def test_is_not_placeholder(value: str) -> None:
     assert not is_placeholder(value)
 
 
-def test_example_keys_names_values_equal_to_the_example() -> None:
-    from src.payload import example_keys
-
-    example = {"OPENAI_API_KEY": "sk-EXAMPLE", "MILVUS_PORT": "19530"}
+def test_example_keys_names_secret_bearing_values_equal_to_the_example() -> None:
+    example = {
+        "OPENAI_API_KEY": "sk-EXAMPLE",
+        "MILVUS_PORT": "19530",
+        "MILVUS_HOST": "milvus.example",
+        "GOOGLE_APPLICATION_CREDENTIALS_JSON": json.dumps(SERVICE_ACCOUNT),
+    }
+    # Milvus's default port and a shared host are real values, not the example's secrets.
     assert example_keys({"OPENAI_API_KEY": "sk-EXAMPLE", "MILVUS_PORT": "19530", "X": "1"}, example) == [
-        "MILVUS_PORT",
         "OPENAI_API_KEY",
     ]
-    assert example_keys({"OPENAI_API_KEY": "sk-real"}, example) == []
+    assert example_keys({"OPENAI_API_KEY": "sk-real", "MILVUS_HOST": "milvus.example"}, example) == []
+    same_key = json.dumps({**SERVICE_ACCOUNT, "client_email": "real@x.iam.gserviceaccount.com"})
+    other_key = json.dumps(
+        {**SERVICE_ACCOUNT, "private_key": "-----BEGIN PRIVATE KEY-----\nREAL\n", "private_key_id": "r"}
+    )
+    assert example_keys({"GOOGLE_APPLICATION_CREDENTIALS_JSON": same_key}, example) == [
+        "GOOGLE_APPLICATION_CREDENTIALS_JSON.private_key",
+        "GOOGLE_APPLICATION_CREDENTIALS_JSON.private_key_id",
+    ]
+    assert example_keys({"GOOGLE_APPLICATION_CREDENTIALS_JSON": other_key}, example) == []
+
+
+# -- the allow-list (issue 11, item 4) ----------------------------------------------
+
+
+def test_keys_outside_the_allow_list_are_ignored_by_name_not_applied() -> None:
+    raw = canary_secret_string(SENTRY_DSN="https://CANARYdsn@sentry.example/1", FEATURE_FLAGS="CANARYflags")
+    bundle = bundle_of(raw)
+    assert bundle.ignored == ("FEATURE_FLAGS", "SENTRY_DSN")  # type: ignore[attr-defined]
+    assert "SENTRY_DSN" not in bundle.values and "FEATURE_FLAGS" not in bundle.values  # type: ignore[attr-defined]
+    assert leaked(repr(bundle)) == []
+    extra = build_bundle([("s", parse_secret(raw))], strict=True, allowed=allowed_keys(" SENTRY_DSN ,"))
+    assert extra.values["SENTRY_DSN"] == "https://CANARYdsn@sentry.example/1"
+    assert extra.ignored == ("FEATURE_FLAGS",)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "REQUESTS_CA_BUNDLE",
+        "SSL_CERT_FILE",
+        "SSLKEYLOGFILE",
+        "TMPDIR",
+        "ENV_FILE",
+        "OPENAI_BASE_URL",
+        "GCE_METADATA_HOST",
+        "GLIBC_TUNABLES",
+        "UVICORN_HOST",
+        "APP_SECRET_KEY_PREVIOUS",
+        "APP_SECRET_KEY_PREVIOUS_EXPIRES_AT",
+        "SECRETS_EXTRA_KEYS",
+        "HEALTH_DETAILS",
+        "ECS_CONTAINER_METADATA_URI_V4",
+    ],
+)
+def test_keys_that_reconfigure_the_process_are_refused_in_the_secret_and_in_the_extra_list(key: str) -> None:
+    with pytest.raises(SecretsError) as in_secret:
+        bundle_of(canary_secret_string(**{key: "CANARYvalue"}))
+    assert in_secret.value.code == "ForbiddenKey"
+    with pytest.raises(SecretsError) as in_extra:
+        allowed_keys(f"SENTRY_DSN,{key}")
+    assert in_extra.value.code == "InvalidConfiguration"
+    assert "SECRETS_EXTRA_KEYS" in in_extra.value.message and in_extra.value.hint
+
+
+def test_extra_key_names_must_be_valid() -> None:
+    with pytest.raises(SecretsError) as caught:
+        allowed_keys("sentry-dsn")
+    assert caught.value.code == "InvalidConfiguration"
+    assert allowed_keys(None) == allowed_keys("") == allowed_keys(" , ")
+
+
+# -- nothing but SecretsError escapes the rules (issue 11, item 3) -------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("superscript digit port", canary_secret_string(MILVUS_PORT="1²")),
+        ("arabic-indic digit port", canary_secret_string(MILVUS_PORT="٣٣")),
+        ("fullwidth digit port", canary_secret_string(MILVUS_PORT="１２３")),
+        (
+            "deeply nested service account string",
+            canary_secret_string(GOOGLE_APPLICATION_CREDENTIALS_JSON="[" * 100000),
+        ),
+    ],
+)
+def test_odd_values_give_invalid_secret_value_not_a_traceback(name: str, raw: str) -> None:
+    with pytest.raises(SecretsError) as caught:
+        bundle_of(raw)
+    assert caught.value.code == "InvalidSecretValue", name
+
+
+def test_an_unexpected_exception_in_the_rules_becomes_invalid_secret_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    import src.payload as payload
+
+    def explode(*_: object) -> None:
+        raise OverflowError("CANARYboom")
+
+    monkeypatch.setattr(payload, "_check_port", explode)
+    with pytest.raises(SecretsError) as caught:
+        bundle_of(canary_secret_string())
+    assert caught.value.code == "InvalidSecretValue"
+    assert "OverflowError" in caught.value.message and leaked(str(caught.value)) == []

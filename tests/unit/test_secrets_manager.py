@@ -56,7 +56,7 @@ def test_load_applies_everything_and_reports(aws: Any, boot: SecretsBootstrapper
     assert config.milvus_port == 47913
     assert config.google_application_credentials == os.environ["GOOGLE_APPLICATION_CREDENTIALS"]
     assert {"client", "fetch", "prepare", "commit"} <= set(status.timings_ms)
-    assert leaked(repr(status), json.dumps(status.public()), repr(boot)) == []
+    assert leaked(repr(status), json.dumps(status.full()), repr(boot)) == []
 
 
 def test_bad_payload_changes_nothing(aws: Any, boot: SecretsBootstrapper, tmp_path: Path) -> None:
@@ -199,3 +199,112 @@ def test_a_failing_swap_callback_does_not_break_the_swap(aws: Any, boot: Secrets
 
     boot.on_swap(broken)
     assert boot.load(production()).loaded
+
+
+# -- all or nothing, including the typed config (issue 11, item 3) ----------------------
+
+
+def snapshot(boot: SecretsBootstrapper) -> tuple[dict[str, str], str | None, Any]:
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    content = Path(path).read_text() if path and Path(path).exists() else None
+    return dict(os.environ), content, get_config().model_dump()
+
+
+@pytest.mark.parametrize("port", ["٣٣", "１２３", "1²"], ids=["arabic-indic digits", "fullwidth digits", "superscript"])
+def test_a_version_the_config_refuses_changes_nothing(aws: Any, boot: SecretsBootstrapper, port: str) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string())
+    settings = production()
+    good = boot.load(settings)
+    before = snapshot(boot)
+    rotated = canary_secret_string(MILVUS_PORT=port, APP_SECRET_KEY="CANARY-next-key-0000")
+    aws.put_secret_value(SecretId=NAME, SecretString=rotated)
+    with pytest.raises(SecretsError) as caught:
+        boot.refresh(settings)  # prepare builds the typed config, so the refusal comes before any commit
+    assert caught.value.code == "InvalidSecretValue"
+    assert "MILVUS_PORT" in caught.value.message and leaked(str(caught.value)) == []
+    assert snapshot(boot) == before
+    assert boot.status.version_ids == good.version_ids and boot.status.error is caught.value
+
+
+def test_prepare_builds_the_settings_from_the_candidate_not_the_process(aws: Any, boot: SecretsBootstrapper) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string())
+    settings = production()
+    boot.load(settings)
+    aws.put_secret_value(SecretId=NAME, SecretString=canary_secret_string(MILVUS_PORT="12345"))
+    prepared = boot.refresh(settings)
+    assert prepared is not None
+    assert prepared.settings.milvus_port == 12345
+    assert get_config().milvus_port == 47913 and os.environ["MILVUS_PORT"] == "47913"
+    boot.commit(prepared)
+    assert get_config().milvus_port == 12345
+    assert get_config().google_application_credentials == os.environ["GOOGLE_APPLICATION_CREDENTIALS"]
+
+
+def test_an_unexpected_exception_in_a_refresh_is_recorded_not_ok(aws: Any, boot: SecretsBootstrapper) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string())
+    settings = production()
+    boot.load(settings)
+    client = boot.client(settings)
+
+    def broken(name: str) -> str:
+        raise ZeroDivisionError("CANARY in a bug")
+
+    client.current_version = broken  # type: ignore[method-assign]
+    with pytest.raises(SecretsError) as caught:
+        boot.refresh(settings)
+    assert caught.value.code == "InternalError" and "ZeroDivisionError" in caught.value.message
+    assert boot.status.error is caught.value and leaked(str(caught.value)) == []
+
+
+def test_an_unexpected_exception_at_the_first_load_is_recorded(aws: Any, boot: SecretsBootstrapper) -> None:
+    def broken_factory(_: Settings) -> Any:
+        raise LookupError("unexpected")
+
+    broken = SecretsBootstrapper(client_factory=broken_factory, applier=boot.applier, log_masker=SecretMasker())
+    with pytest.raises(SecretsError) as caught:
+        broken.load(production())
+    assert caught.value.code == "InternalError"
+    assert broken.status.error is caught.value and broken.status.attempts == 1
+
+
+# -- the allow-list (issue 11, item 4) ---------------------------------------------------
+
+
+def test_keys_outside_the_allow_list_are_reported_not_applied(
+    aws: Any, boot: SecretsBootstrapper, caplog: pytest.LogCaptureFixture
+) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string(SENTRY_DSN="https://CANARY@s/1", FEATURE_X="on"))
+    status = boot.load(production())
+    assert status.ignored == ("FEATURE_X", "SENTRY_DSN") and status.error is None
+    assert "SENTRY_DSN" not in os.environ and "FEATURE_X" not in os.environ
+    assert "SENTRY_DSN" not in status.keys
+    assert any("ignored" in r.getMessage() and "SENTRY_DSN" in r.getMessage() for r in caplog.records)
+    assert status.full()["ignored"] == ["FEATURE_X", "SENTRY_DSN"]
+
+
+def test_secrets_extra_keys_from_the_task_definition_are_applied(aws: Any, boot: SecretsBootstrapper) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string(SENTRY_DSN="https://CANARY@s/1"))
+    status = boot.load(production(secrets_extra_keys="SENTRY_DSN"))
+    assert os.environ["SENTRY_DSN"] == "https://CANARY@s/1" and status.ignored == ()
+
+
+def test_app_secret_key_previous_is_never_taken_from_a_secret(aws: Any, boot: SecretsBootstrapper) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string(APP_SECRET_KEY_PREVIOUS="CANARYforever"))
+    with pytest.raises(SecretsError) as caught:
+        boot.load(production())
+    assert caught.value.code == "ForbiddenKey"
+    assert "APP_SECRET_KEY_PREVIOUS" not in os.environ
+    with pytest.raises(SecretsError) as extra:
+        boot.load(production(secrets_extra_keys="APP_SECRET_KEY_PREVIOUS"))
+    assert extra.value.code == "InvalidConfiguration"
+
+
+def test_service_account_file_failure_changes_nothing(aws: Any, tmp_path: Path) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string())
+    applier = EnvironmentApplier(temp_root=str(tmp_path / "missing"))
+    boot = SecretsBootstrapper(applier=applier, log_masker=SecretMasker())
+    before = dict(os.environ)
+    with pytest.raises(SecretsError) as caught:
+        boot.load(production())
+    assert caught.value.code == "ServiceAccountFile"
+    assert dict(os.environ) == before and boot.status.loaded is False

@@ -132,3 +132,18 @@ def test_test_secret_refuses_a_bad_pending_value(sm: Any) -> None:
     with pytest.raises(SecretsError) as caught:
         run("testSecret", arn, token)
     assert caught.value.code == "MissingRequiredKeys"
+
+
+def test_test_secret_refuses_a_stale_copy_after_an_operator_rotated_a_provider_key(sm: Any) -> None:
+    """createSecret copied AWSCURRENT; an operator then rotated OPENAI_API_KEY; a retried
+    finishSecret would restore the old provider key. testSecret must stop the rotation."""
+    arn, token, _ = start_rotation(sm)
+    run("createSecret", arn, token)
+    operator = sm.put_secret_value(SecretId=arn, SecretString=canary_secret_string(OPENAI_API_KEY="sk-CANARY-new"))
+    with pytest.raises(SecretsError) as caught:
+        run("testSecret", arn, token)
+    assert caught.value.code == "StaleRotation" and "OPENAI_API_KEY" in caught.value.message
+    assert "APP_SECRET_KEY" not in caught.value.message and leaked(str(caught.value)) == []
+    assert caught.value.hint and "cancel-rotate-secret" in caught.value.hint
+    current = sm.get_secret_value(SecretId=arn)
+    assert current["VersionId"] == operator["VersionId"]

@@ -1,0 +1,85 @@
+"""`SecretStatus`: what the last load and the last attempt found, and its two public views.
+
+An immutable snapshot, replaced whole by the bootstrapper; `/health` renders it and
+never computes it. It holds names, version ids and error codes, never a value.
+`full()` is for operators (loopback peers, logs, local mode); `minimal()` is what a
+stranger on the network may see: no names, versions, keys, messages or hints, since
+AWS's messages name the account, the role and the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from src.errors import SecretsError
+
+SOURCE_AWS = "aws-secrets-manager"
+SOURCE_ENVIRONMENT = "environment"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+@dataclass(frozen=True)
+class SecretStatus:
+    """What the last load and the last attempt found: names and ids only, never values."""
+
+    loaded: bool = False
+    source: str = SOURCE_ENVIRONMENT
+    secret_names: tuple[str, ...] = ()
+    version_ids: Mapping[str, str] = field(default_factory=dict)
+    keys: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    overridden: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    loaded_at: datetime | None = None
+    # Last time the values in use were confirmed current (a load or an unchanged refresh).
+    verified_at: datetime | None = None
+    last_refresh_at: datetime | None = None
+    next_refresh_at: datetime | None = None
+    error: SecretsError | None = None
+    attempts: int = 0
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+
+    def age_seconds(self, at: datetime | None = None) -> float | None:
+        if self.verified_at is None:
+            return None
+        return max(0.0, ((at or now()) - self.verified_at).total_seconds())
+
+    def _age(self, at: datetime | None) -> int | None:
+        age = self.age_seconds(at)
+        return round(age) if age is not None else None
+
+    def full(self, at: datetime | None = None) -> dict[str, Any]:
+        return {
+            "loaded": self.loaded,
+            "source": self.source,
+            "secret_names": list(self.secret_names),
+            "version_ids": dict(self.version_ids),
+            "keys": list(self.keys),
+            "missing": list(self.missing),
+            "overridden": list(self.overridden),
+            "ignored": list(self.ignored),
+            "warnings": list(self.warnings),
+            "loaded_at": _iso(self.loaded_at),
+            "last_refresh_at": _iso(self.last_refresh_at),
+            "next_refresh_at": _iso(self.next_refresh_at),
+            "age_seconds": self._age(at),
+            "error": self.error.to_dict() if self.error else None,
+        }
+
+    def minimal(self, at: datetime | None = None) -> dict[str, Any]:
+        return {
+            "loaded": self.loaded,
+            "age_seconds": self._age(at),
+            "error": {"code": self.error.code} if self.error else None,
+        }
