@@ -1,5 +1,9 @@
 """`render`: fill the console-route files (IAM policies, task definition) with a real
-account id, region, environment and image, refusing to leave a placeholder behind."""
+account id, region, environment and image, refusing to leave a placeholder behind.
+
+The image must name a release: a tag other than `latest`, or an `@sha256:` digest. The
+stack's ImageUri parameter enforces the same pattern (IMAGE_PATTERN), so both routes agree.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,16 @@ TEMPLATES = (
 PLACEHOLDER = re.compile(r"<[A-Z_]+>")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 CLOUD_ENVS = ("prod", "staging")
+IMAGE_SLOT = "<ECR_URI>:<IMAGE_TAG>"
+# registry/repository, then a tag (not latest, optionally pinned by a digest) or a digest alone.
+IMAGE_PATTERN = (
+    r"^[^\s@]+/[^\s:@/]+"
+    r"(:(?!latest(@|$))[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$"
+)
+IMAGE_HINT = (
+    "Give a release tag or a digest, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:1.0.0 "
+    "or ...short-cut-api@sha256:<64 hex>; enable tag immutability on the ECR repository."
+)
 
 
 def _invalid(what: str, hint: str) -> SecretsError:
@@ -35,25 +49,35 @@ def values_for(*, account_id: str, region: str, env: str, image: str) -> dict[st
         raise _invalid(f"--region {region!r} is not an AWS region name", "For example us-east-1.")
     if env not in CLOUD_ENVS:
         raise _invalid(f"--env must be one of {', '.join(CLOUD_ENVS)}", "Staging and production run on ECS.")
-    if not image or any(c.isspace() for c in image) or "<" in image:
-        raise _invalid(
-            "--image must be an image URI",
-            "For example 123456789012.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:1.0.0",
-        )
+    check_image(image)
     return {
         "<ACCOUNT_ID>": account_id,
         "<REGION>": region,
         "<ENV>": env,
         "<APP_ENV>": SHORT_NAMES[env].value,
-        "<ECR_URI>": image,
+        IMAGE_SLOT: image,
     }
 
 
+def check_image(image: str) -> None:
+    """A release the task definition can be rolled back to: `latest` moves under a running service."""
+    if not image or any(c.isspace() for c in image) or "<" in image or "/" not in image:
+        raise _invalid("--image must be an image URI (registry/repository:tag)", IMAGE_HINT)
+    if re.fullmatch(IMAGE_PATTERN, image):
+        return
+    name = image.rsplit("/", 1)[-1]
+    tag = name.split("@", 1)[0].partition(":")[2]
+    if tag == "latest":
+        # ECS resolves the tag when a task starts: after the next push, new tasks and the circuit
+        # breaker's rollback run whatever latest is then, not the code this definition was made for.
+        raise SecretsError("ImageTagRequired", f"--image {image!r} uses the tag latest", hint=IMAGE_HINT)
+    if not tag and "@" not in name:
+        raise SecretsError("ImageTagRequired", f"--image {image!r} has no tag or digest", hint=IMAGE_HINT)
+    raise _invalid(f"--image {image!r} is not a valid image reference", IMAGE_HINT)
+
+
 def render_text(text: str, values: dict[str, str]) -> str:
-    image = values["<ECR_URI>"]
-    # An image given with its own tag or digest replaces the template's ":latest" too.
-    if "@" in image or ":" in image.rsplit("/", 1)[-1]:
-        text = text.replace("<ECR_URI>:latest", image)
+    # Dict order: the image slot (two placeholders) goes before any single placeholder.
     for placeholder, value in values.items():
         text = text.replace(placeholder, value)
     left = sorted(set(PLACEHOLDER.findall(text)))
@@ -94,7 +118,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
     parser.add_argument("--account-id", required=True, help="the 12-digit AWS account id")
     parser.add_argument("--env", default="prod", choices=CLOUD_ENVS, help="environment (default prod)")
     parser.add_argument(
-        "--image", required=True, help="image URI, e.g. <account>.dkr.ecr.<region>.amazonaws.com/short-cut-api"
+        "--image",
+        required=True,
+        help="image URI with a release tag or digest (not latest), "
+        "e.g. <account>.dkr.ecr.<region>.amazonaws.com/short-cut-api:1.0.0",
     )
     parser.add_argument("--out", default="build/infra", help="output folder (default build/infra)")
     parser.set_defaults(handler=cmd_render)

@@ -11,18 +11,18 @@ from typing import Any
 import boto3
 import pytest
 
+from src.cli.audit import ALARM_SUFFIXES, OFFLINE
 from src.cli.render import render_all, values_for
 from tests.support.canary import canary_secret_string, leaked
 from tests.support.processes import BIN, DUMMY_CREDENTIALS, ROOT, clean_environment, start_moto
-from tests.support.repo_copy import copy_audited_files
-from tests.unit.cli.test_audit import BREAKS
+from tests.unit.cli.test_audit import BREAKS, copy_with_dockerfile
 
 ACCOUNT = "123456789012"  # moto's account
 
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    return copy_audited_files(tmp_path)
+    return copy_with_dockerfile(tmp_path)
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def audit(*args: str, endpoint: str | None = None) -> subprocess.CompletedProces
 def test_audit_command_exit_code_and_json(copy: Path) -> None:
     ok = audit("--root", str(copy))
     assert ok.returncode == 0, ok.stdout
-    assert ok.stdout.count("PASS ") == 10 and "SKIP  aws-live" in ok.stdout
+    assert ok.stdout.count("PASS ") == len(OFFLINE) == 16 and "SKIP  aws-live" in ok.stdout
     BREAKS["region"](copy)
     failed = audit("--root", str(copy), "--json")
     assert failed.returncode == 1
@@ -66,6 +66,7 @@ def test_audit_aws_checks_the_live_account(fresh_moto: str) -> None:
         "aws-role-trust-policy",
         "aws-role-inline-policy",
         "aws-log-group",
+        "aws-alarms",
     }
 
     kwargs: dict[str, Any] = {
@@ -74,7 +75,7 @@ def test_audit_aws_checks_the_live_account(fresh_moto: str) -> None:
         "aws_access_key_id": "testing",
         "aws_secret_access_key": "testing",
     }
-    docs = render_all(values_for(account_id=ACCOUNT, region="us-east-1", env="prod", image="x/y"))
+    docs = render_all(values_for(account_id=ACCOUNT, region="us-east-1", env="prod", image="x/y:1.0.0"))
     boto3.client("secretsmanager", **kwargs).create_secret(
         Name="short-cut/prod/app", SecretString=canary_secret_string()
     )
@@ -89,10 +90,17 @@ def test_audit_aws_checks_the_live_account(fresh_moto: str) -> None:
         PolicyDocument=json.dumps(docs["infra/iam/secrets-read-policy.json"]),
     )
     boto3.client("logs", **kwargs).create_log_group(logGroupName="/ecs/short-cut-api")
+    cloudwatch = boto3.client("cloudwatch", **kwargs)
+    for suffix, metric in ALARM_SUFFIXES.items():
+        cloudwatch.put_metric_alarm(
+            AlarmName=f"short-cut-prod-{suffix}", Namespace="ShortCut", MetricName=metric, Statistic="Sum",
+            Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+            AlarmActions=["arn:aws:sns:us-east-1:123456789012:alarms"],
+        )  # fmt: skip
 
     after = audit("--aws", endpoint=fresh_moto)
     assert after.returncode == 0, after.stdout
-    assert after.stdout.count("PASS ") == 15
+    assert after.stdout.count("PASS ") == len(OFFLINE) + 6
     assert leaked(after.stdout, after.stderr, before.stdout, before.stderr) == []
 
     # A drifted inline policy is caught.
@@ -103,6 +111,19 @@ def test_audit_aws_checks_the_live_account(fresh_moto: str) -> None:
             {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
         ),
     )
+    cloudwatch.delete_alarms(AlarmNames=["short-cut-prod-secret-stale"])
     drifted = audit("--aws", endpoint=fresh_moto)
     assert drifted.returncode == 1
     assert "FAIL  aws-role-inline-policy" in drifted.stdout
+    assert "FAIL  aws-alarms" in drifted.stdout and "short-cut-prod-secret-stale does not exist" in drifted.stdout
+
+
+def test_audit_reports_a_deployment_rule_broken_in_the_stack(copy: Path) -> None:
+    BREAKS["grace-period"](copy)
+    BREAKS["private-tmp"](copy)
+    failed = audit("--root", str(copy))
+    assert failed.returncode == 1
+    lines = [line for line in failed.stdout.splitlines() if line.startswith("FAIL")]
+    assert [line.split()[1] for line in lines] == ["private-tmp", "grace-period"]
+    assert "HealthCheckGracePeriodSeconds without LoadBalancers" in failed.stdout
+    assert 'VOLUME ["/tmp"]' in failed.stdout

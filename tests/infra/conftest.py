@@ -13,6 +13,7 @@ from tests.support.processes import ROOT
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
+IMAGE = "registry.invalid/short-cut-api:1.0.0"
 
 
 def infra_bin(tool: str) -> Path:
@@ -24,4 +25,4 @@ def infra_bin(tool: str) -> Path:
 
 @pytest.fixture(scope="session")
 def rendered() -> dict[str, Any]:
-    return render_all(values_for(account_id=ACCOUNT, region=REGION, env="prod", image="registry.invalid/short-cut-api"))
+    return render_all(values_for(account_id=ACCOUNT, region=REGION, env="prod", image=IMAGE))

@@ -1,45 +1,23 @@
-"""Reading the CloudFormation template in tests: short-form tags become their long form."""
+"""Reading the CloudFormation template in tests: `audit`'s own loader (short-form tags become
+their long form), and a resolver of plain parameters for comparing documents."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import yaml
+from src.cli.audit import evaluate_conditions, load_template
 
-TAGS = ("Ref", "Sub", "GetAtt", "If", "Equals", "Not", "And", "Or", "Condition", "Join", "Select", "Split")
-
-
-class CfnLoader(yaml.SafeLoader):
-    pass
-
-
-def _constructor(tag: str) -> Any:
-    def construct(loader: CfnLoader, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-            if tag == "GetAtt":
-                value = value.split(".")
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            assert isinstance(node, yaml.MappingNode)
-            value = loader.construct_mapping(node, deep=True)
-        return {"Ref" if tag == "Ref" else f"Fn::{tag}": value}
-
-    return construct
-
-
-for _tag in TAGS:
-    CfnLoader.add_constructor(f"!{_tag}", _constructor(_tag))
+__all__ = ["evaluate_conditions", "load", "resolve"]
 
 
 def load(path: Path) -> dict[str, Any]:
-    return dict(yaml.load(path.read_text(encoding="utf-8"), Loader=CfnLoader))  # noqa: S506 - SafeLoader subclass
+    return load_template(path)
 
 
-def resolve(value: Any, params: dict[str, str]) -> Any:
-    """Substitute Ref/Sub of plain parameters and pseudo parameters; other intrinsics are kept."""
+def resolve(value: Any, params: dict[str, str], conditions: dict[str, bool] | None = None) -> Any:
+    """Substitute Ref/Sub of plain parameters and pseudo parameters, and Fn::If when conditions
+    are given; other intrinsics are kept."""
     if isinstance(value, dict):
         if set(value) == {"Ref"} and value["Ref"] in params:
             return params[value["Ref"]]
@@ -48,7 +26,10 @@ def resolve(value: Any, params: dict[str, str]) -> Any:
             for name, replacement in params.items():
                 text = text.replace("${" + name + "}", replacement)
             return text
-        return {k: resolve(v, params) for k, v in value.items()}
+        if set(value) == {"Fn::If"} and conditions is not None:
+            name, if_true, if_false = value["Fn::If"]
+            return resolve(if_true if conditions[name] else if_false, params, conditions)
+        return {k: resolve(v, params, conditions) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve(v, params) for v in value]
+        return [resolve(v, params, conditions) for v in value]
     return value

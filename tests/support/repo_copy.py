@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.support.processes import ROOT
 
-AUDITED = ("infra", "entrypoint.sh", ".gitignore", ".gitattributes")
+AUDITED = ("infra", "entrypoint.sh", ".gitignore", ".gitattributes", "Dockerfile")
 
 
 def copy_audited_files(tmp_path: Path) -> Path:
