@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# short-cut API. Two stages: build a venv from requirements-api.txt, then copy
+# short-cut API. Two stages: build a venv from requirements-api.lock, then copy
 # only the venv, src/ and entrypoint.sh onto the same slim base.
 # Pin the base by digest in your registry mirror, e.g. python:3.12-slim@sha256:...
 ARG BASE_IMAGE=python:3.12-slim
@@ -8,9 +8,12 @@ FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-COPY requirements-api.txt /tmp/requirements-api.txt
+# Every package, transitive ones too, pinned and hashed (`make lock`); pip refuses any file
+# whose hash differs, and wheels only, so no downloaded setup.py runs during the build.
+COPY requirements-api.lock /tmp/requirements-api.lock
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-compile -r /tmp/requirements-api.txt \
+    && /opt/venv/bin/pip install --no-compile --only-binary=:all: \
+        --require-hashes --no-deps -r /tmp/requirements-api.lock \
     && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
     && rm -rf /opt/venv/lib/python*/site-packages/pip /opt/venv/lib/python*/site-packages/pip-*
 
@@ -20,12 +23,19 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     APP_ENV=local \
     PORT=8000
+# /tmp is declared a volume, sticky and world-writable. ECS Fargate (platform 1.4+) mounts a
+# task bind volume with no host path as root 0755 unless the image declares a VOLUME at that
+# path, in which case it copies the image's directory, mode included (aws/containers-roadmap
+# #938, #863). Without this, uid 10001 on a read-only root has no writable /tmp on Fargate.
 RUN groupadd --gid 10001 app \
-    && useradd --uid 10001 --gid app --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
+    && useradd --uid 10001 --gid app --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app \
+    && mkdir -p /tmp \
+    && chmod 1777 /tmp
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=root:root --chmod=0755 entrypoint.sh /app/entrypoint.sh
 COPY --chown=root:root src /app/src
+VOLUME ["/tmp"]
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \

@@ -9,13 +9,14 @@ INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell cksum < requirements-infra.txt |
 LAMBDA_ZIP := build/short-cut-rotation.zip
 LAMBDA_FILES := src/__init__.py src/errors.py src/payload.py src/aws.py src/rotation/__init__.py src/rotation/lambda_function.py
 
-.PHONY: help venv infra-venv run test unit e2e lint format lambda container-test apt-container apt-test bench reliability clean
+.PHONY: help venv infra-venv run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability clean
 
 help:
 	@echo "make run     - start the service in local mode on port 8000 (.env defaults, no AWS)"
 	@echo "make test    - lint, then every test"
 	@echo "make lint    - ruff, mypy, shellcheck"
 	@echo "make lambda  - package the rotation Lambda as $(LAMBDA_ZIP)"
+	@echo "make lock    - refresh requirements-api.lock (hashed) from requirements-api.txt"
 	@echo "make container-test - build the Dockerfile with podman and run it (installs podman)"
 	@echo "make bench   - short-cut against reference apps, ratios and targets (minutes)"
 	@echo "make reliability - faults, bad input, load and a leak hunt, with a report table"
@@ -35,6 +36,24 @@ $(INFRA_STAMP): requirements-infra.txt
 
 venv: $(STAMP)
 infra-venv: $(INFRA_STAMP)
+
+# The image installs requirements-api.lock with --require-hashes: every package, transitive
+# ones too, pinned and hashed. uv (pinned) resolves it in its own venv, not the project's.
+# --universal keeps markers for every platform and Python >= 3.11 (the stand-in base is
+# Debian's 3.11, the real base python:3.12-slim). tests/build checks the lock against the pins.
+TOOLS_VENV := .venv-tools
+UV_VERSION := 0.13.8
+UV_STAMP := $(TOOLS_VENV)/.uv-$(UV_VERSION)
+$(UV_STAMP):
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	rm -f $(TOOLS_VENV)/.uv-*
+	touch $@
+
+lock: $(UV_STAMP)
+	$(TOOLS_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" --output-file requirements-api.lock requirements-api.txt
+	@echo "wrote requirements-api.lock"
 
 .env:
 	cp .env.example .env
@@ -92,8 +111,11 @@ apt-container:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# The stand-in base (debootstrap, minutes on a new machine) is built before pytest starts, and
+# image builds inside fixtures get a longer per-test timeout than the 120 s of pyproject.toml.
 container-test: $(STAMP) apt-container
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest tests/container
+	sh tests/container/build-standin-base.sh
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest tests/container --timeout 600
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(INFRA_VENV) $(TOOLS_VENV) build .mypy_cache .ruff_cache .pytest_cache

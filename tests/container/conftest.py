@@ -15,6 +15,16 @@ from tests.support.processes import ROOT
 IMAGE = "short-cut-api:test"
 MOTO_IMAGE = "docker.io/motoserver/moto:5.2.5"
 LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+# Lines the ECS runner wants in the test output whatever the verbosity: which credentials
+# route ran, whether cpu/memory limits applied.
+NOTES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if NOTES:
+        terminalreporter.section("ECS task-definition runner")
+        for line in NOTES:
+            terminalreporter.write_line(line)
 
 
 def podman(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -45,11 +55,12 @@ def moto_image(image: str) -> str:
 
 @pytest.fixture
 def containers() -> Iterator[list[str]]:
-    """Names to give containers; each is force-removed at teardown."""
+    """Names to give containers; each is force-removed at teardown, with the anonymous volume
+    podman makes for the image's VOLUME /tmp."""
     names: list[str] = []
     yield names
     for name in names:
-        podman("rm", "-f", "-t", "0", name, check=False, timeout=60)
+        podman("rm", "-f", "-v", "-t", "0", name, check=False, timeout=60)
 
 
 def new_name(names: list[str]) -> str:

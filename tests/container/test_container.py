@@ -25,6 +25,8 @@ def test_image_config(image: str) -> None:
     assert config["User"] == "10001:10001"
     assert config["Entrypoint"] == ["/app/entrypoint.sh"]
     assert inspected["Healthcheck"]["Test"] == ["CMD", "python", "/app/src/healthcheck.py"]
+    # Fargate gives a non-root task a writable /tmp only when the image declares it a VOLUME.
+    assert "/tmp" in (config.get("Volumes") or {})
     env = dict(item.split("=", 1) for item in config["Env"])
     assert env["PYTHONUNBUFFERED"] == "1" and env["PYTHONDONTWRITEBYTECODE"] == "1"
 
@@ -78,12 +80,57 @@ def test_production_without_region_exits_78(image: str) -> None:
     assert time.monotonic() - started < 15
 
 
-def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def compose(
+    *args: str, env: dict[str, str], overrides: tuple[str, ...] = (), run_args: str = ""
+) -> subprocess.CompletedProcess[str]:
     files = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "tests/container/compose.host-network.yml")]
+    for override in overrides:
+        files += ["-f", str(ROOT / "tests/container" / override)]
+    extra = [f"--podman-run-args={run_args}"] if run_args else []
     return subprocess.run(
-        [str(BIN / "podman-compose"), "-p", env["COMPOSE_PROJECT_NAME"], *files, *args],
+        [str(BIN / "podman-compose"), "-p", env["COMPOSE_PROJECT_NAME"], *files, *extra, *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
+
+
+# podman's --read-only adds tmpfs on /tmp, /var/tmp and /run unless told not to; Docker and ECS
+# add none. The image's VOLUME /tmp is ignored too, so compose's own `tmpfs:` is all /tmp has.
+NO_IMPLICIT_TMP = "--read-only-tmpfs=false --image-volume=ignore"
+
+
+def compose_container(project: str, service: str) -> str:
+    names = podman(
+        "ps", "--filter", f"label=com.docker.compose.project={project}",
+        "--filter", f"label=com.docker.compose.service={service}", "--format", "{{.Names}}",
+    ).stdout.split()  # fmt: skip
+    assert len(names) == 1, names
+    return names[0]
+
+
+def test_compose_api_tmp_is_the_compose_tmpfs(image: str) -> None:
+    podman("tag", image, "short-cut-api:local")
+    base = {**os.environ, "EMULATOR_PORT": str(free_port()), "API_AWS_PORT": str(free_port())}
+    port = free_port()
+    with_tmpfs = {**base, "COMPOSE_PROJECT_NAME": f"sctmp{os.getpid()}", "API_PORT": str(port)}
+    without = {**base, "COMPOSE_PROJECT_NAME": f"scnotmp{os.getpid()}", "API_PORT": str(free_port())}
+    try:
+        up = compose("up", "-d", "--no-build", "api", env=with_tmpfs, run_args=NO_IMPLICIT_TMP)
+        assert up.returncode == 0, up.stderr[-2000:]
+        assert wait_for(f"http://127.0.0.1:{port}/health", timeout=60).json()["status"] == "ok"
+        name = compose_container(with_tmpfs["COMPOSE_PROJECT_NAME"], "api")
+        tmpfs = set(podman("exec", name, "awk", '$3 == "tmpfs" { print $2 }', "/proc/mounts").stdout.split())
+        assert "/tmp" in tmpfs and not tmpfs & {"/var/tmp", "/run"}, tmpfs
+        assert podman("exec", name, "stat", "-c", "%a", "/tmp").stdout.strip() == "1777"
+        assert podman("exec", name, "sh", "-c", "touch /tmp/.probe", check=False).returncode == 0
+
+        up = compose("up", "-d", "--no-build", "api", env=without, overrides=("compose.no-tmpfs.yml",),
+                     run_args=NO_IMPLICIT_TMP)  # fmt: skip
+        assert up.returncode == 0, up.stderr[-2000:]
+        name = compose_container(without["COMPOSE_PROJECT_NAME"], "api")
+        assert podman("exec", name, "sh", "-c", "touch /tmp/.probe", check=False).returncode != 0
+    finally:
+        compose("down", "-v", "-t", "5", env=with_tmpfs)
+        compose("down", "-v", "-t", "5", env=without, overrides=("compose.no-tmpfs.yml",))
 
 
 def test_compose_aws_profile_runs_the_production_path(image: str, moto_image: str, tmp_path: Path) -> None:
@@ -119,7 +166,7 @@ def test_compose_aws_profile_runs_the_production_path(image: str, moto_image: st
         logs = compose("--profile", "aws", "logs", "api-aws", env=env)
         assert "secrets loaded" in logs.stdout + logs.stderr
     finally:
-        compose("--profile", "aws", "down", "-t", "5", env=env)
+        compose("--profile", "aws", "down", "-v", "-t", "5", env=env)
 
 
 def test_compose_file_is_valid_under_the_compose_spec() -> None:
