@@ -65,7 +65,7 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
         version=__version__,
         max_staleness=settings.secrets_max_staleness,
     )
-    app.include_router(health_router(renderer, full_for=settings.health_full_for))
+    app.include_router(health_router(renderer, full_for=settings.health_full_for, documented=docs))
     return app
 
 

@@ -210,3 +210,15 @@ def test_minimal_body_keeps_the_503_semantics() -> None:
     assert json.loads(body)["secrets"] == {"loaded": True, "age_seconds": 120, "error": {"code": "ThrottlingException"}}
     assert renderer.render(full=True)[0] == 503
     assert renderer.render(full=False)[1] is body
+
+
+def test_response_models_are_built_only_when_the_docs_are_served() -> None:
+    from fastapi.routing import APIRoute
+
+    from src.health import health_router
+
+    renderer = HealthRenderer(SecretStatus, app_env="production", version="1")
+    quiet = [r for r in health_router(renderer, full_for=bool, documented=False).routes if isinstance(r, APIRoute)]
+    documented = [r for r in health_router(renderer, full_for=bool).routes if isinstance(r, APIRoute)]
+    assert all(not r.responses for r in quiet)
+    assert all(r.responses for r in documented)
