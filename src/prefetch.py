@@ -134,24 +134,10 @@ def task_cpu_limit(base_url: str, timeout: float = ECS_METADATA_TIMEOUT) -> floa
     At task level Limits.CPU is in vCPUs (0.25, 0.5, 1, ...): see "Amazon ECS task
     metadata v4 JSON response for tasks on Fargate" in the ECS developer guide.
     """
-    import http.client
-    from urllib.parse import urlsplit
+    from src.task_metadata import task_document
 
-    parts = urlsplit(base_url)
-    if parts.scheme != "http" or not parts.hostname:
-        return None
-    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
-    try:
-        connection.request("GET", parts.path.rstrip("/") + "/task")
-        response = connection.getresponse()
-        body = response.read(1_000_000)
-        if response.status != 200:
-            return None
-        cpu = json.loads(body).get("Limits", {}).get("CPU")
-    except (OSError, http.client.HTTPException, ValueError, AttributeError):
-        return None
-    finally:
-        connection.close()
+    limits = (task_document(base_url, timeout=timeout) or {}).get("Limits")
+    cpu = limits.get("CPU") if isinstance(limits, dict) else None
     return float(cpu) if isinstance(cpu, int | float) and not isinstance(cpu, bool) and cpu > 0 else None
 
 

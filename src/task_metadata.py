@@ -23,7 +23,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 ENV_VAR = "ECS_CONTAINER_METADATA_URI_V4"
@@ -39,8 +39,8 @@ _looked_up = False
 _arn: str | None = None
 
 
-def fetch_task_arn(base_url: str, *, timeout: float = TIMEOUT) -> str | None:
-    """GET <base_url>/task and return its TaskARN; None on any failure."""
+def task_document(base_url: str, *, timeout: float = TIMEOUT) -> dict[str, Any] | None:
+    """GET <base_url>/task (the task metadata v4 document); None on any failure."""
     parts = urlsplit(base_url)
     if parts.scheme != "http" or not parts.hostname:
         return None
@@ -51,11 +51,17 @@ def fetch_task_arn(base_url: str, *, timeout: float = TIMEOUT) -> str | None:
         body = response.read(1_000_000)
         if response.status != 200:
             return None
-        arn = json.loads(body).get("TaskARN")
-    except (OSError, http.client.HTTPException, ValueError, AttributeError):
+        document = json.loads(body)
+    except (OSError, http.client.HTTPException, ValueError):
         return None
     finally:
         connection.close()
+    return document if isinstance(document, dict) else None
+
+
+def fetch_task_arn(base_url: str, *, timeout: float = TIMEOUT) -> str | None:
+    """GET <base_url>/task and return its TaskARN; None on any failure."""
+    arn = (task_document(base_url, timeout=timeout) or {}).get("TaskARN")
     return arn if isinstance(arn, str) and _TASK_ARN.fullmatch(arn) else None
 
 
