@@ -39,6 +39,9 @@ def test_bench_smoke(tmp_path: Path) -> None:
     if len(os.sched_getaffinity(0)) >= 2:  # the machine's 2 cores; a pinned runner has no second one
         assert rows[("2 CPUs (info)", "prefetch child CPU, SECRETS_PREFETCH=auto (ms)")]["short_cut"] > 0
     assert rows[("AWS calls", "GetSecretValue per start, 2 names, 2 CPUs")]["short_cut"] == 2
+    # Metrics on (production's default) against METRICS=off, in the same run.
+    for measurement in ("CPU to ready, metrics on (ms)", "/health throughput, metrics on (req/s)"):
+        assert rows[("1 CPU", measurement)]["versus"] == "short-cut, METRICS=off"
     breakdown = data["details"]["startup_breakdown_cpu_ms"]
     assert {"imports", "client", "fetch", "validate", "apply", "first 200"} <= set(breakdown)
     assert breakdown["imports"] > 0 and breakdown["client"] > 0
