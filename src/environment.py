@@ -7,8 +7,9 @@ stays in the environment: it is written atomically to `service-account.json`
 at it, and the file is removed by `cleanup()` and at interpreter exit.
 
 The directory goes on the first root that works: `/dev/shm` (a tmpfs, so the
-private key never reaches a disk), then `TMPDIR`, `/tmp`, `/var/tmp`; or only on
-SECRETS_FILE_DIR when the operator sets it. On Fargate a
+private key never reaches a disk; Fargate tasks have one, though its size cannot
+be set there: aws/containers-roadmap#736, #710), then `TMPDIR`, `/tmp`,
+`/var/tmp`; or only on SECRETS_FILE_DIR when the operator sets it. On Fargate a
 bind volume at /tmp is root-owned 0755 unless the image declares a VOLUME there
 (aws/containers-roadmap#938), so /tmp alone is not enough. Directories a killed
 process of this user left behind (`short-cut-<pid>-*`, pid no longer running) are
