@@ -1,4 +1,5 @@
-"""Deployment environments and the secret naming convention `{project}/{environment}/{kind}`.
+"""Deployment environments, the secret naming convention `{project}/{environment}/{kind}`,
+and the region: its pattern and where it is read from.
 
 `entrypoint.sh` checks the same allowed values before Python starts; this module
 is the Python side's one home for them.
@@ -6,10 +7,24 @@ is the Python side's one home for them.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from enum import StrEnum
 
 PROJECT = "short-cut"
 DEFAULT_REGION = "us-east-1"
+# What an AWS region name looks like; entrypoint.sh checks the same pattern (a test keeps them equal).
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+# Where the region comes from, in order: botocore reads AWS_DEFAULT_REGION only, the guide sets AWS_REGION.
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def region_from(environ: Mapping[str, str]) -> str | None:
+    """The region the environment names: AWS_REGION, then AWS_DEFAULT_REGION (empty counts as unset)."""
+    for name in REGION_VARIABLES:
+        if environ.get(name):
+            return environ[name]
+    return None
 
 
 class AppEnv(StrEnum):
