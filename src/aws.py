@@ -4,18 +4,29 @@ boto3 is imported only when a client is first needed, so local mode never pays
 for it. The endpoint comes from boto3 itself, which honours
 `AWS_ENDPOINT_URL_SECRETS_MANAGER`; credentials come from the default chain
 (the ECS task role on Fargate). This module knows nothing of validation or of
-the process environment.
+the process environment. Translating botocore's exceptions is `src.aws_errors`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
+# Re-exported: callers take the client and its error translation from one place.
+from src.aws_errors import aws_errors as aws_errors
 from src.errors import SecretsError
+
+if TYPE_CHECKING:
+    # Stubs only (boto3-stubs[secretsmanager], a dev dependency): never imported at run time,
+    # so the rotation Lambda's zip needs nothing beyond the runtime's own botocore.
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_secretsmanager.type_defs import (
+        GetSecretValueRequestTypeDef,
+        PutSecretValueRequestTypeDef,
+        UpdateSecretVersionStageRequestTypeDef,
+    )
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
 DEFAULT_READ_TIMEOUT = 5.0
@@ -35,56 +46,29 @@ class FetchedSecret:
     has_binary: bool = False
 
 
-@contextmanager
-def aws_errors(secret_name: str | None = None) -> Iterator[None]:
-    """Turn every botocore exception into `SecretsError` with the project's codes and hints.
+@overload
+def build_client(
+    region: str | None,
+    *,
+    connect_timeout: float = ...,
+    read_timeout: float = ...,
+    max_attempts: int = ...,
+    service: Literal["secretsmanager"] = ...,
+    credentials: Mapping[str, str] | None = ...,
+) -> SecretsManagerClient: ...
 
-    The order matters: botocore's timeouts, TLS and proxy faults are all `ConnectionError`s,
-    and every one of its exceptions is a `BotoCoreError`, caught last so that none escapes.
-    """
-    try:
-        from botocore import exceptions as bx
-    except ImportError:  # pragma: no cover - exercised only without botocore
-        yield
-        return
-    try:
-        yield
-    except bx.ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code") or "ClientError")
-        # AWS messages name ARNs and actions, never secret values. They may name the account,
-        # role and session: fine for logs and the full /health body, never for the minimal one.
-        message = str(error.get("Message") or exc)
-        raise SecretsError(code, message, secret_name=secret_name) from None
-    except bx.CredentialRetrievalError as exc:
-        # Its message carries the credentials endpoint's answer: name the provider only.
-        provider = exc.kwargs.get("provider", "unknown")
-        raise SecretsError(
-            "NoCredentials", f"the {provider} credential provider failed", secret_name=secret_name
-        ) from None
-    except (bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
-        raise SecretsError("NoCredentials", type(exc).__name__, secret_name=secret_name) from None
-    except bx.NoRegionError:
-        raise SecretsError("MissingRegion", "no AWS region is configured", secret_name=secret_name) from None
-    except bx.ProfileNotFound:
-        raise SecretsError(
-            "InvalidConfiguration", "AWS_PROFILE names a profile that does not exist", secret_name=secret_name
-        ) from None
-    except (bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
-        raise SecretsError(
-            "Timeout", f"Secrets Manager did not answer in time ({type(exc).__name__})", secret_name=secret_name
-        ) from None
-    except (bx.ConnectionError, bx.HTTPClientError) as exc:
-        # EndpointConnectionError, SSLError, ProxyConnectionError, ConnectionClosedError, ...
-        raise SecretsError(
-            "EndpointUnreachable", f"could not reach Secrets Manager ({type(exc).__name__})", secret_name=secret_name
-        ) from None
-    except bx.ParamValidationError:
-        raise SecretsError(
-            "InvalidParameterException", "a request parameter is not valid", secret_name=secret_name
-        ) from None
-    except bx.BotoCoreError as exc:
-        raise SecretsError("AWSClientError", type(exc).__name__, secret_name=secret_name) from None
+
+# mypy_boto3_sts is not installed (only the secretsmanager stubs are a dev dependency): an STS client is Any.
+@overload
+def build_client(
+    region: str | None,
+    *,
+    connect_timeout: float = ...,
+    read_timeout: float = ...,
+    max_attempts: int = ...,
+    service: Literal["sts"],
+    credentials: Mapping[str, str] | None = ...,
+) -> Any: ...
 
 
 def build_client(
@@ -93,10 +77,10 @@ def build_client(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    service: str = "secretsmanager",
+    service: Literal["secretsmanager", "sts"] = "secretsmanager",
     credentials: Mapping[str, str] | None = None,
 ) -> Any:
-    """A Secrets Manager client with standard retries and explicit timeouts.
+    """A Secrets Manager (or, for the CLI's AssumeRole, STS) client with standard retries and explicit timeouts.
 
     Built on botocore's session, which boto3 wraps: the same credential chain and
     endpoint resolution, without importing boto3's resource layer and s3transfer
@@ -134,11 +118,11 @@ class SecretsClient:
         self,
         region: str | None = None,
         *,
-        client: Any | None = None,
+        client: SecretsManagerClient | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        on_build: Callable[[Any], None] | None = None,
+        on_build: Callable[[SecretsManagerClient], None] | None = None,
     ) -> None:
         """`on_build(client)` runs once when the botocore client is built (metrics hooks)."""
         self._region = region
@@ -152,7 +136,7 @@ class SecretsClient:
         return self._region
 
     @property
-    def client(self) -> Any:
+    def client(self) -> SecretsManagerClient:
         if self._client is None:
             with self._lock:
                 if self._client is None:
@@ -170,7 +154,7 @@ class SecretsClient:
     def get_secret(
         self, name: str, *, version_stage: str | None = CURRENT, version_id: str | None = None
     ) -> FetchedSecret:
-        request: dict[str, str] = {"SecretId": name}
+        request: GetSecretValueRequestTypeDef = {"SecretId": name}
         if version_id:
             request["VersionId"] = version_id
         if version_stage:
@@ -227,7 +211,7 @@ class SecretsClient:
     def put_value(
         self, name: str, secret_string: str, *, token: str | None = None, stages: list[str] | None = None
     ) -> str:
-        request: dict[str, Any] = {"SecretId": name, "SecretString": secret_string}
+        request: PutSecretValueRequestTypeDef = {"SecretId": name, "SecretString": secret_string}
         if token:
             request["ClientRequestToken"] = token
         if stages:
@@ -237,7 +221,11 @@ class SecretsClient:
         return str(response["VersionId"])
 
     def move_stage(self, name: str, stage: str, *, to_version: str, from_version: str | None) -> None:
-        request: dict[str, Any] = {"SecretId": name, "VersionStage": stage, "MoveToVersionId": to_version}
+        request: UpdateSecretVersionStageRequestTypeDef = {
+            "SecretId": name,
+            "VersionStage": stage,
+            "MoveToVersionId": to_version,
+        }
         if from_version:
             request["RemoveFromVersionId"] = from_version
         with aws_errors(name):

@@ -8,6 +8,17 @@ from pathlib import Path
 
 from tests.support.processes import BIN, ROOT
 
+NO_THIRD_PARTY = (
+    "import importlib.abc, sys\n"
+    "class NoThirdParty(importlib.abc.MetaPathFinder):\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        top = name.partition('.')[0]\n"
+    "        if top != 'src' and top not in sys.stdlib_module_names:\n"
+    "            raise ImportError(f'third-party import at load time: {name}')\n"
+    "        return None\n"
+    "sys.meta_path.insert(0, NoThirdParty())\n"
+)
+
 
 def test_make_lambda_builds_an_importable_zip(tmp_path: Path) -> None:
     result = subprocess.run(
@@ -25,6 +36,11 @@ def test_make_lambda_builds_an_importable_zip(tmp_path: Path) -> None:
         "print(sorted(STEPS))"
     )
     # -I: isolated, so the repository's own src/ is not on the path; boto3 comes from the venv as in Lambda's runtime.
+    # Importing the handler must need nothing but the standard library and the zip: botocore is imported
+    # only when a client is built, and type stubs (mypy_boto3_*) only under TYPE_CHECKING. The guard
+    # refuses every other top-level import, so a stub import at run time, or a module missing from
+    # LAMBDA_FILES, fails here.
+    probe = NO_THIRD_PARTY + probe
     check = subprocess.run(
         [str(BIN / "python"), "-I", "-c", probe, str(archive)],
         cwd=tmp_path,

@@ -125,6 +125,19 @@ def test_client_has_standard_retries_and_explicit_timeouts() -> None:
     assert client.meta.region_name == "eu-west-1"
 
 
+def test_an_sts_client_for_assume_role_carries_the_given_credentials() -> None:
+    # The CLI's `verify --as-role` builds STS (for AssumeRole) and then Secrets Manager with the
+    # role's temporary credentials: both through build_client, with the same retries.
+    credentials = {"AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "secret", "SessionToken": "token"}
+    sts = build_client("us-east-1", service="sts", max_attempts=4)
+    assert sts.meta.service_model.service_name == "sts"
+    assert sts.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
+    secrets = build_client("us-east-1", credentials=credentials)
+    assert secrets.meta.service_model.service_name == "secretsmanager"
+    frozen = secrets._request_signer._credentials.get_frozen_credentials()  # type: ignore[attr-defined]
+    assert (frozen.access_key, frozen.secret_key, frozen.token) == ("ASIAEXAMPLE", "secret", "token")
+
+
 def test_endpoint_variable_is_honoured_by_boto3(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:4566")
     client: Any = build_client("us-east-1")

@@ -269,8 +269,25 @@ def test_an_unexpected_exception_in_the_rules_becomes_invalid_secret_value(monke
     def explode(*_: object) -> None:
         raise OverflowError("CANARYboom")
 
-    monkeypatch.setattr(payload, "_check_port", explode)
+    monkeypatch.setattr(payload, "check_port", explode)
     with pytest.raises(SecretsError) as caught:
         bundle_of(canary_secret_string())
     assert caught.value.code == "InvalidSecretValue"
     assert "OverflowError" in caught.value.message and leaked(str(caught.value)) == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"OPENAI_API_KEY": "sk-\\ud800CANARY"}',
+        json.dumps({"GOOGLE_APPLICATION_CREDENTIALS_JSON": {**SERVICE_ACCOUNT, "client_id": "x"}}).replace(
+            '"client_id": "x"', '"client_id": "\\udfff"'
+        ),
+    ],
+    ids=["lone surrogate in a value", "lone surrogate in the service account"],
+)
+def test_a_lone_surrogate_is_refused_before_anything_is_applied(raw: str) -> None:
+    """JSON's \\ud800 escape decodes to a string os.environ and a UTF-8 file cannot hold."""
+    with pytest.raises(SecretsError) as caught:
+        parse_secret(raw)
+    assert caught.value.code == "InvalidSecretValue" and "surrogate" in caught.value.message

@@ -1,0 +1,161 @@
+"""Secret value rules: one JSON value in, one environment string out, and what counts as a placeholder.
+
+Contract:
+- `normalise` turns a JSON scalar into the string that reaches `os.environ`
+  (booleans `true`/`false`, numbers as written by Python); it refuses empty
+  strings, NUL characters, null, arrays and objects with `InvalidSecretValue`.
+- GOOGLE_APPLICATION_CREDENTIALS_JSON is the exception: an object, or a string
+  holding one, with the service-account shape (`SERVICE_ACCOUNT_FIELDS`, type
+  `service_account`, a PEM private key), stored as compact JSON.
+- `is_placeholder` knows the operations guide's example values and the usual
+  stand-ins (`changeme`, `<...>`, `...`); `placeholder_keys` names the keys holding one.
+- `check_port`: MILVUS_PORT is ASCII digits from 1 to 65535.
+- `example_keys` names secret-bearing values equal to the repository's example file.
+- No message names a value, only its key and what is wrong with it.
+
+Part of `src.payload` (which re-exports these names); standard library only, so the
+rotation Lambda can import it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from src.errors import SecretsError
+from src.payload_keys import SECRET_BEARING_KEYS, SERVICE_ACCOUNT_KEY
+
+SERVICE_ACCOUNT_FIELDS = ("type", "project_id", "private_key", "client_email")
+SECRET_BEARING_SA_FIELDS = ("private_key", "private_key_id")
+# The operations guide's example values, word for word: a real secret never holds them.
+GUIDE_PLACEHOLDERS = frozenset(
+    {
+        "sk-실제키를입력하세요",
+        "pcsk_실제키를입력하세요",
+        "실제-GCP-프로젝트-ID",
+        "랜덤-시크릿-키-생성값",
+        "프로덕션-Milvus-호스트",
+    }
+)
+_ANGLE_PLACEHOLDER = re.compile(r"^<[^<>]*>$")
+_ASCII_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def is_placeholder(value: str) -> bool:
+    text = value.strip()
+    if text in GUIDE_PLACEHOLDERS or "입력하세요" in text:
+        return True
+    if text.lower() == "changeme" or (text and set(text) == {"."}):
+        return True
+    return bool(_ANGLE_PLACEHOLDER.match(text))
+
+
+def _service_account_json(value: Any, secret_name: str | None) -> str:
+    def invalid(why: str) -> SecretsError:
+        return SecretsError("InvalidSecretValue", f"{SERVICE_ACCOUNT_KEY} {why}", secret_name=secret_name)
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise invalid("is not a JSON service-account key") from None
+    if not isinstance(value, dict):
+        raise invalid("must be a service-account key object")
+    for name in SERVICE_ACCOUNT_FIELDS:
+        if not isinstance(value.get(name), str) or not value[name].strip():
+            raise invalid(f"lacks the field {name}")
+    if value["type"] != "service_account":
+        raise invalid("has a type other than service_account")
+    has_placeholder = any(isinstance(v, str) and is_placeholder(v) for v in value.values())
+    if not has_placeholder and "PRIVATE KEY-----" not in value["private_key"]:
+        raise invalid("has a private_key that is not a PEM key")
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def normalise(key: str, value: Any, secret_name: str | None) -> str:
+    """The string `key`'s JSON `value` becomes in the environment; raises InvalidSecretValue."""
+    text = _normalise(key, value, secret_name)
+    try:
+        # JSON's "\ud800" escape decodes to a lone surrogate: valid to json.loads, but neither
+        # os.environ nor a UTF-8 file can hold it, so the apply would fail half-way.
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SecretsError(
+            "InvalidSecretValue", f"{key} holds a lone surrogate, which is not text", secret_name=secret_name
+        ) from None
+    return text
+
+
+def _normalise(key: str, value: Any, secret_name: str | None) -> str:
+    if key == SERVICE_ACCOUNT_KEY and isinstance(value, str) and is_placeholder(value):
+        return value
+    if key == SERVICE_ACCOUNT_KEY:
+        return _service_account_json(value, secret_name)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        if not value.strip():
+            raise SecretsError("InvalidSecretValue", f"{key} is empty", secret_name=secret_name)
+        if "\x00" in value:
+            raise SecretsError("InvalidSecretValue", f"{key} holds a NUL character", secret_name=secret_name)
+        return value
+    kind = "null" if value is None else type(value).__name__
+    raise SecretsError(
+        "InvalidSecretValue",
+        f"{key} is a JSON {kind}; values are strings, numbers or booleans",
+        secret_name=secret_name,
+    )
+
+
+def check_port(values: Mapping[str, str]) -> None:
+    port = values.get("MILVUS_PORT")
+    if port is None or is_placeholder(port):
+        return
+    # ASCII digits only: str.isdigit() accepts "²" and other scripts' digits, which int() or
+    # the typed config would then refuse after the payload had been accepted.
+    if not _ASCII_PORT.fullmatch(port) or not 1 <= int(port) <= 65535:
+        raise SecretsError("InvalidSecretValue", "MILVUS_PORT must be a whole number from 1 to 65535")
+
+
+def placeholder_keys(values: Mapping[str, str]) -> list[str]:
+    found = []
+    for key, value in values.items():
+        if key == SERVICE_ACCOUNT_KEY and not is_placeholder(value):
+            fields = json.loads(value).values()
+            if any(isinstance(v, str) and is_placeholder(v) for v in fields):
+                found.append(key)
+        elif is_placeholder(value):
+            found.append(key)
+    return sorted(found)
+
+
+def example_keys(values: Mapping[str, str], example: Mapping[str, str]) -> list[str]:
+    """Secret-bearing keys whose value is the repository's example value
+    (infra/iam/secret-structure-example.json): the API keys, APP_SECRET_KEY, and the
+    service account's private key and its id.
+
+    The example values pass validation on purpose, so the emulator can serve them;
+    the operator CLI refuses to push them to a real account. A port, host or Google's
+    standard URIs equal to the example's are real values too (19530 is Milvus's port).
+    """
+    found = [key for key in SECRET_BEARING_KEYS if key in values and example.get(key) == values[key]]
+    mine, theirs = _sa_fields(values.get(SERVICE_ACCOUNT_KEY)), _sa_fields(example.get(SERVICE_ACCOUNT_KEY))
+    found += [
+        f"{SERVICE_ACCOUNT_KEY}.{name}"
+        for name in SECRET_BEARING_SA_FIELDS
+        if mine.get(name) is not None and mine.get(name) == theirs.get(name)
+    ]
+    return sorted(found)
+
+
+def _sa_fields(value: str | None) -> dict[str, Any]:
+    if value is None or is_placeholder(value):
+        return {}
+    data = json.loads(value)
+    return data if isinstance(data, dict) else {}
