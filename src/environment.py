@@ -54,6 +54,14 @@ def temp_roots(environ: Mapping[str, str]) -> list[str]:
     return seen
 
 
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _is_running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -151,7 +159,14 @@ class EnvironmentApplier:
         return environ
 
     def apply(self, values: Mapping[str, str]) -> Applied:
-        """Write the file first (the only step that can fail), then update the environment."""
+        """Write the file first (the only step that can fail), then update the environment.
+
+        Values os.environ or a UTF-8 file cannot hold are refused before anything is touched
+        (the payload rules refuse them first; this keeps the promise whoever calls apply).
+        """
+        for key, value in values.items():
+            if "\x00" in value or not _is_text(value):
+                raise SecretsError("InvalidSecretValue", f"{key} cannot be put in the environment")
         original = self.original
         if CREDENTIALS_PATH_KEY in original:
             service_account = None

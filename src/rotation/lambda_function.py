@@ -49,17 +49,22 @@ def set_secret(client: SecretsClient, arn: str, token: str) -> None:
     log.info("setSecret: nothing to set for version %s", token)
 
 
-def test_secret(client: SecretsClient, arn: str, token: str) -> None:
-    """Valid, and equal to AWSCURRENT in every key but APP_SECRET_KEY.
+def _require_same_other_keys(client: SecretsClient, arn: str, token: str, current_id: str | None) -> str:
+    """The pending version must equal the version `current_id` (AWSCURRENT, or the one just
+    described) in every key but APP_SECRET_KEY. Returns the id it compared against.
 
-    createSecret copied AWSCURRENT; if an operator changed a provider key since (cli rotate),
-    promoting this copy would silently restore the old key, and the runbook would then have
-    the operator revoke the key in use. Fail instead: Secrets Manager keeps AWSCURRENT.
+    createSecret copied AWSCURRENT; if an operator changed a provider key since (cli rotate,
+    push, the console), promoting this copy would silently restore the old key, and the
+    runbook would then have the operator revoke the key in use. Fail instead: Secrets
+    Manager keeps AWSCURRENT.
     """
     pending = client.get_secret(arn, version_id=token, version_stage=PENDING)
     pending_raw = require_string(pending.secret_string, arn, binary=pending.has_binary)
     validate_strict(pending_raw, arn)
-    current = client.get_secret(arn, version_stage=CURRENT)
+    if current_id is None:
+        current = client.get_secret(arn, version_stage=CURRENT)
+    else:
+        current = client.get_secret(arn, version_id=current_id, version_stage=None)
     current_raw = require_string(current.secret_string, arn, binary=current.has_binary)
     new, old = parse_secret(pending_raw, secret_name=arn).values, parse_secret(current_raw, secret_name=arn).values
     changed = sorted(k for k in set(new) | set(old) if k != ROTATED_KEY and new.get(k) != old.get(k))
@@ -69,16 +74,31 @@ def test_secret(client: SecretsClient, arn: str, token: str) -> None:
             f"version {token} differs from {CURRENT} ({current.version_id}) in {', '.join(changed)}",
             secret_name=arn,
         )
+    return current.version_id
+
+
+def test_secret(client: SecretsClient, arn: str, token: str) -> None:
+    """Valid, and equal to AWSCURRENT in every key but APP_SECRET_KEY."""
+    _require_same_other_keys(client, arn, token, None)
     log.info("testSecret: version %s is valid and carries %s's other keys", token, CURRENT)
 
 
 def finish_secret(client: SecretsClient, arn: str, token: str) -> None:
+    """Move AWSCURRENT to the pending version, as a compare-and-set on the version checked.
+
+    The check runs again here against the version AWSCURRENT is on now (a push between
+    testSecret and finishSecret would otherwise be reverted), and RemoveFromVersionId names
+    that same version: if AWSCURRENT moves in between, UpdateSecretVersionStage fails
+    ("if the version ID does not match, then the operation fails", API reference), the step
+    fails, and Secrets Manager retries the rotation, whose testSecret then refuses it.
+    """
     current = version_with_stage(client.describe(arn), CURRENT)
     if current == token:
         log.info("finishSecret: version %s is already %s", token, CURRENT)
         return
-    client.move_stage(arn, CURRENT, to_version=token, from_version=current)
-    log.info("finishSecret: moved %s from %s to %s", CURRENT, current, token)
+    checked = _require_same_other_keys(client, arn, token, current)
+    client.move_stage(arn, CURRENT, to_version=token, from_version=checked)
+    log.info("finishSecret: moved %s from %s to %s", CURRENT, checked, token)
 
 
 STEPS: dict[str, Callable[[SecretsClient, str, str], None]] = {

@@ -178,3 +178,16 @@ def test_preview_is_what_apply_leaves_and_touches_nothing(tmp_path: Path) -> Non
     assert "EXTRA_KEY" not in preview and preview["MILVUS_HOST"] == "from-env"
     applier.apply(new)
     assert {k: v for k, v in environ.items() if k != CREDENTIALS_PATH_KEY} == preview
+
+
+def test_a_value_the_environment_cannot_hold_changes_nothing(tmp_path: Path) -> None:
+    environ = {"KEEP": "1"}
+    applier = EnvironmentApplier(environ, temp_root=str(tmp_path))
+    applier.apply(values())
+    before, sa_before = dict(environ), Path(environ[CREDENTIALS_PATH_KEY]).read_text()
+    bad = values(OPENAI_API_KEY="sk-\ud800", MILVUS_HOST="new-host")
+    bad["GOOGLE_APPLICATION_CREDENTIALS_JSON"] = json.dumps({**SERVICE_ACCOUNT, "private_key_id": "new"})
+    with pytest.raises(SecretsError) as caught:
+        applier.apply(bad)
+    assert caught.value.code == "InvalidSecretValue"
+    assert environ == before and Path(environ[CREDENTIALS_PATH_KEY]).read_text() == sa_before

@@ -147,3 +147,18 @@ def test_test_secret_refuses_a_stale_copy_after_an_operator_rotated_a_provider_k
     assert caught.value.hint and "cancel-rotate-secret" in caught.value.hint
     current = sm.get_secret_value(SecretId=arn)
     assert current["VersionId"] == operator["VersionId"]
+
+
+def test_finish_secret_refuses_a_version_pushed_after_test_secret(sm: Any) -> None:
+    """testSecret passed; then an operator pushes a new provider key; finishSecret must not
+    promote the copy that would put the old key back (it re-checks against AWSCURRENT now)."""
+    arn, token, _ = start_rotation(sm)
+    run("createSecret", arn, token)
+    run("testSecret", arn, token)
+    pushed = sm.put_secret_value(SecretId=arn, SecretString=canary_secret_string(OPENAI_API_KEY="sk-CANARY-pushed"))
+    with pytest.raises(SecretsError) as caught:
+        run("finishSecret", arn, token)
+    assert caught.value.code == "StaleRotation"
+    current = sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")
+    assert current["VersionId"] == pushed["VersionId"]
+    assert json.loads(current["SecretString"])["OPENAI_API_KEY"] == "sk-CANARY-pushed"
