@@ -3,11 +3,23 @@
 # so that SIGTERM from ECS reaches the server directly.
 set -eu
 
+# The same lists as the Python side's (src/app_env.py AppEnv and REGION_PATTERN, src/config.py
+# LogLevel): tests/unit/test_entrypoint_lists.py keeps them equal.
 ALLOWED="local development test staging production"
+LOG_LEVELS="critical error warning info debug trace"
+REGION_PATTERN='^[a-z]{2}(-[a-z]+)+-[0-9]+$'
 
 fail() {
     printf 'entrypoint: %s\n' "$1" >&2
     exit 78 # EX_CONFIG
+}
+
+# one_of VALUE LIST: whether VALUE is exactly one of the words of LIST.
+one_of() {
+    for item in $2; do
+        if [ "$1" = "$item" ]; then return 0; fi
+    done
+    return 1
 }
 
 suggest_env() {
@@ -26,16 +38,13 @@ suggest_env() {
 }
 
 APP_ENV="${APP_ENV:-local}"
-case " $ALLOWED " in
-    *" $APP_ENV "*) ;;
-    *)
-        nearest=$(suggest_env "$APP_ENV")
-        if [ -n "$nearest" ]; then
-            fail "APP_ENV='$APP_ENV' is not one of: $ALLOWED (did you mean '$nearest'?)"
-        fi
-        fail "APP_ENV='$APP_ENV' is not one of: $ALLOWED"
-        ;;
-esac
+if ! one_of "$APP_ENV" "$ALLOWED"; then
+    nearest=$(suggest_env "$APP_ENV")
+    if [ -n "$nearest" ]; then
+        fail "APP_ENV='$APP_ENV' is not one of: $ALLOWED (did you mean '$nearest'?)"
+    fi
+    fail "APP_ENV='$APP_ENV' is not one of: $ALLOWED"
+fi
 export APP_ENV
 
 if [ "$APP_ENV" = staging ] || [ "$APP_ENV" = production ]; then
@@ -43,7 +52,7 @@ if [ "$APP_ENV" = staging ] || [ "$APP_ENV" = production ]; then
     if [ -z "$region" ]; then
         fail "AWS_REGION is required when APP_ENV=$APP_ENV (for example AWS_REGION=us-east-1)"
     fi
-    if ! printf '%s' "$region" | grep -Eq '^[a-z]{2}(-[a-z]+)+-[0-9]+$'; then
+    if ! printf '%s' "$region" | grep -Eq "$REGION_PATTERN"; then
         fail "AWS_REGION='$region' is not an AWS region name (for example us-east-1)"
     fi
     export AWS_REGION="$region"
@@ -58,10 +67,9 @@ if [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
 fi
 HOST="${HOST:-0.0.0.0}"
 LOG_LEVEL=$(printf '%s' "${LOG_LEVEL:-info}" | tr '[:upper:]' '[:lower:]')
-case "$LOG_LEVEL" in
-    critical | error | warning | info | debug | trace) ;;
-    *) fail "LOG_LEVEL='$LOG_LEVEL' is not one of: critical error warning info debug trace" ;;
-esac
+if ! one_of "$LOG_LEVEL" "$LOG_LEVELS"; then
+    fail "LOG_LEVEL='$LOG_LEVEL' is not one of: $LOG_LEVELS"
+fi
 export LOG_LEVEL
 
 cd "$(dirname "$0")"

@@ -1,7 +1,10 @@
 """Settings, and the one config instance the app reads.
 
 `Settings` reads the process environment, then `.env` (pydantic-settings keeps
-that order, so a loaded secret in `os.environ` wins over `.env`). Nothing
+that order, so a loaded secret in `os.environ` wins over `.env`). It is the one
+schema of the service's configuration: enumerations are `Literal`s (LOG_LEVEL,
+LOG_FORMAT, HEALTH_DETAILS, METRICS) that `entrypoint.sh` and the CLI check
+against too, and the region and the `.env` name are read in one place. Nothing
 builds the app's config at import time: `update_config_from_env()` does, after
 the secrets are in, and `get_config()` returns the instance in use. Swapping is
 one reference assignment, so a reader sees the old or the new config, never a mix.
@@ -11,39 +14,53 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
-from src.app_env import AppEnv, secret_names
+from src.app_env import REGION_VARIABLES, AppEnv, region_from, secret_names
 from src.aws import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT
+from src.errors import SecretsError
+
+# The `.env` file read after the environment, unless ENV_FILE names another (tests do).
+ENV_FILE = ".env"
+ENV_FILE_VARIABLE = "ENV_FILE"
+
+# uvicorn's levels, lower case as entrypoint.sh passes them (a test keeps the two lists equal).
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+LogFormat = Literal["json", "text"]
+DEFAULT_LOG_LEVEL: LogLevel = "info"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore")
 
     app_env: AppEnv = AppEnv.LOCAL
-    aws_region: str | None = Field(default=None, validation_alias="AWS_REGION")
-    aws_default_region: str | None = Field(default=None, validation_alias="AWS_DEFAULT_REGION")
+    aws_region: str | None = Field(default=None, validation_alias=REGION_VARIABLES[0])
+    aws_default_region: str | None = Field(default=None, validation_alias=REGION_VARIABLES[1])
     secret_name: str | None = None
-    secrets_connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT, gt=0)
-    secrets_read_timeout: float = Field(default=DEFAULT_READ_TIMEOUT, gt=0)
+    # Every duration is finite and bounded: `inf` or 1e12 would overflow the datetime arithmetic
+    # of a swap (the previous key's expiry) or of the next refresh, after the environment changed.
+    secrets_connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT, gt=0, le=300, allow_inf_nan=False)
+    secrets_read_timeout: float = Field(default=DEFAULT_READ_TIMEOUT, gt=0, le=300, allow_inf_nan=False)
     secrets_max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=10)
-    secrets_retry_max_backoff: float = Field(default=30.0, gt=0)
-    # None: 300 s in staging/production, off elsewhere. 0: off.
-    secrets_refresh_interval: float | None = Field(default=None, ge=0)
-    secrets_max_staleness: float = Field(default=86400.0, gt=0)
-    secrets_previous_key_grace: float = Field(default=300.0, ge=0)
+    secrets_retry_max_backoff: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
+    # None: 300 s in staging/production, off elsewhere. 0: off. At most a day.
+    secrets_refresh_interval: float | None = Field(default=None, ge=0, le=86400, allow_inf_nan=False)
+    # At most 30 days.
+    secrets_max_staleness: float = Field(default=86400.0, gt=0, le=2592000, allow_inf_nan=False)
+    secrets_previous_key_grace: float = Field(default=300.0, ge=0, le=86400, allow_inf_nan=False)
     # Comma list of keys beyond the guide's seven that the secret may put into os.environ.
     # Set in the task definition, never in the secret (SECRETS_* keys are forbidden there).
     secrets_extra_keys: str | None = None
-    log_level: str = "INFO"
-    log_format: str | None = None
+    log_level: LogLevel = DEFAULT_LOG_LEVEL
+    # None: JSON lines in staging/production, text elsewhere.
+    log_format: LogFormat | None = None
     # None: full for loopback peers, minimal for others in staging/production; full elsewhere.
     health_details: Literal["full", "minimal"] | None = None
     # None: CloudWatch EMF metric lines in staging/production, none elsewhere.
@@ -61,10 +78,16 @@ class Settings(BaseSettings):
     milvus_host: str | None = None
     milvus_port: int = Field(default=19530, ge=1, le=65535)
 
-    @field_validator("health_details", "metrics", mode="before")
+    @field_validator("health_details", "metrics", "log_format", mode="before")
     @classmethod
     def _lower_details(cls, value: object) -> object:
         return value.strip().lower() or None if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        # Case-insensitive, as uvicorn's --log-level; empty means unset, as entrypoint.sh reads it.
+        return value.strip().lower() or DEFAULT_LOG_LEVEL if isinstance(value, str) else value
 
     @field_validator("app_env", mode="before")
     @classmethod
@@ -73,7 +96,8 @@ class Settings(BaseSettings):
 
     @property
     def region(self) -> str | None:
-        return self.aws_region or self.aws_default_region
+        values = (self.aws_region, self.aws_default_region)
+        return region_from({name: value for name, value in zip(REGION_VARIABLES, values, strict=True) if value})
 
     @property
     def secret_names(self) -> tuple[str, ...]:
@@ -102,18 +126,32 @@ class Settings(BaseSettings):
 
     @property
     def json_logs(self) -> bool:
-        if self.log_format:
-            return self.log_format.strip().lower() == "json"
+        if self.log_format is not None:
+            return self.log_format == "json"
         return self.app_env.is_cloud
 
 
-def env_file_path() -> str:
+def env_file_path(environ: Mapping[str, str] | None = None) -> str:
     """`.env` in the working directory, or the file named by ENV_FILE (tests point it elsewhere)."""
-    return os.environ.get("ENV_FILE", ".env")
+    return (os.environ if environ is None else environ).get(ENV_FILE_VARIABLE, ENV_FILE)
 
 
 def load_settings() -> Settings:
     return Settings(_env_file=env_file_path())
+
+
+def settings_error(exc: ValidationError, *, secret_keys: Iterable[str] = ()) -> SecretsError:
+    """A config validation failure as an error naming fields, never values.
+
+    A field whose value came from the secret is the secret's fault (InvalidSecretValue);
+    any other is the service's own setting (InvalidConfiguration).
+    """
+    # pydantic's own message quotes the input; name the fields only.
+    fields = sorted({".".join(str(p) for p in err["loc"]).upper() for err in exc.errors()})
+    from_secret = [f for f in fields if f in set(secret_keys)]
+    if from_secret:
+        return SecretsError("InvalidSecretValue", f"the config refuses the secret's value of {', '.join(from_secret)}")
+    return SecretsError("InvalidConfiguration", f"invalid setting(s): {', '.join(fields)}")
 
 
 class _MappingEnvSource(EnvSettingsSource):
@@ -154,7 +192,7 @@ def settings_from_environ(environ: Mapping[str, str]) -> Settings:
     """
     token = _candidate_environ.set(environ)
     try:
-        candidate = _CandidateSettings(_env_file=environ.get("ENV_FILE", ".env"))
+        candidate = _CandidateSettings(_env_file=env_file_path(environ))
     finally:
         _candidate_environ.reset(token)
     # Back to the plain class, already validated: no one downstream sees the subclass.

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 # python-json-logger: a maintained JSON formatter that keeps `extra=` fields as keys.
 from pythonjsonlogger.json import JsonFormatter
@@ -67,9 +70,28 @@ class SecretMasker:
         return _sub(self._pattern, text)
 
     def mask_json(self, line: str) -> str:
-        """JSON-escaped forms only, which hold no bare quote: a match lies inside one string
-        literal, so the line stays valid JSON (CloudWatch Logs Insights parses it)."""
-        return _sub(self._json_pattern, line)
+        """JSON-escaped forms, inside string literals only, so the line stays valid JSON
+        (CloudWatch Logs Insights parses it): a value such as `true` or a port never touches a
+        number or a literal, and a string the mask would leave broken is masked whole."""
+        pattern = self._json_pattern
+        if pattern is None or not pattern.search(line):
+            return line
+        return _JSON_STRING.sub(lambda m: _mask_string_token(pattern, m.group(0)), line)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _mask_string_token(pattern: re.Pattern[str], token: str) -> str:
+    masked = pattern.sub(MASK, token)
+    if masked == token:
+        return token
+    try:
+        json.loads(masked)
+    except ValueError:
+        # A match began inside an escape sequence (the "n" of "\n..."): mask the whole string.
+        return json.dumps(MASK)
+    return masked
 
 
 def _json_escaped(form: str) -> set[str]:
@@ -89,6 +111,27 @@ def _sub(pattern: re.Pattern[str] | None, text: str) -> str:
     if pattern is None or not pattern.search(text):
         return text
     return pattern.sub(MASK, text)
+
+
+class MaskedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler whose error path does not print the record's raw arguments.
+
+    logging's default handleError writes the failing record's message and args to stderr,
+    past the mask (a `%d` given a secret string would print the secret).
+    """
+
+    def __init__(self, stream: Any, *, json_lines: bool) -> None:
+        super().__init__(stream)
+        self._json_lines = json_lines
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        text = f"a log record of {record.name} could not be formatted (its arguments are not shown)"
+        line = json.dumps({"level": "ERROR", "logger": "short_cut.logs", "message": text}) if self._json_lines else text
+        try:
+            self.stream.write(line + self.terminator)
+            self.flush()
+        except Exception:  # noqa: S110 - nowhere left to report it
+            pass
 
 
 class MaskingFormatter(logging.Formatter):
@@ -147,7 +190,7 @@ def _log_thread_uncaught(args: threading.ExceptHookArgs) -> None:
 
 def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
     """Route the root and uvicorn loggers through one stdout handler."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = MaskedStreamHandler(sys.stdout, json_lines=json_lines)
     handler.setFormatter(MaskingFormatter(formatter(json_lines=json_lines), masker, json_lines=json_lines))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -161,3 +204,14 @@ def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
     # Python prints uncaught tracebacks straight to stderr, past the mask: route them through it.
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_thread_uncaught
+
+
+def process_age_ms() -> float | None:
+    """Milliseconds since this process started (Linux), to show where start-up time goes."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round((uptime - started) * 1000, 1)

@@ -1,12 +1,13 @@
 """Start-up overlap: fetch the secrets in a child process while the server imports.
 
-In staging and production, `start()` runs first thing in `src/main.py`: it spawns
-`python -m src.prefetch`, which imports boto3, builds a client and calls
-GetSecretValue once per secret name, while the parent imports FastAPI on the
-other core. The first load takes the child's answer instead of calling AWS
-itself (still one call per name, validated the same way); if the child fails to
-answer, the load fetches in-process as usual. Values travel only through the
-child's stdout pipe: never a file, an argument or the environment.
+In staging and production, `start()` runs first thing in `src/main.py`, before
+`src/app.py` is imported: it spawns `python -m src.prefetch`, which imports boto3,
+builds a client and calls GetSecretValue once per secret name, while the parent
+imports FastAPI on the other core. The first load (src.loader) takes the child's
+answer instead of calling AWS itself (still one call per name, validated the same
+way); if the child fails to answer, the load fetches in-process as usual. Values
+travel only through the child's stdout pipe: never a file, an argument or the
+environment.
 
 The child is chosen, not assumed. It costs a second interpreter and its own
 botocore import, which only pays when the two processes really run at once: on
@@ -21,7 +22,8 @@ cannot see; so when those say two CPUs or more and ECS_CONTAINER_METADATA_URI_V4
 is set, the task metadata's `Limits.CPU` (vCPUs) has the last word (one local
 GET, 0.3 s at most, only then). SECRETS_PREFETCH=1 forces the child, 0 forbids it.
 Either way botocore is imported once on the path to ready: by the child, or by
-the parent when there is no child.
+the parent when there is no child. (Over 250 lines: reading the CPU limit is half
+of it; it stays here because it serves only this one decision.)
 """
 
 from __future__ import annotations
@@ -241,12 +243,12 @@ def _settings_from_env() -> tuple[tuple[str, ...], str | None, dict[str, Any]]:
     The names and defaults come from the same homes as Settings'; an unreadable value makes
     the child give up, and the parent's own load reports it.
     """
-    from src.app_env import AppEnv, secret_names
+    from src.app_env import AppEnv, region_from, secret_names
     from src.aws import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT
 
     env = AppEnv(os.environ.get("APP_ENV", "local"))
     names = secret_names(os.environ.get("SECRET_NAME"), env)
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = region_from(os.environ)
     options = {
         "connect_timeout": float(os.environ.get("SECRETS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)),
         "read_timeout": float(os.environ.get("SECRETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT)),

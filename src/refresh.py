@@ -6,6 +6,10 @@ seconds (±10 % jitter, so a fleet of tasks does not refresh in lockstep); after
 failed check, retry sooner with backoff. Fetching and validating run in a worker
 thread; the commit runs on the event loop, so no request handler runs while
 the environment and config are swapped.
+
+The Supervisor knows the bootstrapper only through the small `Secrets` protocol:
+load, refresh and commit, the status it reads, and the two things only it knows
+(when the next refresh runs, and that the client is worth building now).
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ import contextlib
 import logging
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from src.config import Settings
+from pydantic import ValidationError
+
+from src.config import Settings, load_settings
 from src.errors import SecretsError
-from src.secrets_manager import Prepared, SecretsBootstrapper
+from src.loader import Prepared
+from src.status import SecretStatus
 
 log = logging.getLogger("short_cut.refresh")
 
@@ -34,21 +42,52 @@ def jittered(interval: float) -> float:
     return interval * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 - not for security
 
 
+class Secrets(Protocol):
+    """What the Supervisor needs of src.secrets_manager.SecretsBootstrapper. Each call records
+    its own outcome in the status; a failure raises SecretsError."""
+
+    @property
+    def status(self) -> SecretStatus: ...
+
+    def load(self, settings: Settings) -> SecretStatus:
+        """Prepare, then commit (blocking: run it in a thread)."""
+        ...
+
+    def refresh(self, settings: Settings) -> Prepared | None:
+        """What must be committed next, if anything: a retry of the load until one succeeded,
+        then only a changed version (blocking: run it in a thread)."""
+        ...
+
+    def commit(self, prepared: Prepared) -> SecretStatus:
+        """Apply a prepared load; fast, and cannot fail after its first side effect."""
+        ...
+
+    def warm(self, settings: Settings) -> None:
+        """Build the AWS client now (blocking), so the first refresh does not."""
+        ...
+
+    def schedule(self, moment: datetime | None) -> None:
+        """Show in the status when the next refresh runs."""
+        ...
+
+
 class Supervisor:
     """Owns the one background task that retries the first load and then refreshes."""
 
-    def __init__(self, bootstrapper: SecretsBootstrapper) -> None:
-        self._boot = bootstrapper
+    def __init__(self, secrets: Secrets) -> None:
+        self._secrets = secrets
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, settings: Settings | None = None) -> None:
         """First load now (before serving); then keep going in the background."""
-        try:
-            settings = settings or self._boot.settings()
-            await asyncio.to_thread(self._boot.load, settings)
-        except SecretsError:
-            pass
-        if settings is not None and (not self._boot.status.loaded or self._refresh_interval(settings) > 0):
+        if settings is None:
+            try:
+                settings = load_settings()
+            except ValidationError:
+                return
+        with contextlib.suppress(SecretsError):
+            await asyncio.to_thread(self._secrets.load, settings)
+        if not self._secrets.status.loaded or self._refresh_interval(settings) > 0:
             self._task = asyncio.create_task(self._run(settings), name="secrets-supervisor")
 
     async def stop(self) -> None:
@@ -63,22 +102,26 @@ class Supervisor:
         return settings.refresh_interval if settings.secret_names else 0.0
 
     async def _run(self, settings: Settings) -> None:
-        failures = 0 if self._boot.status.loaded else 1
+        failures = 0 if self._secrets.status.loaded else 1
         cap = settings.secrets_retry_max_backoff
-        if self._boot.status.loaded and self._refresh_interval(settings) > 0:
+        if self._secrets.status.loaded and self._refresh_interval(settings) > 0:
             # The first load may have come from the prefetch child: build our own client now,
             # off the event loop, rather than in the middle of the first refresh.
-            await asyncio.to_thread(self._boot.warm_client, settings)
+            await asyncio.to_thread(self._secrets.warm, settings)
         while True:
             interval = self._refresh_interval(settings)
-            if not self._boot.status.loaded:
+            if not self._secrets.status.loaded:
                 delay = backoff(failures, cap)
             elif interval <= 0:
-                self._boot.set_next_refresh(None)
+                self._secrets.schedule(None)
                 return
             else:
                 delay = jittered(interval) if failures == 0 else min(backoff(failures, cap), jittered(interval))
-            self._boot.set_next_refresh(datetime.now(UTC) + timedelta(seconds=delay))
+            try:
+                # Inside the guard: even a date the clock cannot hold must not end the loop.
+                self._secrets.schedule(datetime.now(UTC) + timedelta(seconds=delay))
+            except (OverflowError, ValueError):
+                log.exception("the next refresh time cannot be shown")
             await asyncio.sleep(delay)
             try:
                 await self._step(settings)
@@ -91,10 +134,6 @@ class Supervisor:
                 failures += 1
 
     async def _step(self, settings: Settings) -> None:
-        prepared: Prepared | None
-        if not self._boot.status.loaded:
-            prepared = await asyncio.to_thread(self._boot.prepare_or_record, settings)
-        else:
-            prepared = await asyncio.to_thread(self._boot.refresh, settings)
+        prepared = await asyncio.to_thread(self._secrets.refresh, settings)
         if prepared is not None:
-            self._boot.commit(prepared)
+            self._secrets.commit(prepared)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from src import config
-from src.app_env import AppEnv
-from src.config import Settings, get_config, update_config_from_env
+from src.app_env import AppEnv, region_from
+from src.config import Settings, get_config, load_settings, settings_from_environ, update_config_from_env
 
 
 @pytest.mark.parametrize(
@@ -70,3 +72,78 @@ def test_update_config_swaps_the_one_instance(monkeypatch: pytest.MonkeyPatch) -
 def test_json_logs_in_cloud_environments(value: str, json_logs: bool) -> None:
     assert Settings(app_env=value).json_logs is json_logs
     assert Settings(app_env=value, log_format="text").json_logs is False
+
+
+# -- one schema (issue 14, item 3) --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "level"), [("DEBUG", "debug"), (" Warning ", "warning"), ("trace", "trace"), ("", "info")]
+)
+def test_log_level_is_a_case_insensitive_literal(monkeypatch: pytest.MonkeyPatch, given: str, level: str) -> None:
+    monkeypatch.setenv("LOG_LEVEL", given)
+    assert config.load_settings().log_level == level
+
+
+@pytest.mark.parametrize(("name", "value"), [("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("LOG_LEVEL", "info debug")])
+def test_log_settings_outside_their_literal_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as caught:
+        config.load_settings()
+    error = config.settings_error(caught.value)
+    assert error.code == "InvalidConfiguration" and name in error.message and value not in error.message
+
+
+@pytest.mark.parametrize(("value", "json_logs"), [("JSON", True), (" text ", False), ("", True)])
+def test_log_format_is_case_insensitive_and_empty_means_the_default(
+    monkeypatch: pytest.MonkeyPatch, value: str, json_logs: bool
+) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("LOG_FORMAT", value)
+    assert config.load_settings().json_logs is json_logs
+
+
+def test_an_empty_region_falls_back_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert Settings().region == "eu-west-1" == region_from(os.environ)
+
+
+def test_settings_error_blames_the_secret_only_for_its_own_keys(tmp_path: Path) -> None:
+    environ = {"ENV_FILE": str(tmp_path / "absent.env"), "MILVUS_PORT": "CANARY-port", "SECRETS_READ_TIMEOUT": "-1"}
+    with pytest.raises(ValidationError) as caught:
+        settings_from_environ(environ)
+    from_secret = config.settings_error(caught.value, secret_keys=["MILVUS_PORT"])
+    assert from_secret.code == "InvalidSecretValue" and "MILVUS_PORT" in from_secret.message
+    own = config.settings_error(caught.value)
+    assert own.code == "InvalidConfiguration"
+    assert "MILVUS_PORT" in own.message and "SECRETS_READ_TIMEOUT" in own.message
+    assert "CANARY" not in from_secret.message + own.message
+
+
+def test_the_candidate_reads_the_env_file_its_environment_names(tmp_path: Path) -> None:
+    env_file = tmp_path / "candidate.env"
+    env_file.write_text("MILVUS_HOST=from-candidate-file\n")
+    assert config.env_file_path({}) == config.ENV_FILE == ".env"
+    assert settings_from_environ({"ENV_FILE": str(env_file)}).milvus_host == "from-candidate-file"
+    assert settings_from_environ({"ENV_FILE": str(env_file), "MILVUS_HOST": "env"}).milvus_host == "env"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SECRETS_PREVIOUS_KEY_GRACE", "inf"),
+        ("SECRETS_PREVIOUS_KEY_GRACE", "1e12"),
+        ("SECRETS_REFRESH_INTERVAL", "1e12"),
+        ("SECRETS_REFRESH_INTERVAL", "nan"),
+        ("SECRETS_MAX_STALENESS", "inf"),
+        ("SECRETS_RETRY_MAX_BACKOFF", "inf"),
+        ("SECRETS_READ_TIMEOUT", "1e9"),
+    ],
+)
+def test_durations_are_finite_and_bounded(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    """`inf` used to pass, and then overflowed the previous key's expiry inside a commit, after
+    the environment had changed (found in review)."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        load_settings()

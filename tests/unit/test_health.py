@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from src.app import create_app
 from src.environment import EnvironmentApplier
 from src.errors import SecretsError
 from src.health import HealthRenderer, overall
-from src.main import create_app
-from src.secrets_manager import SecretsBootstrapper, SecretStatus
+from src.secrets_manager import SecretsBootstrapper
+from src.status import SecretStatus
 from tests.support.canary import leaked
 
 

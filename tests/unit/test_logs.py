@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 
 from src import logs
-from src.logs import MASK, SecretMasker, configure_logging
+from src.logs import MASK, SecretMasker, configure_logging, process_age_ms
 from tests.support.canary import CANARY_VALUES, SERVICE_ACCOUNT, leaked
 
 # Short aliases: a traceback quotes the raising line, and the canary hunt looks for "CANARY".
@@ -166,3 +167,40 @@ def test_botocore_debug_output_is_held_back_even_at_debug_level() -> None:
     configure_logging(json_lines=False, level="DEBUG")
     assert not logging.getLogger("botocore.parsers").isEnabledFor(logging.DEBUG)
     assert logging.getLogger("short_cut.secrets").isEnabledFor(logging.DEBUG)
+
+
+def test_process_age_is_this_process_age() -> None:
+    first = process_age_ms()
+    assert first is not None and first >= 0
+    time.sleep(0.05)
+    second = process_age_ms()
+    # /proc/uptime has 10 ms resolution; the age grows with the wall clock.
+    assert second is not None and 30 <= second - first <= 5000
+
+
+@FORMATS
+def test_a_record_that_cannot_be_formatted_never_prints_its_arguments(
+    json_lines: bool, fresh_masker: SecretMasker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """logging's default handleError prints the raw args to stderr, past the mask (review finding)."""
+    configure_logging(json_lines=json_lines, level="INFO")
+    logging.getLogger("short_cut.test").info("port %d", SECRET["OPENAI_API_KEY"])
+    text = emitted(capsys)
+    assert "could not be formatted" in text
+    assert leaked(text) == [], text
+
+
+def test_json_lines_stay_json_when_a_short_value_looks_like_a_literal(
+    fresh_masker: SecretMasker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A value such as `true` or `19530` must not be masked inside numbers or JSON literals."""
+    fresh_masker.register(["true", "19530", "nabcdefgh"])
+    configure_logging(json_lines=True, level="INFO")
+    logging.getLogger("short_cut.test").info(
+        "ok true 19530", extra={"ok": True, "process_ms": 1195303.5, "port": 19530, "detail": "x\nabcdefgh"}
+    )
+    record = json.loads(emitted(capsys).strip().splitlines()[-1])
+    assert record["ok"] is True and record["process_ms"] == 1195303.5 and record["port"] == 19530
+    assert record["message"] == "ok *** ***"
+    # The match began inside the "\n" escape: the whole string is masked rather than left broken.
+    assert record["detail"] == "***"

@@ -262,3 +262,25 @@ def test_start_spawns_no_child_on_one_cpu(monkeypatch: pytest.MonkeyPatch) -> No
     prefetch.start()
     assert prefetch.take(("a",), timeout=1) is None
     assert prefetch.decision() == "off: auto, 1 CPUs usable (the child needs 2)"
+
+
+@pytest.mark.parametrize(
+    ("env", "region"),
+    [
+        ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"}, "eu-west-1"),
+        ({"AWS_DEFAULT_REGION": "us-east-1"}, "us-east-1"),
+        ({"AWS_REGION": "", "AWS_DEFAULT_REGION": "ap-south-1"}, "ap-south-1"),
+        ({}, None),
+    ],
+)
+def test_the_child_reads_the_region_as_settings_do(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], region: str | None
+) -> None:
+    from src.config import Settings
+
+    monkeypatch.setenv("APP_ENV", "production")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    names, child_region, _ = prefetch._settings_from_env()
+    assert child_region == region == Settings().region
+    assert names == Settings().secret_names

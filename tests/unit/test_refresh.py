@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -12,8 +13,10 @@ from src.aws import FetchedSecret
 from src.config import Settings
 from src.environment import EnvironmentApplier
 from src.errors import SecretsError
-from src.refresh import Supervisor, backoff, jittered
+from src.loader import Prepared
+from src.refresh import Secrets, Supervisor, backoff, jittered
 from src.secrets_manager import SecretsBootstrapper
+from src.status import SecretStatus
 from tests.support.canary import canary_secret_string
 
 NAME = "short-cut/prod/app"
@@ -136,3 +139,77 @@ def test_local_mode_starts_no_background_task(tmp_path: Path, monkeypatch: pytes
         assert Settings().refresh_interval == 0
 
     asyncio.run(scenario())
+
+
+class OnlyTheProtocol:
+    """Implements exactly refresh.Secrets and nothing else: the Supervisor must need no more."""
+
+    __slots__ = ("calls", "changes", "load_fails", "loaded", "scheduled")
+
+    def __init__(self, *, load_fails: bool) -> None:
+        self.calls: list[str] = []
+        self.changes = 2
+        self.load_fails = load_fails
+        self.loaded = False
+        self.scheduled: list[datetime | None] = []
+
+    @property
+    def status(self) -> SecretStatus:
+        return SecretStatus(loaded=self.loaded)
+
+    def load(self, settings: Settings) -> SecretStatus:
+        self.calls.append("load")
+        if self.load_fails:
+            raise SecretsError("ThrottlingException", "slow down")
+        self.loaded = True
+        return self.status
+
+    def refresh(self, settings: Settings) -> Prepared | None:
+        self.calls.append("refresh")
+        if self.changes == 0:
+            return None
+        self.changes -= 1
+        return cast(Prepared, object())
+
+    def commit(self, prepared: Prepared) -> SecretStatus:
+        self.calls.append("commit")
+        self.loaded = True
+        return self.status
+
+    def warm(self, settings: Settings) -> None:
+        self.calls.append("warm")
+
+    def schedule(self, moment: datetime | None) -> None:
+        self.scheduled.append(moment)
+
+
+@pytest.mark.parametrize(
+    ("load_fails", "first_calls"),
+    [
+        # The failed first load is retried through refresh, which builds its own client.
+        (True, ["load", "refresh", "commit", "refresh", "commit"]),
+        # After a load (perhaps from the prefetch child) the client is built before the first refresh.
+        (False, ["load", "warm", "refresh", "commit", "refresh", "commit"]),
+    ],
+)
+def test_the_supervisor_needs_only_the_secrets_protocol(load_fails: bool, first_calls: list[str]) -> None:
+    fake = OnlyTheProtocol(load_fails=load_fails)
+    settings = Settings(app_env="production", secrets_retry_max_backoff=0.01, secrets_refresh_interval=0.02)
+    supervisor = Supervisor(fake)
+
+    async def scenario() -> None:
+        await supervisor.start(settings)
+        await wait_until(lambda: fake.calls.count("refresh") >= 4)
+        await supervisor.stop()
+
+    asyncio.run(scenario())
+    # Each refresh commits exactly what it returned, and nothing when it returned None.
+    assert fake.calls[: len(first_calls)] == first_calls
+    assert set(fake.calls[len(first_calls) :]) == {"refresh"}
+    assert fake.scheduled and all(moment is not None for moment in fake.scheduled)
+
+
+def test_the_bootstrapper_is_a_supervisor_secrets() -> None:
+    secrets: Secrets = SecretsBootstrapper()  # mypy checks the protocol; this checks it at run time too
+    for name in ("status", "load", "refresh", "commit", "warm", "schedule"):
+        assert hasattr(secrets, name)

@@ -1,0 +1,73 @@
+"""The app factory: settings, logging, metrics, the secrets Supervisor and the routes.
+
+`create_app()` reads only the bootstrap settings (the secrets are not in yet): a bad
+one prints one line naming it and exits 78 (EX_CONFIG), as entrypoint.sh does. The
+secrets are loaded by the lifespan, before the first request is served. `src.main`
+calls this once, after starting the prefetch child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from src import __version__, metrics, task_metadata
+from src.config import load_settings, settings_error
+from src.health import HealthRenderer, health_router
+from src.logs import configure_logging
+from src.refresh import Supervisor
+from src.secrets_manager import SecretsBootstrapper, get_bootstrapper
+
+EX_CONFIG = 78
+
+
+def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
+    boot = bootstrapper or get_bootstrapper()
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        error = settings_error(exc)
+        print(f"config error: {error.code}: {error.message} (hint: {error.hint})", file=sys.stderr)
+        raise SystemExit(EX_CONFIG) from None
+    configure_logging(json_lines=settings.json_logs, level=settings.log_level)
+    metrics.configure(settings.app_env.value, settings.metrics)
+    task_metadata.prefetch()
+    supervisor = Supervisor(boot)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # supervisor.start(settings) runs boot.load(settings) in a worker thread: Loader.prepare
+        # (the prefetch child's answer or GetSecretValue per name, validate, build Settings), then
+        # boot.commit (service-account file, os.environ, install_config, status). A failure is
+        # recorded and retried with backoff by the Supervisor's task, which then refreshes.
+        await supervisor.start(settings)
+        ticker = asyncio.create_task(metrics.age_ticker(lambda: boot.status), name="secret-age-metric")
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            await supervisor.stop()
+            boot.applier.cleanup()
+
+    docs = not settings.app_env.is_cloud
+    app = FastAPI(
+        title="short-cut",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    renderer = HealthRenderer(
+        lambda: boot.status,
+        app_env=settings.app_env.value,
+        version=__version__,
+        max_staleness=settings.secrets_max_staleness,
+    )
+    app.include_router(health_router(renderer, full_for=settings.health_full_for, documented=docs))
+    return app

@@ -1,0 +1,219 @@
+"""Prepare a load: fetch (or take the prefetch child's answer), validate, build the typed Settings.
+
+`Loader.prepare()` returns a `Prepared` and touches nothing: no `os.environ` write, no
+file, no config swap, no status. It reads the applier's preview of the environment
+the bundle would produce, to build the `Settings` the app would run with, so a
+version the config refuses is refused here, before anything changes. Commit lives
+in `src.secrets_manager`; `Prepared.status()` is the snapshot it installs.
+
+The loader also keeps the one AWS client (built on first need) and the parts that
+were last committed, so a refresh fetches only a secret whose version changed:
+one GetSecretValue per name and per new version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from pydantic import ValidationError
+
+from src import metrics, prefetch
+from src.aws import FetchedSecret, SecretsClient
+from src.config import Settings, env_file_path, settings_error, settings_from_environ
+from src.environment import EnvironmentApplier
+from src.errors import SecretsError
+from src.payload import (
+    ParsedSecret,
+    SecretBundle,
+    allowed_keys,
+    build_bundle,
+    parse_secret,
+    parse_values,
+    require_string,
+)
+from src.status import SOURCE_AWS, SOURCE_ENVIRONMENT, SecretStatus
+from src.status import now as status_now
+
+__all__ = ["ClientFactory", "Loader", "Prepared", "default_client_factory"]
+
+# Per secret name: the version id and what was parsed from it.
+Parts = Mapping[str, tuple[str, ParsedSecret]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated load, not yet applied: the bundle and the typed Settings built from it.
+    Repr shows names only."""
+
+    source: str
+    names: tuple[str, ...]
+    bundle: SecretBundle
+    parts: Parts = field(repr=False)
+    settings: Settings = field(repr=False)
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def all_values(self) -> list[str]:
+        """Every value seen, applied or ignored: all of them are masked in logs."""
+        values = [v for _, parsed in self.parts.values() for v in parsed.values.values()]
+        return values + list(self.bundle.values.values())
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {name: version for name, (version, _) in self.parts.items()}
+
+    def status(
+        self, previous: SecretStatus, *, overridden: tuple[str, ...], timings_ms: Mapping[str, float]
+    ) -> SecretStatus:
+        """The status once this load is committed; the refresh schedule carries over."""
+        bundle, now = self.bundle, status_now()
+        return SecretStatus(
+            loaded=True,
+            source=self.source,
+            secret_names=self.names,
+            version_ids=MappingProxyType(self.versions),
+            keys=bundle.keys,
+            missing=bundle.missing,
+            overridden=overridden,
+            ignored=bundle.ignored,
+            warnings=bundle.warnings,
+            loaded_at=now,
+            verified_at=now,
+            last_refresh_at=previous.last_refresh_at,
+            next_refresh_at=previous.next_refresh_at,
+            attempts=previous.attempts + 1,
+            timings_ms=MappingProxyType({k: round(v, 2) for k, v in timings_ms.items()}),
+        )
+
+
+ClientFactory = Callable[[Settings], SecretsClient]
+
+
+def default_client_factory(settings: Settings) -> SecretsClient:
+    return SecretsClient(
+        settings.region,
+        connect_timeout=settings.secrets_connect_timeout,
+        read_timeout=settings.secrets_read_timeout,
+        max_attempts=settings.secrets_max_attempts,
+        on_build=metrics.count_throttling_retries,
+    )
+
+
+def dotenv_values() -> dict[str, str]:
+    """The `.env` file's values (local mode), or none if there is no file."""
+    path = env_file_path()
+    if not Path(path).is_file():
+        return {}
+    from dotenv import dotenv_values as read
+
+    return {k: v for k, v in read(path).items() if v is not None}
+
+
+class Loader:
+    """Builds `Prepared` loads; thread-safe. Owns the client cache and the committed parts."""
+
+    def __init__(self, client_factory: ClientFactory, applier: EnvironmentApplier) -> None:
+        self._client_factory = client_factory
+        self._client: SecretsClient | None = None
+        self._applier = applier
+        self._parts: Parts = {}
+        self._lock = threading.Lock()
+
+    def client(self, settings: Settings) -> SecretsClient:
+        with self._lock:
+            if self._client is None:
+                self._client = self._client_factory(settings)
+            return self._client
+
+    def warm(self, settings: Settings) -> None:
+        """Build the boto3 client ahead of need; a failure here is reported by the next real call."""
+        with contextlib.suppress(SecretsError):
+            _ = self.client(settings).client
+
+    def committed(self, prepared: Prepared) -> None:
+        """Remember what was applied, so an unchanged version is not fetched again."""
+        self._parts = dict(prepared.parts)
+
+    def changed(self, settings: Settings, known: Mapping[str, str]) -> Prepared | None:
+        """DescribeSecret each name; fetch and validate only when a version differs from `known`."""
+        client = self.client(settings)
+        current = {name: client.current_version(name) for name in settings.secret_names}
+        if current == dict(known):
+            return None
+        return self.prepare(settings, current=current)
+
+    def prepare(self, settings: Settings, *, current: Mapping[str, str] | None = None) -> Prepared:
+        """Fetch and validate everything, including the typed Settings, without touching anything.
+
+        `current` maps names to their AWSCURRENT version ids (from DescribeSecret): a secret
+        whose version is unchanged is not fetched again. Without it, the first load takes the
+        prefetch child's answer if there is one.
+        """
+        started = time.perf_counter()
+        names = settings.secret_names
+        allowed = allowed_keys(settings.secrets_extra_keys)
+        timings: dict[str, float] = {}
+        strict = settings.app_env.is_cloud
+        if not names:
+            parsed = parse_values({k: v for k, v in self._local_values().items() if k in allowed})
+            bundle = build_bundle([(SOURCE_ENVIRONMENT, parsed)], strict=strict, allowed=allowed)
+            return Prepared(SOURCE_ENVIRONMENT, (), bundle, {}, self._candidate(bundle))
+        if not settings.region:
+            raise SecretsError("MissingRegion", "AWS_REGION is not set")
+        t0 = time.perf_counter()
+        prefetched = self._prefetched(settings) if current is None else None
+        if prefetched is None:
+            _ = self.client(settings).client
+            timings["client"] = (time.perf_counter() - t0) * 1000
+        else:
+            timings["prefetch_wait"] = (time.perf_counter() - t0) * 1000
+        parts: dict[str, tuple[str, ParsedSecret]] = {}
+        known = self._parts
+        t1 = time.perf_counter()
+        for name in names:
+            if current and name in known and known[name][0] == current.get(name):
+                parts[name] = known[name]
+                continue
+            fetched = prefetched[name] if prefetched else self.client(settings).get_secret(name)
+            raw = require_string(fetched.secret_string, name, binary=fetched.has_binary)
+            parts[name] = (fetched.version_id, parse_secret(raw, secret_name=name))
+        timings["fetch"] = (time.perf_counter() - t1) * 1000
+        t2 = time.perf_counter()
+        bundle = build_bundle([(n, parsed) for n, (_, parsed) in parts.items()], strict=strict, allowed=allowed)
+        candidate = self._candidate(bundle)
+        timings["validate"] = (time.perf_counter() - t2) * 1000
+        timings["prepare"] = (time.perf_counter() - started) * 1000
+        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings)
+
+    def _candidate(self, bundle: SecretBundle) -> Settings:
+        """The Settings the app would run with after this bundle is applied, or the error."""
+        try:
+            return settings_from_environ(self._applier.preview(bundle.values))
+        except ValidationError as exc:
+            raise settings_error(exc, secret_keys=bundle.values.keys()) from None
+
+    def _prefetched(self, settings: Settings) -> dict[str, FetchedSecret] | None:
+        """The start-up child's answer (see src.prefetch), used once, by the first load only."""
+        budget = (settings.secrets_connect_timeout + settings.secrets_read_timeout) * settings.secrets_max_attempts + 5
+        outcome = prefetch.take(settings.secret_names, timeout=budget)
+        if outcome is None:
+            return None
+        if outcome.error is not None:
+            error = outcome.error
+            raise SecretsError(
+                error["code"], error["message"], hint=error.get("hint"), secret_name=error.get("secret_name") or None
+            )
+        # The child wrote dataclasses.asdict(FetchedSecret): read it back the same way.
+        fetched = [FetchedSecret(**s) for s in outcome.secrets]  # type: ignore[arg-type]
+        return {f.name: f for f in fetched}
+
+    def _local_values(self) -> dict[str, str]:
+        values = dotenv_values()
+        values.update(self._applier.original)
+        return values

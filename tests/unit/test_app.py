@@ -1,0 +1,136 @@
+"""The app factory (src/app.py) and src/main.py: settings, logging, the Supervisor's lifespan, the routes."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pythonjsonlogger.json import JsonFormatter
+
+import src
+from src import app as app_module
+from src import prefetch
+from src.app import create_app
+from src.config import Settings
+from src.environment import EnvironmentApplier
+from src.logs import MaskingFormatter
+from src.secrets_manager import SecretsBootstrapper
+
+
+class RecordingApplier(EnvironmentApplier):
+    def __init__(self, temp_root: str, events: list[str]) -> None:
+        super().__init__(temp_root=temp_root)
+        self.events = events
+
+    def cleanup(self) -> None:
+        self.events.append("cleanup")
+        super().cleanup()
+
+
+def boot(tmp_path: Path, events: list[str] | None = None) -> SecretsBootstrapper:
+    return SecretsBootstrapper(applier=RecordingApplier(str(tmp_path), [] if events is None else events))
+
+
+def test_the_lifespan_loads_before_serving_and_cleans_up_after(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    events: list[str] = []
+
+    class Supervisor:
+        def __init__(self, secrets: SecretsBootstrapper) -> None:
+            self.secrets = secrets
+
+        async def start(self, settings: Settings | None = None) -> None:
+            assert settings is not None
+            events.append(f"start {settings.app_env.value}")
+            self.secrets.load(settings)
+
+        async def stop(self) -> None:
+            events.append("stop")
+
+    monkeypatch.setattr(app_module, "Supervisor", Supervisor)
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv("MILVUS_HOST", "milvus.test")
+    bootstrapper = boot(tmp_path, events)
+    app = create_app(bootstrapper)
+    assert events == []  # building the app loads nothing
+    with TestClient(app) as client:
+        assert events == ["start test"]
+        body = client.get("/health").json()
+        assert body["status"] == "ok" and body["app_env"] == "test"
+        assert "MILVUS_HOST" in body["secrets"]["keys"]
+    assert events == ["start test", "stop", "cleanup"]
+
+
+def test_routes_and_docs_outside_the_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("APP_ENV", "development")
+    client = TestClient(create_app(boot(tmp_path)))  # not started: the routes only
+    assert client.get("/docs").status_code == 200 and client.get("/redoc").status_code == 200
+    assert {"/health", "/health/live"} <= set(client.get("/openapi.json").json()["paths"])
+    assert client.get("/health/live").json() == {"status": "alive"}
+
+
+@pytest.mark.parametrize("app_env", ["production", "staging"])
+def test_docs_are_off_in_the_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, app_env: str) -> None:
+    monkeypatch.setenv("APP_ENV", app_env)
+    app = create_app(boot(tmp_path))
+    assert (app.docs_url, app.redoc_url, app.openapi_url) == (None, None, None)
+    client = TestClient(app)  # not started: no load, the routes only
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404
+    assert client.get("/health/live").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("APP_ENV", "prod"), ("SECRETS_READ_TIMEOUT", "CANARYslow")],
+)
+def test_a_bad_setting_exits_78_naming_it_not_its_value(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exited:
+        create_app(boot(tmp_path))
+    assert exited.value.code == 78
+    err = capsys.readouterr().err
+    assert err.startswith("config error: InvalidConfiguration:") and name in err
+    assert value not in err
+
+
+@pytest.mark.parametrize(
+    ("env", "json_lines", "level"),
+    [
+        ({"APP_ENV": "production"}, True, logging.INFO),
+        ({"APP_ENV": "production", "LOG_FORMAT": "Text", "LOG_LEVEL": "WARNING"}, False, logging.WARNING),
+        ({"APP_ENV": "local", "LOG_LEVEL": "debug"}, False, logging.DEBUG),
+        ({"APP_ENV": "local", "LOG_FORMAT": "JSON", "LOG_LEVEL": "Error"}, True, logging.ERROR),
+    ],
+)
+def test_logging_follows_the_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], json_lines: bool, level: int
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    create_app(boot(tmp_path))
+    root = logging.getLogger()
+    (handler,) = root.handlers
+    assert isinstance(handler.formatter, MaskingFormatter)
+    assert isinstance(handler.formatter._inner, JsonFormatter) is json_lines
+    assert root.level == level
+
+
+def test_main_starts_the_prefetch_before_importing_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+    monkeypatch.setattr(prefetch, "start", lambda: seen.append("src.app" in sys.modules))
+    for name in ("main", "app"):
+        # A fresh import of both, as uvicorn does; the originals come back afterwards.
+        monkeypatch.delitem(sys.modules, f"src.{name}", raising=False)
+        monkeypatch.delattr(src, name, raising=False)
+    main: Any = importlib.import_module("src.main")
+    assert seen == [False]
+    assert isinstance(main.app, FastAPI)
+    assert main.create_app is sys.modules["src.app"].create_app
