@@ -235,14 +235,14 @@ class SecretsClient:
         with aws_errors(name):
             self.client.update_secret_version_stage(SecretId=name, VersionStage=stage, RemoveFromVersionId=from_version)
 
-    def exists(self, name: str) -> bool:
+    def describe_if_exists(self, name: str) -> dict[str, Any] | None:
+        """DescribeSecret's answer, or None when there is no such secret."""
         try:
-            self.describe(name)
+            return self.describe(name)
         except SecretsError as exc:
             if exc.code == "ResourceNotFoundException":
-                return False
+                return None
             raise
-        return True
 
 
 def _incomplete(name: str) -> SecretsError:

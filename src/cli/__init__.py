@@ -1,6 +1,11 @@
 """`python -m src.cli`: the operator's tool for short-cut's secret (push, verify, describe,
 rotate, rollback, audit, render, fleet). Exit codes: 0 done, 1 a check failed, 2 usage,
-3 an error (printed as one line with its code and hint)."""
+3 an error (printed as one line with its code and hint).
+
+Every command module registers its own commands with `add_parser(commands, common)`:
+the parser, its options and `handler`, the function `main` calls with the parsed
+arguments, a Secrets Manager client and the output.
+"""
 
 from __future__ import annotations
 
@@ -9,68 +14,29 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from src.app_env import region_from
 from src.aws import SecretsClient
-from src.cli import secret_commands as sc
+from src.cli import audit, fleet, render, rotate_commands, secret_commands
 from src.cli.output import Output, print_error
 from src.errors import SecretsError
 from src.logs import masker
 
-Command = Callable[[argparse.Namespace, SecretsClient, Output], int]
+if TYPE_CHECKING:
+    # Generic only in typeshed: argparse's class cannot be subscripted at run time.
+    Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 EXIT_ERROR = 3
 
-
-ALLOW_EXTRA = ("--allow-extra", {"action": "store_true", "help": "accept keys the service does not use"})
-SECRET_COMMANDS: list[tuple[str, Command, str, str, list[tuple[str, dict[str, Any]]]]] = [
-    (
-        "push",
-        sc.cmd_push,
-        "create the secret or put a new version from a JSON file",
-        "Validate a JSON file with the service's own rules, then create short-cut/<env>/app "
-        "(tags Project, Environment, ManagedBy; default aws/secretsmanager key) or put a new version.",
-        [
-            ("--file", {"required": True, "help": "the JSON file, or - for stdin"}),
-            ALLOW_EXTRA,
-            ("--allow-example", {"action": "store_true", "help": "accept the example values (to seed an emulator)"}),
-        ],
-    ),
-    (
-        "verify",
-        sc.cmd_verify,
-        "load the secret as the service does and check every required key",
-        "One line per required key, OK or FAIL with the reason. Exit 0 only if all pass. "
-        "--as-role reads as the task would: sts:AssumeRole first, then the same checks with those credentials.",
-        [("--as-role", {"metavar": "ROLE_ARN", "help": "assume this role (the task role) and read as it would"})],
-    ),
-    (
-        "describe",
-        sc.cmd_describe,
-        "show the secret's metadata (never its value)",
-        "Name, ARN, tags, KMS key, rotation state, dates, and each version with its stages.",
-        [],
-    ),
-    (
-        "rotate",
-        sc.cmd_rotate,
-        "write a new version with one key changed",
-        "APP_SECRET_KEY is generated (secrets.token_urlsafe(64)); provider keys are read with "
-        "--value-stdin (no echo on a terminal). Every other key is kept.",
-        [
-            ("--key", {"required": True, "help": "the key to change"}),
-            ("--value-stdin", {"action": "store_true", "help": "read the new value from stdin"}),
-            ALLOW_EXTRA,
-        ],
-    ),
-    (
-        "rollback",
-        sc.cmd_rollback,
-        "move AWSCURRENT back to the AWSPREVIOUS version",
-        "The guide's rollback: the version labelled AWSPREVIOUS becomes AWSCURRENT again.",
-        [],
-    ),
-]
+# In the order --help lists them.
+REGISTRARS: tuple[Callable[[Subcommands, argparse.ArgumentParser], None], ...] = (
+    secret_commands.add_parser,
+    rotate_commands.add_parser,
+    audit.add_parser,
+    render.add_parser,
+    fleet.add_parser,
+)
 
 
 def _common_options(default: Any) -> argparse.ArgumentParser:
@@ -92,29 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.set_defaults(json=False, debug=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, handler, summary, description, extra in SECRET_COMMANDS:
-        sub = commands.add_parser(name, parents=[common], help=summary, description=description)
-        sc.add_target_options(sub)
-        for flag, options in extra:
-            sub.add_argument(flag, **options)
-        sub.set_defaults(handler=handler)
-    _add_offline_commands(commands, common)
+    for register in REGISTRARS:
+        register(commands, common)
     return parser
-
-
-def _add_offline_commands(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    from src.cli import audit, fleet, render
-
-    audit.add_parser(commands, common)
-    render.add_parser(commands, common)
-    fleet.add_parser(commands, common)
 
 
 def print_traceback() -> None:
     """The current traceback, masked like the service's logs: every value the command read is
-    registered with the mask as it is read (secret_commands.remember)."""
+    registered with the mask as it is read (src.cli.target.remember)."""
     print(masker.mask(traceback.format_exc()), file=sys.stderr, end="")
 
 
@@ -122,8 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Output(as_json=args.json)
     try:
-        region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        client = SecretsClient(region)
+        client = SecretsClient(args.region or region_from(os.environ))
         code = int(args.handler(args, client, out))
     except SecretsError as error:
         if args.debug:

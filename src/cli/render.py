@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from src.app_env import DEFAULT_REGION, SHORT_NAMES
+from src.app_env import DEFAULT_REGION, REGION_PATTERN, SHORT_NAMES
 from src.cli.output import Output
 from src.errors import SecretsError
 
@@ -24,7 +24,6 @@ TEMPLATES = (
     "infra/ecs/task-definition.json",
 )
 PLACEHOLDER = re.compile(r"<[A-Z_]+>")
-REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 CLOUD_ENVS = ("prod", "staging")
 IMAGE_SLOT = "<ECR_URI>:<IMAGE_TAG>"
 # registry/repository, then a tag (not latest, optionally pinned by a digest) or a digest alone.
@@ -45,7 +44,7 @@ def _invalid(what: str, hint: str) -> SecretsError:
 def values_for(*, account_id: str, region: str, env: str, image: str) -> dict[str, str]:
     if not re.fullmatch(r"\d{12}", account_id):
         raise _invalid("--account-id must be 12 digits", "Use aws sts get-caller-identity --query Account.")
-    if not REGION.match(region):
+    if not REGION_PATTERN.match(region):
         raise _invalid(f"--region {region!r} is not an AWS region name", "For example us-east-1.")
     if env not in CLOUD_ENVS:
         raise _invalid(f"--env must be one of {', '.join(CLOUD_ENVS)}", "Staging and production run on ECS.")

@@ -1,4 +1,5 @@
-"""Operator commands on the app secret: push, verify, describe, rotate, rollback.
+"""`push`, `verify` and `describe`: write the app secret, check it as the service would, and
+show its metadata. `rotate` and `rollback` are in rotate_commands.
 
 Built on `src.aws` and `src.payload`, the same code the service runs, so a value
 the CLI accepts is one the service accepts. No command prints a value.
@@ -7,40 +8,24 @@ the CLI accepts is one the service accepts. No command prints a value.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import getpass
-import secrets
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
-from src.app_env import SHORT_NAMES, secret_name
-from src.aws import CURRENT, PENDING, PREVIOUS, SecretsClient, version_with_stage
+from src.app_env import PROJECT, SHORT_NAMES
+from src.aws import CURRENT, PENDING, SecretsClient, version_with_stage
+from src.cli.as_role import assume_role_client
 from src.cli.git import git_status
 from src.cli.output import Output
+from src.cli.target import add_secret_command, remember, target
 from src.errors import SecretsError
-from src.logs import masker
-from src.payload import (
-    KNOWN_KEYS,
-    example_keys,
-    key_findings,
-    parse_secret,
-    replace_key,
-    require_string,
-    validate_strict,
-)
+from src.payload import example_keys, key_findings, parse_secret, require_string, validate_strict
 
 EXAMPLE_FILE = Path(__file__).resolve().parents[2] / "infra/iam/secret-structure-example.json"
-GENERATED_KEYS = {"APP_SECRET_KEY": lambda: secrets.token_urlsafe(64)}
-
-
-def target(args: argparse.Namespace) -> str:
-    return str(args.name or secret_name(args.env))
 
 
 def tags_for(env: str) -> dict[str, str]:
-    return {"Project": "short-cut", "Environment": env, "ManagedBy": "devops"}
+    return {"Project": PROJECT, "Environment": env, "ManagedBy": "devops"}
 
 
 def description_for(env: str) -> str:
@@ -49,12 +34,6 @@ def description_for(env: str) -> str:
 
 def _git_tracked(path: Path) -> bool:
     return git_status(["ls-files", "--error-unmatch", path.name], path.parent) == 0
-
-
-def remember(raw: str | None) -> None:
-    """Register a payload's values with the mask, so that --debug tracebacks cannot show them."""
-    with contextlib.suppress(SecretsError):
-        masker.register(parse_secret(raw).values.values())
 
 
 def read_payload(file_arg: str) -> str:
@@ -114,7 +93,12 @@ def cmd_push(args: argparse.Namespace, client: SecretsClient, out: Output) -> in
     keys = check_for_push(raw, allow_extra=args.allow_extra)
     if not args.allow_example:
         refuse_example_values(raw)
-    if client.exists(name):
+    meta = client.describe_if_exists(name)
+    if meta is not None:
+        pending, current = version_with_stage(meta, PENDING), version_with_stage(meta, CURRENT)
+        if pending is not None and pending != current:
+            # The rotation's testSecret/finishSecret would refuse it anyway (StaleRotation); say so now.
+            raise SecretsError("RotationInProgress", f"version {pending} of {name} holds {PENDING}", secret_name=name)
         version = client.put_value(name, raw)
         action = "put a new version of"
     else:
@@ -188,129 +172,34 @@ def cmd_describe(args: argparse.Namespace, client: SecretsClient, out: Output) -
     return 0
 
 
-def _read_new_value(key: str) -> str:
-    if sys.stdin.isatty():
-        # getpass does not echo, and the value never touches the shell history.
-        return getpass.getpass(f"new value for {key}: ")
-    return sys.stdin.read().rstrip("\r\n")
-
-
-def cmd_rotate(args: argparse.Namespace, client: SecretsClient, out: Output) -> int:
-    """Write a new version with one key changed, promoted with a compare-and-set on AWSCURRENT.
-
-    The new version is put with AWSPENDING only, then AWSCURRENT is moved to it with
-    RemoveFromVersionId set to the version this command read: Secrets Manager refuses that
-    move if AWSCURRENT is no longer there ("If the label is attached and you either do not
-    specify this parameter, or the version ID does not match, then the operation fails",
-    UpdateSecretVersionStage API reference). Two operators, or an operator and the rotation
-    Lambda, can therefore never overwrite each other's change unseen.
-    """
-    name, key = target(args), args.key
-    if args.value_stdin:
-        value = _read_new_value(key)
-    elif key in GENERATED_KEYS:
-        value = GENERATED_KEYS[key]()
-    else:
-        raise SecretsError(
-            "ValueRequired",
-            f"{key} is issued by its provider and cannot be generated",
-            hint=f"Re-issue it at the provider, then: python -m src.cli rotate --key {key} --value-stdin",
-        )
-    masker.register([value])
-    if key not in KNOWN_KEYS and not args.allow_extra:
-        raise SecretsError(
-            "UnknownKeys", f"{key} is not a key the service uses", hint="Check the key name, or pass --allow-extra."
-        )
-    meta = client.describe(name)
-    current_id, pending_id = version_with_stage(meta, CURRENT), version_with_stage(meta, PENDING)
-    if pending_id is not None and pending_id != current_id:
-        raise SecretsError("RotationInProgress", f"version {pending_id} of {name} holds {PENDING}", secret_name=name)
-    current = client.get_secret(name, version_id=current_id, version_stage=CURRENT)
-    raw = require_string(current.secret_string, name, binary=current.has_binary)
-    remember(raw)
-    updated = replace_key(raw, key, value)
-    validate_strict(updated, name)
-    version = client.put_value(name, updated, token=str(uuid.uuid4()), stages=[PENDING])
-    try:
-        client.move_stage(name, CURRENT, to_version=version, from_version=current.version_id)
-    except SecretsError as exc:
-        _drop_pending(client, name, version)
-        if exc.code == "InvalidParameterException":
-            raise SecretsError(
-                "CurrentVersionMoved",
-                f"{CURRENT} of {name} is no longer {current.version_id}; version {version} was not promoted",
-                secret_name=name,
-            ) from None
-        raise
-    _drop_pending(client, name, version)
-    out.line(f"rotated {key} in {name}: AWSCURRENT {current.version_id} -> {version}")
-    out.set(secret_name=name, key=key, previous_version_id=current.version_id, version_id=version)
-    return 0
-
-
-def _drop_pending(client: SecretsClient, name: str, version: str) -> None:
-    """Take AWSPENDING off our version, if it still holds it (best effort: a label, not a value)."""
-    with contextlib.suppress(SecretsError):
-        if version_with_stage(client.describe(name), PENDING) == version:
-            client.remove_stage(name, PENDING, from_version=version)
-
-
-def cmd_rollback(args: argparse.Namespace, client: SecretsClient, out: Output) -> int:
-    name = target(args)
-    meta = client.describe(name)
-    current, previous = version_with_stage(meta, CURRENT), version_with_stage(meta, PREVIOUS)
-    if previous is None:
-        raise SecretsError(
-            "NoPreviousVersion",
-            f"{name} has no version labelled {PREVIOUS}",
-            hint="Nothing to roll back to; use describe to see the versions.",
-            secret_name=name,
-        )
-    try:
-        # RemoveFromVersionId makes this a compare-and-set too (see cmd_rotate).
-        client.move_stage(name, CURRENT, to_version=previous, from_version=current)
-    except SecretsError as exc:
-        if exc.code == "InvalidParameterException":
-            raise SecretsError(
-                "CurrentVersionMoved", f"{CURRENT} of {name} moved while rolling back", secret_name=name
-            ) from None
-        raise
-    out.line(f"rolled back {name}: AWSCURRENT {current} -> {previous} (now AWSPREVIOUS: {current})")
-    out.set(secret_name=name, from_version_id=current, to_version_id=previous)
-    return 0
-
-
-def assume_role_credentials(role_arn: str, sts: Any) -> dict[str, str]:
-    """sts:AssumeRole for the guide's step 5-3. The credentials go only into a client:
-    never printed, logged or written (and the mask knows them, for --debug)."""
-    from src.aws import aws_errors
-
-    try:
-        with aws_errors():
-            answer = sts.assume_role(RoleArn=role_arn, RoleSessionName="short-cut-verify", DurationSeconds=900)
-    except SecretsError as exc:
-        if exc.code in ("AccessDenied", "AccessDeniedException"):
-            raise SecretsError(
-                "AssumeRoleDenied",
-                f"sts:AssumeRole on {role_arn} was refused",
-                hint="Your identity may not assume the task role: its trust policy allows only "
-                "ecs-tasks.amazonaws.com. Add a temporary trust statement for your principal (and remove it "
-                "after), or run verify inside a task with ECS Exec.",
-            ) from None
-        raise
-    credentials = {k: str(v) for k, v in answer["Credentials"].items() if k != "Expiration"}
-    masker.register([credentials["SecretAccessKey"], credentials["SessionToken"]])
-    return credentials
-
-
-def assume_role_client(role_arn: str, client: SecretsClient) -> SecretsClient:
-    """A Secrets Manager client holding the role's temporary credentials."""
-    from src.aws import build_client
-
-    credentials = assume_role_credentials(role_arn, build_client(client.region, service="sts"))
-    return SecretsClient(client.region, client=build_client(client.region, credentials=credentials))
-
-
-def add_target_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", default="prod", choices=sorted(SHORT_NAMES), help="environment (default: prod)")
-    parser.add_argument("--name", help="secret name (default: short-cut/<env>/app)")
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    push = add_secret_command(
+        commands,
+        common,
+        "push",
+        cmd_push,
+        summary="create the secret or put a new version from a JSON file",
+        description="Validate a JSON file with the service's own rules, then create short-cut/<env>/app "
+        "(tags Project, Environment, ManagedBy; default aws/secretsmanager key) or put a new version.",
+    )
+    push.add_argument("--file", required=True, help="the JSON file, or - for stdin")
+    push.add_argument("--allow-extra", action="store_true", help="accept keys the service does not use")
+    push.add_argument("--allow-example", action="store_true", help="accept the example values (to seed an emulator)")
+    verify = add_secret_command(
+        commands,
+        common,
+        "verify",
+        cmd_verify,
+        summary="load the secret as the service does and check every required key",
+        description="One line per required key, OK or FAIL with the reason. Exit 0 only if all pass. "
+        "--as-role reads as the task would: sts:AssumeRole first, then the same checks with those credentials.",
+    )
+    verify.add_argument("--as-role", metavar="ROLE_ARN", help="assume this role (the task role) and read as it would")
+    add_secret_command(
+        commands,
+        common,
+        "describe",
+        cmd_describe,
+        summary="show the secret's metadata (never its value)",
+        description="Name, ARN, tags, KMS key, rotation state, dates, and each version with its stages.",
+    )

@@ -11,11 +11,12 @@ from typing import Any
 import boto3
 import pytest
 
-from src.cli.audit import ALARM_SUFFIXES, OFFLINE
+from src.cli.audit.live import ALARM_SUFFIXES
+from src.cli.audit.offline import OFFLINE
 from src.cli.render import render_all, values_for
 from tests.support.canary import canary_secret_string, leaked
 from tests.support.processes import BIN, DUMMY_CREDENTIALS, ROOT, clean_environment, start_moto
-from tests.unit.cli.test_audit import BREAKS, copy_with_dockerfile
+from tests.unit.cli.audit.test_offline import BREAKS, copy_with_dockerfile
 
 ACCOUNT = "123456789012"  # moto's account
 

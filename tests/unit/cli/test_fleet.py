@@ -16,9 +16,10 @@ from typing import Any
 
 import botocore.session
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
 from src.cli import fleet
+from src.cli.fleet.query import QUERY
 from src.cli.output import Output
 from src.errors import SecretsError
 from tests.support.canary import CANARY_VALUES, leaked
@@ -67,7 +68,7 @@ def expect_query(
     stubber.add_response(
         "start_query",
         {"queryId": "q-1"},
-        {"logGroupName": group, "startTime": end - since, "endTime": end, "queryString": fleet.QUERY},
+        {"logGroupName": group, "startTime": end - since, "endTime": end, "queryString": QUERY},
     )
     for answer in answers:
         stubber.add_response("get_query_results", answer, {"queryId": "q-1"})
@@ -185,33 +186,6 @@ def test_a_missing_log_group_says_which(logs: tuple[Any, Stubber]) -> None:
     assert "/ecs/short-cut-api-staging does not exist" in caught.value.hint
 
 
-def test_a_query_that_never_completes_times_out_and_is_stopped(logs: tuple[Any, Stubber]) -> None:
-    client, stubber = logs
-    end = int(NOW.timestamp())
-    stubber.add_response(
-        "start_query",
-        {"queryId": "q-1"},
-        {"logGroupName": ANY, "startTime": end - 3600, "endTime": end, "queryString": ANY},
-    )
-    ticks = iter(range(100))
-    # The clock ticks one second per reading: deadline at 0 + 2, still Running at 1 and at 2.
-    for _ in range(2):
-        stubber.add_response("get_query_results", {"status": "Running", "results": []}, {"queryId": "q-1"})
-    stubber.add_response("stop_query", {"success": True}, {"queryId": "q-1"})
-    with pytest.raises(SecretsError) as caught:
-        fleet.run_query(
-            client,
-            "/ecs/short-cut-api",
-            start=end - 3600,
-            end=end,
-            timeout=2,
-            sleep=lambda _s: None,
-            clock=lambda: float(next(ticks)),
-        )
-    assert caught.value.code == "QueryTimeout"
-    assert "--timeout" in caught.value.hint
-
-
 @pytest.mark.parametrize("status", ["Failed", "Cancelled", "Timeout"])
 def test_a_failed_query_is_an_error(logs: tuple[Any, Stubber], status: str) -> None:
     client, stubber = logs
@@ -219,34 +193,6 @@ def test_a_failed_query_is_an_error(logs: tuple[Any, Stubber], status: str) -> N
     with pytest.raises(SecretsError) as caught:
         run(client, Output(as_json=False))
     assert caught.value.code == "QueryFailed" and status in caught.value.message
-
-
-def test_moto_shaped_rows_are_read_from_the_message_and_deduplicated() -> None:
-    def moto_row(task: str, message: dict[str, Any] | str, seconds_ago: int) -> list[dict[str, str]]:
-        millis = int((NOW - timedelta(seconds=seconds_ago)).timestamp() * 1000)
-        text = message if isinstance(message, str) else json.dumps(message)
-        return [
-            {"field": "@ptr", "value": "x"},
-            {"field": "@timestamp", "value": str(millis)},
-            {"field": "@logStream", "value": f"ecs/short-cut-api/{task}"},
-            {"field": "@message", "value": text},
-        ]
-
-    emf = {"_aws": {}, "SecretAgeSeconds": 12, "secret_name": NAME, "version_id": NEW}
-    version_line = {"event": "secret_version", "secret_name": NAME, "version_id": OLD, "task_arn": "arn:aws:ecs:x"}
-    rows = [
-        moto_row(TASK_A, emf, 10),
-        moto_row(TASK_A, version_line, 400),  # older: the dedup keeps the EMF heartbeat
-        moto_row(TASK_B, version_line, 20),
-        moto_row(TASK_B, {"message": "secrets loaded"}, 5),  # no version fields: ignored
-        moto_row(TASK_B, "INFO plain text line", 1),
-    ]
-    reports = fleet.reports_from_rows(rows)
-    assert [(r.task, r.version_id, int((NOW - r.seen_at).total_seconds())) for r in reports] == [
-        (TASK_A, NEW, 10),
-        (TASK_B, OLD, 20),
-    ]
-    assert reports[1].task_arn == "arn:aws:ecs:x"
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("1h", 3600), ("2d", 172800)])

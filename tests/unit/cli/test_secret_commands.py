@@ -1,99 +1,206 @@
-"""secret_commands in-process: the compare-and-set of rotate, the as-role read, and masked --debug."""
+"""push, verify and describe in-process against moto: what each writes and prints, each failure
+code with its hint, the as-role read, and masked --debug. No test output holds a canary value."""
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterator
+import subprocess
+from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
-from moto import mock_aws
 
 from src import cli
 from src.aws import SecretsClient
 from src.cli import secret_commands as sc
 from src.cli.output import Output
 from src.errors import SecretsError
-from tests.support.canary import CANARY_VALUES, canary_secret_string, leaked
+from tests.support.canary import CANARY_VALUES, canary_payload, canary_secret_string, leaked
+from tests.support.processes import ROOT
+from tests.unit.cli.helpers import NAME, ROLE, TEMPORARY, args, stubbed
 
-NAME = "short-cut/prod/app"
-ROLE = "arn:aws:iam::123456789012:role/shortcut-ecs-task-role"
+EXAMPLE = ROOT / "infra/iam/secret-structure-example.json"
 
 
 @pytest.fixture
-def sm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="us-east-1")
+def values_file(tmp_path: Path) -> Path:
+    path = tmp_path / "secrets-values.json"
+    path.write_text(canary_secret_string())
+    return path
 
 
-def args(**values: Any) -> Any:
-    defaults = {"env": "prod", "name": NAME, "value_stdin": False, "allow_extra": False, "as_role": None}
-    return type("Args", (), {**defaults, **values})()
-
-
-def test_rotate_does_not_overwrite_a_change_made_while_it_ran(sm: Any) -> None:
-    """Another operator promotes a version between our read and our promotion: ours must fail."""
-    sm.create_secret(Name=NAME, SecretString=canary_secret_string())
-    client = SecretsClient("us-east-1")
-    original_put = client.put_value
-    theirs: list[str] = []
-
-    def racing_put(name: str, secret_string: str, **kwargs: Any) -> str:
-        version = original_put(name, secret_string, **kwargs)
-        # The other operator's `rotate --key OPENAI_API_KEY` lands now, as a normal PutSecretValue.
-        other = canary_secret_string(OPENAI_API_KEY="sk-CANARY-their-new-key")
-        theirs.append(sm.put_secret_value(SecretId=name, SecretString=other)["VersionId"])
-        return version
-
-    client.put_value = racing_put  # type: ignore[method-assign]
+def push(file: str, **options: Any) -> tuple[int, Output]:
     out = Output(as_json=True)
+    return sc.cmd_push(args(file=file, **options), SecretsClient("us-east-1"), out), out
+
+
+# --- push -------------------------------------------------------------------------------
+
+
+def test_push_creates_with_tags_then_puts_a_new_version(
+    sm: Any, values_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = push(str(values_file))
+    assert code == 0 and out.document["action"] == "created"
+    assert out.document["keys"] == sorted(canary_payload())
+    meta = sm.describe_secret(SecretId=NAME)
+    assert {t["Key"]: t["Value"] for t in meta["Tags"]} == {
+        "Project": "short-cut",
+        "Environment": "prod",
+        "ManagedBy": "devops",
+    }
+    assert meta["Description"] == "Short-Cut production app secret – API keys, GCP credentials"
+    assert "KmsKeyId" not in meta  # the default aws/secretsmanager key
+    assert f"delete {values_file}" in capsys.readouterr().err
+
+    values_file.write_text(canary_secret_string(MILVUS_PORT="19531"))
+    code, out = push(str(values_file))
+    assert code == 0 and out.document["action"] == "put a new version of"
+    current = sm.get_secret_value(SecretId=NAME, VersionStage="AWSCURRENT")
+    assert current["VersionId"] == out.document["version_id"]
+    assert json.loads(current["SecretString"])["MILVUS_PORT"] == "19531"
+
+
+def test_push_from_stdin_needs_no_reminder(
+    sm: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(canary_secret_string()))
+    code, _out = push("-")
+    assert code == 0
+    printed = capsys.readouterr()
+    assert "delete" not in printed.err and leaked(printed.out, printed.err) == []
+    assert json.loads(sm.get_secret_value(SecretId=NAME)["SecretString"]) == canary_payload()
+
+
+def refused(file: str, **options: Any) -> SecretsError:
     with pytest.raises(SecretsError) as caught:
-        sc.cmd_rotate(args(key="APP_SECRET_KEY"), client, out)
-    assert caught.value.code == "CurrentVersionMoved" and caught.value.hint
-    current = sm.get_secret_value(SecretId=NAME)
-    assert current["VersionId"] == theirs[0]
-    assert json.loads(current["SecretString"])["OPENAI_API_KEY"] == "sk-CANARY-their-new-key"
-    stages = sm.describe_secret(SecretId=NAME)["VersionIdsToStages"]
-    assert not any("AWSPENDING" in s for s in stages.values()), stages
+        push(file, **options)
+    assert caught.value.hint, caught.value.code  # every failure tells the operator what to do
+    assert leaked(caught.value.message, caught.value.hint) == []
+    return caught.value
 
 
-def test_rotate_promotes_when_nothing_moved(sm: Any) -> None:
-    first = sm.create_secret(Name=NAME, SecretString=canary_secret_string())["VersionId"]
+def test_push_refuses_a_path_that_is_not_a_file(sm: Any, tmp_path: Path) -> None:
+    assert refused(str(tmp_path / "missing.json")).code == "FileNotFound"
+    assert refused(str(tmp_path)).code == "FileNotFound"
+
+
+def test_push_refuses_a_file_tracked_by_git(sm: Any, tmp_path: Path) -> None:
+    (tmp_path / "secrets-values.json").write_text(canary_secret_string())
+    for git in (["init", "-q"], ["add", "secrets-values.json"]):
+        subprocess.run(["git", *git], cwd=tmp_path, check=True, capture_output=True)
+    error = refused(str(tmp_path / "secrets-values.json"))
+    assert error.code == "FileTrackedByGit" and "rotate the keys" in error.hint
+
+
+def test_push_refuses_a_file_that_is_not_utf8(sm: Any, tmp_path: Path) -> None:
+    path = tmp_path / "secrets-values.json"
+    path.write_bytes(canary_secret_string().encode("utf-16"))
+    assert refused(str(path)).code == "InvalidSecretJSON"
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ("[1, 2]", "InvalidSecretJSON"),
+        (json.dumps({"OPENAI_API_KEY": CANARY_VALUES["OPENAI_API_KEY"]}), "MissingRequiredKeys"),
+        (canary_secret_string(OPENAI_API_KEY="sk-실제키를입력하세요"), "PlaceholderValue"),
+        (canary_secret_string(EXTRA_FLAG="1"), "UnknownKeys"),
+    ],
+)
+def test_push_refuses_what_the_service_would_refuse(sm: Any, tmp_path: Path, payload: str, code: str) -> None:
+    path = tmp_path / "secrets-values.json"
+    path.write_text(payload)
+    assert refused(str(path)).code == code
+    assert sm.list_secrets()["SecretList"] == []  # nothing was written
+
+
+def test_push_allow_extra_keeps_the_extra_key(sm: Any, tmp_path: Path) -> None:
+    path = tmp_path / "secrets-values.json"
+    path.write_text(canary_secret_string(EXTRA_FLAG="1"))
+    code, out = push(str(path), allow_extra=True)
+    assert code == 0 and "EXTRA_FLAG" in out.document["keys"]
+
+
+def test_push_refuses_the_example_values_unless_allowed(sm: Any, tmp_path: Path) -> None:
+    path = tmp_path / "secrets-values.json"
+    path.write_text(EXAMPLE.read_text())
+    error = refused(str(path))
+    assert error.code == "PlaceholderValue" and "example values" in error.message
+    assert sm.list_secrets()["SecretList"] == []
+    assert push(str(path), allow_example=True)[0] == 0
+
+
+# --- verify -----------------------------------------------------------------------------
+
+
+def verify(capsys: pytest.CaptureFixture[str], **options: Any) -> tuple[int, dict[str, Any]]:
     out = Output(as_json=True)
-    assert sc.cmd_rotate(args(key="APP_SECRET_KEY"), SecretsClient("us-east-1"), out) == 0
-    assert out.document["previous_version_id"] == first
-    stages = sm.describe_secret(SecretId=NAME)["VersionIdsToStages"]
-    assert stages[out.document["version_id"]] == ["AWSCURRENT"] and stages[first] == ["AWSPREVIOUS"]
+    code = sc.cmd_verify(args(**options), SecretsClient("us-east-1"), out)
+    assert leaked(*capsys.readouterr()) == []
+    return code, out.document
 
 
-def stubbed(service: str) -> tuple[Any, Stubber]:
-    client = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x").client(
-        service,  # type: ignore[call-overload]
-        region_name="us-east-1",
-    )
-    return client, Stubber(client)
+def test_verify_passes_a_valid_secret(sm: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    version = sm.create_secret(Name=NAME, SecretString=canary_secret_string())["VersionId"]
+    code, document = verify(capsys)
+    assert code == 0 and document["ok"] is True and document["error"] is None
+    assert document["version_id"] == version and set(document["keys"].values()) == {"OK"}
+    assert len(document["keys"]) == 7
 
 
-TEMPORARY = {
-    "AccessKeyId": "ASIAEXAMPLETEMPORARY",
-    "SecretAccessKey": "CANARYtemporarysecretaccesskey",
-    "SessionToken": "CANARYsessiontokenvalue",
-    "Expiration": "2026-11-29T03:00:00Z",
-}
+def test_verify_names_each_bad_key(sm: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = dict(canary_payload(OPENAI_API_KEY="sk-실제키를입력하세요", MILVUS_PORT="0"))
+    del bad["APP_SECRET_KEY"]
+    sm.create_secret(Name=NAME, SecretString=json.dumps(bad))
+    code, document = verify(capsys)
+    assert code == 1 and document["ok"] is False
+    assert document["keys"]["OPENAI_API_KEY"] == "placeholder"
+    assert document["keys"]["APP_SECRET_KEY"] == "missing"
+    assert document["keys"]["MILVUS_PORT"].startswith("invalid")
+    assert document["error"]["code"] in ("MissingRequiredKeys", "PlaceholderValue", "InvalidSecretValue")
 
 
-def test_as_role_reports_a_refused_assume_role_with_its_own_hint() -> None:
-    sts, stub = stubbed("sts")
-    stub.add_client_error("assume_role", service_error_code="AccessDenied", service_message="not authorized")
-    with stub, pytest.raises(SecretsError) as caught:
-        sc.assume_role_credentials(ROLE, sts)
-    assert caught.value.code == "AssumeRoleDenied"
-    assert "trust policy" in caught.value.hint and ROLE in caught.value.message
+def test_verify_fails_a_secret_whose_keys_pass_but_the_whole_does_not(
+    sm: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every required key is fine, but a key the service forbids is there too."""
+    sm.create_secret(Name=NAME, SecretString=canary_secret_string(AWS_SECRET_ACCESS_KEY="CANARYawssecretkey"))
+    out = Output(as_json=False)
+    assert sc.cmd_verify(args(), SecretsClient("us-east-1"), out) == 1
+    printed = capsys.readouterr().out
+    assert "FAIL secret as a whole: ForbiddenKey: " in printed
+    assert "CANARYawssecretkey" not in printed
+
+
+def test_verify_of_a_missing_secret_is_resource_not_found(sm: Any) -> None:
+    with pytest.raises(SecretsError) as caught:
+        sc.cmd_verify(args(), SecretsClient("us-east-1"), Output(as_json=False))
+    assert caught.value.code == "ResourceNotFoundException" and caught.value.hint
+
+
+# --- describe ---------------------------------------------------------------------------
+
+
+def test_describe_shows_metadata_and_never_the_value(sm: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    first = sm.create_secret(
+        Name=NAME, SecretString=canary_secret_string(), Tags=[{"Key": "Project", "Value": "short-cut"}]
+    )["VersionId"]
+    second = sm.put_secret_value(SecretId=NAME, SecretString=canary_secret_string(MILVUS_PORT="1"))["VersionId"]
+    out = Output(as_json=False)
+    assert sc.cmd_describe(args(), SecretsClient("us-east-1"), out) == 0
+    assert out.document["name"] == NAME and out.document["tags"] == {"Project": "short-cut"}
+    assert out.document["kms_key"] == "aws/secretsmanager (default)"
+    assert out.document["rotation_enabled"] is False
+    assert out.document["versions"] == {first: ["AWSPREVIOUS"], second: ["AWSCURRENT"]}
+    printed = capsys.readouterr().out
+    assert f"  {second}  AWSCURRENT" in printed and "tags:            Project=short-cut" in printed
+    assert "rotation_lambda: -" in printed
+    assert leaked(printed, json.dumps(out.document, default=str)) == []
+
+
+# --- verify --as-role and --debug -------------------------------------------------------
 
 
 def test_as_role_reports_a_refused_read_with_the_task_role_hint(
@@ -138,3 +245,17 @@ def test_debug_tracebacks_are_masked(
     assert code == 3
     assert "RuntimeError: a bug that quotes ***" in err and "Traceback" in err
     assert CANARY_VALUES["APP_SECRET_KEY"] not in err
+
+
+def test_push_refuses_while_a_rotation_holds_awspending(sm: Any, tmp_path: Path) -> None:
+    """A push between testSecret and finishSecret would make the rotation fail; refuse it up front."""
+    name = NAME
+    sm.create_secret(Name=name, SecretString=canary_secret_string())
+    pending = sm.put_secret_value(
+        SecretId=name, SecretString=canary_secret_string(APP_SECRET_KEY="pending-key-1"), VersionStages=["AWSPENDING"]
+    )["VersionId"]
+    values = tmp_path / "values.json"
+    values.write_text(canary_secret_string(OPENAI_API_KEY="sk-CANARY-newer"))
+    with pytest.raises(SecretsError) as caught:
+        sc.cmd_push(args(file=str(values), allow_example=False), SecretsClient("us-east-1"), Output(as_json=True))
+    assert caught.value.code == "RotationInProgress" and pending in caught.value.message

@@ -1,0 +1,204 @@
+"""Deployment rules AWS enforces (or that break a first deploy) which no linter knows: a
+Fargate cpu/memory pair, a writable private directory for a non-root task on a read-only
+root, no grace period without a load balancer, a retained secret, a first deploy that
+starts no task and no rotation, X-Ray permissions for an actively traced Lambda.
+
+Each rule is a `*_problems` function over parsed documents, returning the problems found
+(empty when the rule holds), so `audit` and tests/infra apply the same rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from src.cli.audit.base import as_list
+from src.cli.audit.template import dockerfile_volumes, evaluate_conditions, resolved, resources
+
+# The stack parameter a first deploy leaves at its default: the real values are not in yet.
+READY_PARAMETER = "SecretReady"
+CONTAINER_TMP = "/tmp"  # noqa: S108 - a path inside the task's container, never opened here
+XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+XRAY_MANAGED = ("AWSXRayDaemonWriteAccess", "AWSXrayWriteOnlyAccess")
+
+
+# Fargate's task sizes, from "Task CPU and memory" in the ECS developer guide
+# (task-cpu-memory-error.html): cpu units -> allowed memory in MiB.
+FARGATE_SIZES: dict[int, frozenset[int]] = {
+    256: frozenset({512, 1024, 2048}),
+    512: frozenset(range(1024, 4097, 1024)),
+    1024: frozenset(range(2048, 8193, 1024)),
+    2048: frozenset(range(4096, 16385, 1024)),
+    4096: frozenset(range(8192, 30721, 1024)),
+    8192: frozenset(range(16384, 61441, 4096)),
+    16384: frozenset(range(32768, 122881, 8192)),
+}
+
+
+def _units(value: Any, unit: str) -> int:
+    """'512', 512, '1 vCPU', '2GB': ECS's accepted spellings, as cpu units or MiB."""
+    text = str(value).strip()
+    match = re.fullmatch(rf"(\d+(?:\.\d+)?)\s*{unit}", text, re.IGNORECASE)
+    if match:
+        return int(float(match.group(1)) * 1024)
+    if not text.isdigit():
+        raise ValueError(f"{value!r} is not a number of {'cpu units' if unit == 'vCPU' else 'MiB'}")
+    return int(text)
+
+
+def fargate_size_problems(cpu: Any, memory: Any) -> list[str]:
+    try:
+        units, mib = _units(cpu, "vCPU"), _units(memory, "GB")
+    except ValueError as exc:
+        return [str(exc)]
+    allowed = FARGATE_SIZES.get(units)
+    if allowed is None:
+        return [f"cpu {units} is not a Fargate size ({', '.join(map(str, FARGATE_SIZES))})"]
+    if mib not in allowed:
+        return [f"memory {mib} MiB is not allowed with cpu {units} on Fargate ({min(allowed)}-{max(allowed)} MiB)"]
+    return []
+
+
+def _non_root(user: str) -> bool:
+    name = user.split(":", 1)[0]
+    return name not in ("", "0", "root")
+
+
+def private_dir_problems(task: dict[str, Any], dockerfile: str | None) -> list[str]:
+    """A non-root container on a read-only root needs a writable private directory (TMPDIR or /tmp).
+
+    On Fargate (platform 1.4+) a task bind volume is root-owned 0755 unless the image declares
+    VOLUME at the same absolute path, whose owner and mode ECS copies (containers-roadmap #938,
+    #863; "Use bind mounts with Amazon ECS"); tmpfs is not supported on Fargate (LinuxParameters).
+    """
+    problems = []
+    fargate = "FARGATE" in task.get("requiresCompatibilities", [])
+    for container in task.get("containerDefinitions", []):
+        if not container.get("readonlyRootFilesystem") or not _non_root(str(container.get("user", ""))):
+            continue
+        env = {e.get("name"): e.get("value") for e in container.get("environment", [])}
+        path = env.get("TMPDIR") or CONTAINER_TMP
+        name = container.get("name", "?")
+        tmpfs = [m for m in container.get("linuxParameters", {}).get("tmpfs", []) if m.get("containerPath") == path]
+        if tmpfs:
+            if fargate:
+                problems.append(f"{name}: tmpfs at {path} is not supported on Fargate")
+            continue
+        mounts = [
+            m for m in container.get("mountPoints", []) if m.get("containerPath") == path and not m.get("readOnly")
+        ]
+        if not mounts:
+            problems.append(f"{name}: nothing writable at {path} (read-only root, user {container.get('user')})")
+            continue
+        volumes = {v.get("name"): v for v in task.get("volumes", [])}
+        volume = volumes.get(mounts[0].get("sourceVolume"))
+        if volume is None:
+            problems.append(f"{name}: mount at {path} names no task volume")
+        elif set(volume) == {"name"} and fargate and path not in dockerfile_volumes(dockerfile or ""):
+            problems.append(
+                f"{name}: the bind volume at {path} is root-owned 0755 on Fargate unless the image declares "
+                f'VOLUME ["{path}"]; the Dockerfile does not'
+            )
+    return problems
+
+
+def grace_period_problems(template: dict[str, Any]) -> list[str]:
+    """ECS refuses HealthCheckGracePeriodSeconds on a service without load balancers."""
+    return [
+        f"{name}: HealthCheckGracePeriodSeconds without LoadBalancers"
+        for name, service in resources(template, "AWS::ECS::Service").items()
+        if "HealthCheckGracePeriodSeconds" in service.get("Properties", {})
+        and not service.get("Properties", {}).get("LoadBalancers")
+    ]
+
+
+def secret_retention_problems(template: dict[str, Any]) -> list[str]:
+    problems = []
+    for name, secret in resources(template, "AWS::SecretsManager::Secret").items():
+        if secret.get("DeletionPolicy") not in ("Retain", "RetainExceptOnCreate"):
+            problems.append(f"{name}: DeletionPolicy is {secret.get('DeletionPolicy', 'Delete')}, not Retain")
+        if secret.get("UpdateReplacePolicy") != "Retain":
+            problems.append(f"{name}: UpdateReplacePolicy is {secret.get('UpdateReplacePolicy', 'Delete')}, not Retain")
+    return problems
+
+
+def first_deploy_parameters(template: dict[str, Any]) -> dict[str, str]:
+    """Every parameter given a value (DesiredCount too), except READY_PARAMETER at its default."""
+    params = {}
+    for name, spec in template.get("Parameters", {}).items():
+        if name == READY_PARAMETER and "Default" in spec:
+            params[name] = str(spec["Default"])
+        elif spec.get("AllowedValues"):
+            params[name] = str(spec["AllowedValues"][0])
+        else:
+            params[name] = "2" if spec.get("Type") == "Number" else "given"
+    return params
+
+
+def first_deploy_problems(template: dict[str, Any]) -> list[str]:
+    """The deploy that creates the secret (placeholders) must start no task and schedule no rotation.
+
+    Tasks would fail their health check on the placeholders until the circuit breaker rolls the
+    stack back; a rotation schedule rotates at once unless RotateImmediatelyOnUpdate is false, and
+    even then Secrets Manager runs testSecret on the placeholder version.
+    """
+    params = first_deploy_parameters(template)
+    try:
+        conditions = evaluate_conditions(template, params)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        return [f"cannot evaluate the template's conditions: {type(exc).__name__}: {exc}"]
+    if not resources(template, "AWS::SecretsManager::Secret"):
+        return []
+    problems = []
+    for name, service in resources(template, "AWS::ECS::Service").items():
+        if service.get("Condition") and not conditions.get(service["Condition"], True):
+            continue
+        count = resolved(service.get("Properties", {}).get("DesiredCount", 1), params, conditions)
+        if str(count) != "0":
+            problems.append(f"{name}: the first deploy runs {count} task(s) before the secret holds real values")
+    for name, schedule in resources(template, "AWS::SecretsManager::RotationSchedule").items():
+        if schedule.get("Properties", {}).get("RotateImmediatelyOnUpdate") is not False:
+            problems.append(f"{name}: RotateImmediatelyOnUpdate is not false (rotation would start at once)")
+        if not schedule.get("Condition") or conditions.get(schedule["Condition"], True):
+            problems.append(f"{name}: created by the first deploy, before the secret holds real values")
+    return problems
+
+
+def _allows(document: Any, action: str) -> bool:
+    for statement in as_list(document.get("Statement", [])) if isinstance(document, dict) else []:
+        actions = [str(a).lower() for a in as_list(statement.get("Action", []))]
+        if (
+            statement.get("Effect") == "Allow"
+            and {action.lower(), action.split(":")[0].lower() + ":*", "*"} & set(actions)
+            and "*" in as_list(statement.get("Resource", []))
+        ):
+            return True
+    return False
+
+
+def tracing_problems(template: dict[str, Any]) -> list[str]:
+    """Lambda refuses TracingConfig Active unless the role may call PutTraceSegments on X-Ray."""
+    problems = []
+    roles = resources(template, "AWS::IAM::Role")
+    for name, function in resources(template, "AWS::Lambda::Function").items():
+        props = function.get("Properties", {})
+        if props.get("TracingConfig", {}).get("Mode") != "Active":
+            continue
+        role_ref = props.get("Role")
+        role_name = role_ref.get("Fn::GetAtt", [None])[0] if isinstance(role_ref, dict) else None
+        role = roles.get(str(role_name))
+        if role is None:
+            problems.append(f"{name}: tracing is Active and its role is not in the stack to check")
+            continue
+        role_props = role.get("Properties", {})
+        managed = json.dumps(role_props.get("ManagedPolicyArns", []))
+        documents = [p.get("PolicyDocument", {}) for p in role_props.get("Policies", [])]
+        missing = [
+            a
+            for a in XRAY_ACTIONS
+            if not any(m in managed for m in XRAY_MANAGED) and not any(_allows(d, a) for d in documents)
+        ]
+        if missing:
+            problems.append(f"{name}: tracing is Active but {role_name} lacks {', '.join(missing)}")
+    return problems

@@ -1,0 +1,54 @@
+"""fleet's verdict on its own: which version is current, which tasks count, which are behind.
+tests/unit/cli/test_fleet.py checks the printed table and JSON through the whole command."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from src.cli.fleet.reports import Report
+from src.cli.fleet.verdict import judge
+from src.errors import SecretsError
+from tests.unit.cli.test_fleet import NAME, NEW, NOW, OLD, TASK_A, TASK_B
+
+
+def report(task: str, version: str, seconds_ago: float, name: str = NAME) -> Report:
+    return Report(task, f"ecs/short-cut-api/{task}", name, version, NOW - timedelta(seconds=seconds_ago))
+
+
+def test_awscurrent_is_the_reference_and_a_task_on_another_version_is_behind() -> None:
+    a, b = report(TASK_A, NEW, 10), report(TASK_B, OLD, 20)
+    verdict = judge([a, b], now=NOW, active_within=180, current_version=lambda _name: NEW)
+    assert (verdict.current, verdict.source) == ({NAME: NEW}, "AWSCURRENT")
+    assert verdict.behind == [b] and not verdict.converged
+
+
+def test_when_describe_is_refused_the_newest_report_is_the_reference() -> None:
+    def refused(_name: str) -> str:
+        raise SecretsError("AccessDeniedException", "no DescribeSecret")
+
+    reports = [report(TASK_A, OLD, 100), report(TASK_B, NEW, 10)]
+    verdict = judge(reports, now=NOW, active_within=180, current_version=refused)
+    assert (verdict.current, verdict.source) == ({NAME: NEW}, "newest reported")
+    verdict = judge(reports, now=NOW, active_within=180, current_version=None)
+    assert verdict.source == "newest reported"
+
+
+def test_silent_tasks_are_left_out_unless_active_within_is_zero() -> None:
+    stopped = report(TASK_B, OLD, 1200)
+    verdict = judge([report(TASK_A, NEW, 10), stopped], now=NOW, active_within=180, current_version=lambda _n: NEW)
+    assert verdict.silent == [stopped] and verdict.converged
+    verdict = judge([report(TASK_A, NEW, 10), stopped], now=NOW, active_within=0, current_version=lambda _n: NEW)
+    assert verdict.silent == [] and verdict.behind == [stopped]
+
+
+def test_no_active_report_is_not_converged() -> None:
+    verdict = judge([report(TASK_A, NEW, 1200)], now=NOW, active_within=180, current_version=lambda _n: NEW)
+    assert verdict.active == [] and not verdict.converged
+    assert not judge([], now=NOW, active_within=180, current_version=None).converged
+
+
+def test_each_secret_has_its_own_reference() -> None:
+    other = "short-cut/prod/other"
+    reports = [report(TASK_A, NEW, 10), report(TASK_A, OLD, 10, name=other)]
+    verdict = judge(reports, now=NOW, active_within=180, current_version=lambda name: NEW if name == NAME else OLD)
+    assert verdict.current == {NAME: NEW, other: OLD} and verdict.converged

@@ -1,0 +1,110 @@
+"""`python -m src.cli` in-process (src/cli/__init__.py): every command registered once, in the
+order --help lists them; the common options before or after the command; the region fallback;
+and the exit codes (0 done, 1 a check failed, 2 usage, 3 an error as one line)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from src import cli
+from tests.support.canary import canary_secret_string, leaked
+from tests.unit.cli.helpers import NAME
+
+COMMANDS = ["push", "verify", "describe", "rotate", "rollback", "audit", "render", "fleet"]
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_every_command_is_registered_with_a_handler_in_help_order() -> None:
+    parser = cli.build_parser()
+    assert list(subcommands(parser)) == COMMANDS
+    for name, sub in subcommands(parser).items():
+        assert callable(sub.get_default("handler")), name
+    listed = parser.format_help()
+    assert [listed.index(f"    {name} ") for name in COMMANDS] == sorted(listed.index(f"    {n} ") for n in COMMANDS)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--json", "--region", "eu-west-1", "describe"],
+        ["describe", "--json", "--region", "eu-west-1"],
+        ["--region", "eu-west-1", "describe", "--json"],
+    ],
+)
+def test_common_options_before_or_after_the_command(argv: list[str]) -> None:
+    args = cli.build_parser().parse_args(argv)
+    assert (args.json, args.region, args.debug) == (True, "eu-west-1", False)
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([], ["no-such-command"], ["push"]):  # push needs --file
+        with pytest.raises(SystemExit) as caught:
+            cli.main(argv)
+        assert caught.value.code == 2
+    capsys.readouterr()
+
+
+@pytest.fixture
+def secret_in_eu_west_1(sm: Any) -> None:
+    boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
+        Name=NAME, SecretString=canary_secret_string()
+    )
+
+
+@pytest.mark.parametrize(
+    ("aws_region", "aws_default_region"),
+    [
+        # botocore itself reads only AWS_DEFAULT_REGION: the CLI must prefer AWS_REGION, as the guide sets it.
+        ("eu-west-1", "us-east-1"),
+        # An empty AWS_REGION counts as unset.
+        ("", "eu-west-1"),
+    ],
+)
+def test_the_region_is_aws_region_then_aws_default_region(
+    secret_in_eu_west_1: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    aws_region: str,
+    aws_default_region: str,
+) -> None:
+    monkeypatch.setenv("AWS_REGION", aws_region)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", aws_default_region)
+    assert cli.main(["describe", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["arn"].startswith("arn:aws:secretsmanager:eu-west-1:")
+
+
+def test_region_overrides_the_environment_and_an_error_is_one_line_exit_3(
+    secret_in_eu_west_1: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["describe", "--region", "us-east-1"]) == 3
+    printed = capsys.readouterr()
+    assert printed.out == "" and len(printed.err.splitlines()) == 1
+    assert printed.err.startswith("error: ResourceNotFoundException: ") and "(hint: " in printed.err
+
+
+def test_a_failed_check_exits_1_and_still_prints_its_document(sm: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    sm.create_secret(Name=NAME, SecretString=canary_secret_string(OPENAI_API_KEY="sk-실제키를입력하세요"))
+    assert cli.main(["verify", "--json"]) == 1
+    printed = capsys.readouterr()
+    assert json.loads(printed.out)["ok"] is False and leaked(printed.out, printed.err) == []
+
+
+def test_an_unexpected_error_is_internal_error_without_a_traceback(
+    sm: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*_args: Any) -> int:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("src.cli.secret_commands.cmd_describe", broken)
+    assert cli.main(["--json", "describe"]) == 3
+    err = capsys.readouterr().err
+    assert json.loads(err)["error"]["code"] == "InternalError" and "Traceback" not in err
