@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 # Re-exported: callers take the client and its error translation from one place.
 from src.aws_errors import aws_errors as aws_errors
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 
 if TYPE_CHECKING:
     # Stubs only (boto3-stubs[secretsmanager], a dev dependency): never imported at run time,
@@ -91,7 +91,7 @@ def build_client(
         from botocore.config import Config
     except ImportError:
         raise SecretsError(
-            "DependencyMissing", "boto3/botocore is not installed (pip install boto3 botocore)"
+            ErrorCode.DependencyMissing, "boto3/botocore is not installed (pip install boto3 botocore)"
         ) from None
     config = Config(
         region_name=region,
@@ -186,14 +186,16 @@ class SecretsClient:
             raise _incomplete(name)
         if metadata.get("DeletedDate"):
             raise SecretsError(
-                "InvalidRequestException",
+                ErrorCode.InvalidRequestException,
                 f"the secret is scheduled for deletion on {metadata['DeletedDate']}",
                 secret_name=name,
             )
         version_id = version_with_stage(metadata, CURRENT)
         if version_id:
             return version_id
-        raise SecretsError("ResourceNotFoundException", f"no version of {name} is labelled {CURRENT}", secret_name=name)
+        raise SecretsError(
+            ErrorCode.ResourceNotFoundException, f"no version of {name} is labelled {CURRENT}", secret_name=name
+        )
 
     # -- operator and rotation calls ------------------------------------------
 
@@ -247,7 +249,9 @@ class SecretsClient:
 
 def _incomplete(name: str) -> SecretsError:
     # botocore turns a body cut short into a dict without the expected fields: a broken connection.
-    return SecretsError("EndpointUnreachable", "the response from Secrets Manager was incomplete", secret_name=name)
+    return SecretsError(
+        ErrorCode.EndpointUnreachable, "the response from Secrets Manager was incomplete", secret_name=name
+    )
 
 
 def version_with_stage(metadata: dict[str, Any], stage: str) -> str | None:

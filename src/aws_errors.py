@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 
 
 @contextmanager
@@ -34,33 +34,35 @@ def aws_errors(secret_name: str | None = None) -> Iterator[None]:
         # AWS messages name ARNs and actions, never secret values. They may name the account,
         # role and session: fine for logs and the full /health body, never for the minimal one.
         message = str(error.get("Message") or exc)
-        raise SecretsError(code, message, secret_name=secret_name) from None
+        raise SecretsError.from_aws(code, message, secret_name=secret_name) from None
     except bx.CredentialRetrievalError as exc:
         # Its message carries the credentials endpoint's answer: name the provider only.
         provider = exc.kwargs.get("provider", "unknown")
         raise SecretsError(
-            "NoCredentials", f"the {provider} credential provider failed", secret_name=secret_name
+            ErrorCode.NoCredentials, f"the {provider} credential provider failed", secret_name=secret_name
         ) from None
     except (bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
-        raise SecretsError("NoCredentials", type(exc).__name__, secret_name=secret_name) from None
+        raise SecretsError(ErrorCode.NoCredentials, type(exc).__name__, secret_name=secret_name) from None
     except bx.NoRegionError:
-        raise SecretsError("MissingRegion", "no AWS region is configured", secret_name=secret_name) from None
+        raise SecretsError(ErrorCode.MissingRegion, "no AWS region is configured", secret_name=secret_name) from None
     except bx.ProfileNotFound:
         raise SecretsError(
-            "InvalidConfiguration", "AWS_PROFILE names a profile that does not exist", secret_name=secret_name
+            ErrorCode.InvalidConfiguration, "AWS_PROFILE names a profile that does not exist", secret_name=secret_name
         ) from None
     except (bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
         raise SecretsError(
-            "Timeout", f"Secrets Manager did not answer in time ({type(exc).__name__})", secret_name=secret_name
+            ErrorCode.Timeout, f"Secrets Manager did not answer in time ({type(exc).__name__})", secret_name=secret_name
         ) from None
     except (bx.ConnectionError, bx.HTTPClientError) as exc:
         # EndpointConnectionError, SSLError, ProxyConnectionError, ConnectionClosedError, ...
         raise SecretsError(
-            "EndpointUnreachable", f"could not reach Secrets Manager ({type(exc).__name__})", secret_name=secret_name
+            ErrorCode.EndpointUnreachable,
+            f"could not reach Secrets Manager ({type(exc).__name__})",
+            secret_name=secret_name,
         ) from None
     except bx.ParamValidationError:
         raise SecretsError(
-            "InvalidParameterException", "a request parameter is not valid", secret_name=secret_name
+            ErrorCode.InvalidParameterException, "a request parameter is not valid", secret_name=secret_name
         ) from None
     except bx.BotoCoreError as exc:
-        raise SecretsError("AWSClientError", type(exc).__name__, secret_name=secret_name) from None
+        raise SecretsError(ErrorCode.AWSClientError, type(exc).__name__, secret_name=secret_name) from None

@@ -25,7 +25,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 from src.app_env import REGION_VARIABLES, AppEnv, region_from, secret_names
 from src.aws import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 
 # The `.env` file read after the environment, unless ENV_FILE names another (tests do).
 ENV_FILE = ".env"
@@ -150,8 +150,10 @@ def settings_error(exc: ValidationError, *, secret_keys: Iterable[str] = ()) -> 
     fields = sorted({".".join(str(p) for p in err["loc"]).upper() for err in exc.errors()})
     from_secret = [f for f in fields if f in set(secret_keys)]
     if from_secret:
-        return SecretsError("InvalidSecretValue", f"the config refuses the secret's value of {', '.join(from_secret)}")
-    return SecretsError("InvalidConfiguration", f"invalid setting(s): {', '.join(fields)}")
+        return SecretsError(
+            ErrorCode.InvalidSecretValue, f"the config refuses the secret's value of {', '.join(from_secret)}"
+        )
+    return SecretsError(ErrorCode.InvalidConfiguration, f"invalid setting(s): {', '.join(fields)}")
 
 
 class _MappingEnvSource(EnvSettingsSource):

@@ -30,7 +30,7 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.payload import SERVICE_ACCOUNT_KEY
 
 CREDENTIALS_PATH_KEY = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -166,7 +166,7 @@ class EnvironmentApplier:
         """
         for key, value in values.items():
             if "\x00" in value or not _is_text(value):
-                raise SecretsError("InvalidSecretValue", f"{key} cannot be put in the environment")
+                raise SecretsError(ErrorCode.InvalidSecretValue, f"{key} cannot be put in the environment")
         original = self.original
         if CREDENTIALS_PATH_KEY in original:
             service_account = None
@@ -241,7 +241,7 @@ class EnvironmentApplier:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp_name)
             raise SecretsError(
-                "ServiceAccountFile", f"could not write the service-account file ({exc.strerror})"
+                ErrorCode.ServiceAccountFile, f"could not write the service-account file ({exc.strerror})"
             ) from None
 
     def _remove_credentials_file(self) -> None:

@@ -1,134 +1,293 @@
-"""The one error type of short-cut, and the operator hint for every error code.
+"""The one error type of short-cut, and every error code with its operator hint.
 
 Messages and hints name keys, secrets and settings, never a value. Every
-failure the service, the CLI or the rotation Lambda reports is a `SecretsError`.
+failure the service, the CLI or the rotation Lambda reports is a `SecretsError`
+whose code is an `ErrorCode` member, except an AWS error code this project has no
+member for, which `SecretsError.from_aws` passes through with a generic hint. The
+wire format (`/health`, CLI output, metric properties) is the code's string.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
-HINTS: dict[str, str] = {
-    "AccessDeniedException": (
-        "The task role cannot read the secret: check the task definition's taskRoleArn, "
-        "that the inline policy ShortCutSecretsReadPolicy is attached, and that its resource "
-        "ARN matches the secret's ARN (...:secret:<SECRET_NAME>-XXXXXX)."
-    ),
-    "ResourceNotFoundException": (
-        "The secret does not exist in this region: check SECRET_NAME and AWS_REGION, and that "
-        "the secret exists there (aws secretsmanager describe-secret --secret-id <name>)."
-    ),
-    "DecryptionFailure": (
-        "Secrets Manager could not decrypt the secret with its KMS key: check the key is "
-        "enabled and that the task role may kms:Decrypt via secretsmanager.<region>.amazonaws.com."
-    ),
-    "InvalidRequestException": (
-        "The request is not valid for the secret's state, often because the secret is scheduled "
-        "for deletion: restore it (aws secretsmanager restore-secret) or point SECRET_NAME elsewhere."
-    ),
-    "InvalidParameterException": "A request parameter is invalid: check SECRET_NAME.",
-    "ThrottlingException": (
-        "Secrets Manager is throttling requests: the service retries with backoff; reduce "
-        "concurrent starts or raise SECRETS_REFRESH_INTERVAL."
-    ),
-    "InternalServiceError": (
-        "Secrets Manager had an internal error: the service retries; check the AWS Health Dashboard if it persists."
-    ),
-    "NoCredentials": (
-        "No AWS credentials were found: on ECS set taskRoleArn in the task definition; locally "
-        "export AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY."
-    ),
-    "EndpointUnreachable": (
-        "The Secrets Manager endpoint could not be reached: check the task's network (NAT gateway "
-        "or a secretsmanager VPC endpoint), AWS_REGION, and AWS_ENDPOINT_URL_SECRETS_MANAGER if set."
-    ),
-    "Timeout": (
-        "Secrets Manager did not answer in time: check the network path; raise "
-        "SECRETS_CONNECT_TIMEOUT or SECRETS_READ_TIMEOUT if the link is slow."
-    ),
-    "MissingRegion": "No AWS region is set: set AWS_REGION (for example us-east-1).",
-    "DependencyMissing": (
-        "boto3 is not installed: requirements-api.txt must list boto3>=1.34.0 and "
-        "botocore>=1.34.0; run pip install -r requirements-api.txt."
-    ),
-    "InvalidSecretJSON": (
-        "The secret must be one JSON object stored as SecretString (plaintext, type 'other'): "
-        "check it with aws secretsmanager get-secret-value ... --query SecretString --output text "
-        "| python -m json.tool."
-    ),
-    "InvalidSecretValue": (
-        "A value in the secret has the wrong type or shape: values are strings, numbers or "
-        "booleans; GOOGLE_APPLICATION_CREDENTIALS_JSON is a service-account key object; MILVUS_PORT is 1-65535."
-    ),
-    "ForbiddenKey": (
-        "The secret holds a key that would change the process itself (PATH, HOME, APP_ENV, "
-        "SECRET_NAME, GOOGLE_APPLICATION_CREDENTIALS or a PYTHON*, LD_*, AWS_*, SECRETS_* name): remove it."
-    ),
-    "MissingRequiredKeys": (
-        "Add the missing keys to the secret; staging and production need OPENAI_API_KEY, "
-        "PINECONE_API_KEY, GCP_PROJECT_ID, GOOGLE_APPLICATION_CREDENTIALS_JSON, APP_SECRET_KEY, "
-        "MILVUS_HOST and MILVUS_PORT."
-    ),
-    "PlaceholderValue": (
-        "The secret still holds an example value from the operations guide or a placeholder "
-        "(changeme, ..., <...>): put the real value in."
-    ),
-    "InvalidConfiguration": (
-        "A setting of the service itself is invalid: fix the named environment variable "
-        "(or AWS_PROFILE, if it names a profile that does not exist)."
-    ),
-    "AWSClientError": (
-        "botocore failed before or while calling Secrets Manager: check AWS_REGION, the "
-        "AWS_ENDPOINT_URL_* settings and the CA bundle; run the CLI with --debug for details."
-    ),
-    "InternalError": (
-        "An unexpected error in the secrets loader: the service keeps retrying; the log has the "
-        "traceback (values masked). Report it with the log line."
-    ),
-    "RotationInProgress": (
-        "Another version holds AWSPENDING, so a rotation is under way (the rotation Lambda or "
-        "another operator): wait for it to finish, or inspect it with python -m src.cli describe."
-    ),
-    "CurrentVersionMoved": (
-        "AWSCURRENT moved to another version while this command ran (another operator or the "
-        "rotation Lambda): nothing was promoted; run the command again on the new version."
-    ),
-    "PlaceholderLeft": "A placeholder is left after rendering: pass the missing option (see render --help).",
-    "RotationNotEnabled": (
-        "Rotation is not enabled for the secret: enable it with the stack's RotationSchedule "
-        "(RotationCodeBucket) or aws secretsmanager rotate-secret."
-    ),
-    "UnknownVersion": (
-        "The rotation event names a version the secret does not have: check the event's ClientRequestToken."
-    ),
-    "VersionNotPending": (
-        "The rotation event's version is not AWSPENDING: another rotation may have replaced it; "
-        "Secrets Manager retries with the right version."
-    ),
-    "StaleRotation": (
-        "The pending version differs from AWSCURRENT in a key other than APP_SECRET_KEY: an "
-        "operator changed the secret during the rotation. Cancel it (aws secretsmanager "
-        "cancel-rotate-secret), remove AWSPENDING, and rotate again."
-    ),
-    "ServiceAccountFile": (
-        "The service-account file could not be written: none of /dev/shm, TMPDIR, /tmp, /var/tmp is a "
-        "writable directory. Give the task a tmpfs or a writable volume at /tmp (the image declares "
-        "VOLUME /tmp), or point SECRETS_FILE_DIR at a writable directory."
-    ),
-}
 
-DEFAULT_HINT = "Unexpected error from AWS: see the code and the AWS documentation for GetSecretValue."
+class ErrorCode(StrEnum):
+    """Every code short-cut reports, each with its hint beside it."""
+
+    hint: str
+
+    def __new__(cls, value: str, hint: str) -> ErrorCode:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.hint = hint
+        return member
+
+    AccessDeniedException = (
+        "AccessDeniedException",
+        (
+            "The task role cannot read the secret: check the task definition's taskRoleArn, that the inline "
+            "policy ShortCutSecretsReadPolicy is attached, and that its resource ARN matches the secret's "
+            "ARN (...:secret:<SECRET_NAME>-XXXXXX)."
+        ),
+    )
+    ResourceNotFoundException = (
+        "ResourceNotFoundException",
+        (
+            "The secret does not exist in this region: check SECRET_NAME and AWS_REGION, and that the secret "
+            "exists there (aws secretsmanager describe-secret --secret-id <name>)."
+        ),
+    )
+    DecryptionFailure = (
+        "DecryptionFailure",
+        (
+            "Secrets Manager could not decrypt the secret with its KMS key: check the key is enabled and "
+            "that the task role may kms:Decrypt via secretsmanager.<region>.amazonaws.com."
+        ),
+    )
+    InvalidRequestException = (
+        "InvalidRequestException",
+        (
+            "The request is not valid for the secret's state, often because the secret is scheduled for "
+            "deletion: restore it (aws secretsmanager restore-secret) or point SECRET_NAME elsewhere."
+        ),
+    )
+    InvalidParameterException = ("InvalidParameterException", "A request parameter is invalid: check SECRET_NAME.")
+    ThrottlingException = (
+        "ThrottlingException",
+        (
+            "Secrets Manager is throttling requests: the service retries with backoff; reduce concurrent "
+            "starts or raise SECRETS_REFRESH_INTERVAL."
+        ),
+    )
+    InternalServiceError = (
+        "InternalServiceError",
+        ("Secrets Manager had an internal error: the service retries; check the AWS Health Dashboard if it persists."),
+    )
+    NoCredentials = (
+        "NoCredentials",
+        (
+            "No AWS credentials were found: on ECS set taskRoleArn in the task definition; locally export "
+            "AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY."
+        ),
+    )
+    EndpointUnreachable = (
+        "EndpointUnreachable",
+        (
+            "The Secrets Manager endpoint could not be reached: check the task's network (NAT gateway or a "
+            "secretsmanager VPC endpoint), AWS_REGION, and AWS_ENDPOINT_URL_SECRETS_MANAGER if set."
+        ),
+    )
+    Timeout = (
+        "Timeout",
+        (
+            "Secrets Manager did not answer in time: check the network path; raise SECRETS_CONNECT_TIMEOUT "
+            "or SECRETS_READ_TIMEOUT if the link is slow."
+        ),
+    )
+    MissingRegion = ("MissingRegion", "No AWS region is set: set AWS_REGION (for example us-east-1).")
+    DependencyMissing = (
+        "DependencyMissing",
+        (
+            "boto3 is not installed: requirements-api.txt must list boto3>=1.34.0 and botocore>=1.34.0; run "
+            "pip install -r requirements-api.txt."
+        ),
+    )
+    InvalidSecretJSON = (
+        "InvalidSecretJSON",
+        (
+            "The secret must be one JSON object stored as SecretString (plaintext, type 'other'): check it "
+            "with aws secretsmanager get-secret-value ... --query SecretString --output text | python -m "
+            "json.tool."
+        ),
+    )
+    InvalidSecretValue = (
+        "InvalidSecretValue",
+        (
+            "A value in the secret has the wrong type or shape: values are strings, numbers or booleans; "
+            "GOOGLE_APPLICATION_CREDENTIALS_JSON is a service-account key object; MILVUS_PORT is 1-65535."
+        ),
+    )
+    ForbiddenKey = (
+        "ForbiddenKey",
+        (
+            "The secret holds a key that would change the process itself (PATH, HOME, APP_ENV, SECRET_NAME, "
+            "GOOGLE_APPLICATION_CREDENTIALS or a PYTHON*, LD_*, AWS_*, SECRETS_* name): remove it."
+        ),
+    )
+    MissingRequiredKeys = (
+        "MissingRequiredKeys",
+        (
+            "Add the missing keys to the secret; staging and production need OPENAI_API_KEY, "
+            "PINECONE_API_KEY, GCP_PROJECT_ID, GOOGLE_APPLICATION_CREDENTIALS_JSON, APP_SECRET_KEY, "
+            "MILVUS_HOST and MILVUS_PORT."
+        ),
+    )
+    PlaceholderValue = (
+        "PlaceholderValue",
+        (
+            "The secret still holds an example value from the operations guide or a placeholder (changeme, "
+            "..., <...>): put the real value in."
+        ),
+    )
+    InvalidConfiguration = (
+        "InvalidConfiguration",
+        (
+            "A setting of the service itself is invalid: fix the named environment variable (or AWS_PROFILE, "
+            "if it names a profile that does not exist)."
+        ),
+    )
+    AWSClientError = (
+        "AWSClientError",
+        (
+            "botocore failed before or while calling Secrets Manager: check AWS_REGION, the "
+            "AWS_ENDPOINT_URL_* settings and the CA bundle; run the CLI with --debug for details."
+        ),
+    )
+    InternalError = (
+        "InternalError",
+        (
+            "An unexpected error in the secrets loader: the service keeps retrying; the log has the "
+            "traceback (values masked). Report it with the log line."
+        ),
+    )
+    RotationInProgress = (
+        "RotationInProgress",
+        (
+            "Another version holds AWSPENDING, so a rotation is under way (the rotation Lambda or another "
+            "operator): wait for it to finish, or inspect it with python -m src.cli describe."
+        ),
+    )
+    CurrentVersionMoved = (
+        "CurrentVersionMoved",
+        (
+            "AWSCURRENT moved to another version while this command ran (another operator or the rotation "
+            "Lambda): nothing was promoted; run the command again on the new version."
+        ),
+    )
+    PlaceholderLeft = (
+        "PlaceholderLeft",
+        ("A placeholder is left after rendering: pass the missing option (see render --help)."),
+    )
+    RotationNotEnabled = (
+        "RotationNotEnabled",
+        (
+            "Rotation is not enabled for the secret: enable it with the stack's RotationSchedule "
+            "(RotationCodeBucket) or aws secretsmanager rotate-secret."
+        ),
+    )
+    UnknownVersion = (
+        "UnknownVersion",
+        ("The rotation event names a version the secret does not have: check the event's ClientRequestToken."),
+    )
+    VersionNotPending = (
+        "VersionNotPending",
+        (
+            "The rotation event's version is not AWSPENDING: another rotation may have replaced it; Secrets "
+            "Manager retries with the right version."
+        ),
+    )
+    StaleRotation = (
+        "StaleRotation",
+        (
+            "The pending version differs from AWSCURRENT in a key other than APP_SECRET_KEY: an operator "
+            "changed the secret during the rotation. Cancel it (aws secretsmanager cancel-rotate-secret), "
+            "remove AWSPENDING, and rotate again."
+        ),
+    )
+    ServiceAccountFile = (
+        "ServiceAccountFile",
+        (
+            "The service-account file could not be written: none of /dev/shm, TMPDIR, /tmp, /var/tmp is a "
+            "writable directory. Give the task a tmpfs or a writable volume at /tmp (the image declares "
+            "VOLUME /tmp), or point SECRETS_FILE_DIR at a writable directory."
+        ),
+    )
+    InvalidArgument = ("InvalidArgument", "A command-line argument is invalid: see the command's --help.")
+    ImageTagRequired = (
+        "ImageTagRequired",
+        (
+            "Give a release tag or a digest, e.g. "
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:1.0.0 or ...short-cut-api@sha256:<64 "
+            "hex>; enable tag immutability on the ECR repository."
+        ),
+    )
+    FileNotFound = ("FileNotFound", "Pass the path of the JSON file, or - for stdin.")
+    FileTrackedByGit = (
+        "FileTrackedByGit",
+        (
+            "A file with real keys must never be committed: git rm --cached it, add it to .gitignore, and "
+            "rotate the keys."
+        ),
+    )
+    UnknownKeys = (
+        "UnknownKeys",
+        (
+            "Remove them, or pass --allow-extra if they are meant to be there; the service applies them only "
+            "when the task definition lists them in SECRETS_EXTRA_KEYS."
+        ),
+    )
+    ValueRequired = (
+        "ValueRequired",
+        ("Re-issue the key at its provider, then: python -m src.cli rotate --key <KEY> --value-stdin."),
+    )
+    NoPreviousVersion = ("NoPreviousVersion", "Nothing to roll back to; use describe to see the versions.")
+    AssumeRoleDenied = (
+        "AssumeRoleDenied",
+        (
+            "Your identity may not assume the task role: its trust policy allows only "
+            "ecs-tasks.amazonaws.com. Add a temporary trust statement for your principal (and remove it "
+            "after), or run verify inside a task with ECS Exec."
+        ),
+    )
+    QueryFailed = ("QueryFailed", "The Logs Insights query failed: run fleet again; if it persists, narrow --since.")
+    QueryTimeout = (
+        "QueryTimeout",
+        ("The Logs Insights query did not finish in time: narrow --since or raise --timeout."),
+    )
+    InvalidRotationStep = (
+        "InvalidRotationStep",
+        (
+            "The rotation event's Step must be createSecret, setSecret, testSecret or finishSecret: check "
+            "what invoked the Lambda."
+        ),
+    )
+
+
+HINTS: Mapping[str, str] = MappingProxyType({code.value: code.hint for code in ErrorCode})
+DEFAULT_HINT = "Unexpected error from AWS: see the code and the AWS documentation for the call that failed."
 
 
 class SecretsError(Exception):
     """A failure with a stable code, a message without values, and an operator hint."""
 
-    def __init__(self, code: str, message: str, *, hint: str | None = None, secret_name: str | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, *, hint: str | None = None, secret_name: str | None = None
+    ) -> None:
         super().__init__(message)
-        self.code = code
+        self.code: str = str(code)
         self.message = message
-        self.hint = hint if hint is not None else HINTS.get(code, DEFAULT_HINT)
+        self.hint = hint if hint is not None else HINTS.get(self.code, DEFAULT_HINT)
         self.secret_name = secret_name
+
+    @classmethod
+    def from_aws(cls, code: str, message: str, *, secret_name: str | None = None) -> SecretsError:
+        """An AWS error code, kept as AWS spelled it; its hint if this project knows the code."""
+        known = ErrorCode._value2member_map_.get(code)
+        if isinstance(known, ErrorCode):
+            return cls(known, message, secret_name=secret_name)
+        error = cls(ErrorCode.AWSClientError, message, hint=DEFAULT_HINT, secret_name=secret_name)
+        error.code = code
+        return error
+
+    def with_hint(self, hint: str) -> SecretsError:
+        """The same error with a hint fit for another caller (the CLI's fleet, for example)."""
+        error = SecretsError(ErrorCode.InternalError, self.message, hint=hint, secret_name=self.secret_name)
+        error.code = self.code
+        return error
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

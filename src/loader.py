@@ -27,7 +27,7 @@ from src import metrics, prefetch
 from src.aws import FetchedSecret, SecretsClient
 from src.config import Settings, env_file_path, settings_error, settings_from_environ
 from src.environment import EnvironmentApplier
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.payload import (
     ParsedSecret,
     SecretBundle,
@@ -165,7 +165,7 @@ class Loader:
             bundle = build_bundle([(SOURCE_ENVIRONMENT, parsed)], strict=strict, allowed=allowed)
             return Prepared(SOURCE_ENVIRONMENT, (), bundle, {}, self._candidate(bundle))
         if not settings.region:
-            raise SecretsError("MissingRegion", "AWS_REGION is not set")
+            raise SecretsError(ErrorCode.MissingRegion, "AWS_REGION is not set")
         t0 = time.perf_counter()
         prefetched = self._prefetched(settings) if current is None else None
         if prefetched is None:
@@ -206,9 +206,9 @@ class Loader:
             return None
         if outcome.error is not None:
             error = outcome.error
-            raise SecretsError(
-                error["code"], error["message"], hint=error.get("hint"), secret_name=error.get("secret_name") or None
-            )
+            # The child's code is one of ours or AWS's; its hint travels with it.
+            found = SecretsError.from_aws(error["code"], error["message"], secret_name=error.get("secret_name") or None)
+            raise found.with_hint(error["hint"]) if error.get("hint") else found
         # The child wrote dataclasses.asdict(FetchedSecret): read it back the same way.
         fetched = [FetchedSecret(**s) for s in outcome.secrets]  # type: ignore[arg-type]
         return {f.name: f for f in fetched}

@@ -39,7 +39,7 @@ from src.emf import (
     safe_secret_name,
     safe_version_id,
 )
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 
 __all__ = [
     "AGE_INTERVAL",
@@ -102,7 +102,7 @@ def enabled_for(app_env: str, setting: str | None) -> bool:
     if choice == "":
         return app_env in ("staging", "production")
     raise SecretsError(
-        "InvalidConfiguration",
+        ErrorCode.InvalidConfiguration,
         "METRICS must be emf or off",
         hint="Set METRICS=emf to write CloudWatch EMF metric lines to stdout, METRICS=off to turn them "
         "off, or leave it unset (on in staging and production, off elsewhere).",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.payload_json import MAX_PAYLOAD_BYTES, load_object, read_object
 from src.payload_keys import (
     FORBIDDEN_KEYS,
@@ -115,7 +115,7 @@ class SecretBundle:
 def _unexpected(exc: Exception, secret_name: str | None) -> SecretsError:
     # A parser's message may quote the input: name the exception type only.
     return SecretsError(
-        "InvalidSecretValue", f"a value could not be read ({type(exc).__name__})", secret_name=secret_name
+        ErrorCode.InvalidSecretValue, f"a value could not be read ({type(exc).__name__})", secret_name=secret_name
     )
 
 
@@ -169,7 +169,7 @@ def require_string(secret_string: str | None, secret_name: str | None = None, *,
         return secret_string
     stored = "is stored as SecretBinary" if binary else "has no SecretString"
     raise SecretsError(
-        "InvalidSecretJSON",
+        ErrorCode.InvalidSecretJSON,
         f"the secret {stored}; store it as a SecretString JSON object",
         secret_name=secret_name,
     )
@@ -197,9 +197,9 @@ def _build_bundle(parts: list[tuple[str, ParsedSecret]], *, strict: bool, allowe
     missing = tuple(key for key in REQUIRED_KEYS if key not in merged)
     placeholders = placeholder_keys(merged)
     if strict and missing:
-        raise SecretsError("MissingRequiredKeys", f"the secret lacks {', '.join(missing)}")
+        raise SecretsError(ErrorCode.MissingRequiredKeys, f"the secret lacks {', '.join(missing)}")
     if strict and placeholders:
-        raise SecretsError("PlaceholderValue", f"placeholder values in {', '.join(placeholders)}")
+        raise SecretsError(ErrorCode.PlaceholderValue, f"placeholder values in {', '.join(placeholders)}")
     warnings.extend(f"{key} holds a placeholder value" for key in placeholders)
     for key, prefix in _PREFIX_HINTS.items():
         found = merged.get(key)
@@ -220,7 +220,7 @@ def key_findings(raw: str | bytes | None) -> dict[str, str]:
     Raises `SecretsError` when the secret as a whole is unreadable (not a JSON object).
     """
     if raw is None:
-        raise SecretsError("InvalidSecretJSON", "the secret has no SecretString")
+        raise SecretsError(ErrorCode.InvalidSecretJSON, "the secret has no SecretString")
     text = raw.decode("utf-8", "strict") if isinstance(raw, bytes) else raw
     data = load_object(text, None)
     findings: dict[str, str] = {}

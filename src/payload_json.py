@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.payload_keys import safe_key
 
 # Secrets Manager's own limit for a secret value.
@@ -30,13 +30,13 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            raise SecretsError("InvalidSecretJSON", f"the JSON object repeats the key {safe_key(key)}")
+            raise SecretsError(ErrorCode.InvalidSecretJSON, f"the JSON object repeats the key {safe_key(key)}")
         seen[key] = value
     return seen
 
 
 def _reject_constant(name: str) -> Any:
-    raise SecretsError("InvalidSecretJSON", f"the JSON holds {name}, which is not valid JSON")
+    raise SecretsError(ErrorCode.InvalidSecretJSON, f"the JSON holds {name}, which is not valid JSON")
 
 
 def load_object(raw: str, secret_name: str | None) -> dict[str, Any]:
@@ -47,29 +47,39 @@ def load_object(raw: str, secret_name: str | None) -> dict[str, Any]:
         raise
     except (ValueError, RecursionError):
         # The decoder's message quotes the input around the error: never pass it on.
-        raise SecretsError("InvalidSecretJSON", "the secret is not valid JSON", secret_name=secret_name) from None
+        raise SecretsError(
+            ErrorCode.InvalidSecretJSON, "the secret is not valid JSON", secret_name=secret_name
+        ) from None
     if not isinstance(data, dict):
         kind = "null" if data is None else type(data).__name__
-        raise SecretsError("InvalidSecretJSON", f"the secret is a JSON {kind}, not an object", secret_name=secret_name)
+        raise SecretsError(
+            ErrorCode.InvalidSecretJSON, f"the secret is a JSON {kind}, not an object", secret_name=secret_name
+        )
     return data
 
 
 def read_object(raw: str | bytes | None, secret_name: str | None) -> dict[str, Any]:
     if raw is None:
-        raise SecretsError("InvalidSecretJSON", "the secret has no SecretString", secret_name=secret_name)
+        raise SecretsError(ErrorCode.InvalidSecretJSON, "the secret has no SecretString", secret_name=secret_name)
     if isinstance(raw, bytes):
         if len(raw) > MAX_PAYLOAD_BYTES:
             raise SecretsError(
-                "InvalidSecretValue", f"the secret is larger than {MAX_PAYLOAD_BYTES} bytes", secret_name=secret_name
+                ErrorCode.InvalidSecretValue,
+                f"the secret is larger than {MAX_PAYLOAD_BYTES} bytes",
+                secret_name=secret_name,
             )
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise SecretsError("InvalidSecretJSON", "the secret is not UTF-8 text", secret_name=secret_name) from None
+            raise SecretsError(
+                ErrorCode.InvalidSecretJSON, "the secret is not UTF-8 text", secret_name=secret_name
+            ) from None
     if len(raw.encode("utf-8", "surrogatepass")) > MAX_PAYLOAD_BYTES:
         raise SecretsError(
-            "InvalidSecretValue", f"the secret is larger than {MAX_PAYLOAD_BYTES} bytes", secret_name=secret_name
+            ErrorCode.InvalidSecretValue,
+            f"the secret is larger than {MAX_PAYLOAD_BYTES} bytes",
+            secret_name=secret_name,
         )
     if not raw.strip():
-        raise SecretsError("InvalidSecretJSON", "the secret is empty", secret_name=secret_name)
+        raise SecretsError(ErrorCode.InvalidSecretJSON, "the secret is empty", secret_name=secret_name)
     return load_object(raw, secret_name)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 
 SERVICE_ACCOUNT_KEY = "GOOGLE_APPLICATION_CREDENTIALS_JSON"
 REQUIRED_KEYS: tuple[str, ...] = (
@@ -100,14 +100,14 @@ def check_key(key: str, secret_name: str | None) -> None:
     """Raise for a key a secret may not hold: a malformed name, or one reserved for the process."""
     if not KEY_PATTERN.match(key):
         raise SecretsError(
-            "InvalidSecretJSON",
+            ErrorCode.InvalidSecretJSON,
             f"{safe_key(key)} does not match ^[A-Z_][A-Z0-9_]*$",
             hint="Key names are upper-case letters, digits and underscores, not starting with a digit.",
             secret_name=secret_name,
         )
     reason = forbidden_reason(key)
     if reason:
-        raise SecretsError("ForbiddenKey", reason, secret_name=secret_name)
+        raise SecretsError(ErrorCode.ForbiddenKey, reason, secret_name=secret_name)
 
 
 def allowed_keys(extra: str | None) -> frozenset[str]:
@@ -118,14 +118,14 @@ def allowed_keys(extra: str | None) -> frozenset[str]:
     for name in sorted(names):
         if not KEY_PATTERN.match(name):
             raise SecretsError(
-                "InvalidConfiguration",
+                ErrorCode.InvalidConfiguration,
                 f"SECRETS_EXTRA_KEYS holds {safe_key(name)}, which does not match ^[A-Z_][A-Z0-9_]*$",
                 hint="List upper-case key names separated by commas, for example SECRETS_EXTRA_KEYS=SENTRY_DSN.",
             )
         reason = forbidden_reason(name)
         if reason:
             raise SecretsError(
-                "InvalidConfiguration",
+                ErrorCode.InvalidConfiguration,
                 f"SECRETS_EXTRA_KEYS names a forbidden key: {reason}",
                 hint="Remove it from SECRETS_EXTRA_KEYS; a secret may not set the process's own variables.",
             )

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.payload_keys import SECRET_BEARING_KEYS, SERVICE_ACCOUNT_KEY
 
 SERVICE_ACCOUNT_FIELDS = ("type", "project_id", "private_key", "client_email")
@@ -54,7 +54,7 @@ def is_placeholder(value: str) -> bool:
 
 def _service_account_json(value: Any, secret_name: str | None) -> str:
     def invalid(why: str) -> SecretsError:
-        return SecretsError("InvalidSecretValue", f"{SERVICE_ACCOUNT_KEY} {why}", secret_name=secret_name)
+        return SecretsError(ErrorCode.InvalidSecretValue, f"{SERVICE_ACCOUNT_KEY} {why}", secret_name=secret_name)
 
     if isinstance(value, str):
         try:
@@ -83,7 +83,7 @@ def normalise(key: str, value: Any, secret_name: str | None) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise SecretsError(
-            "InvalidSecretValue", f"{key} holds a lone surrogate, which is not text", secret_name=secret_name
+            ErrorCode.InvalidSecretValue, f"{key} holds a lone surrogate, which is not text", secret_name=secret_name
         ) from None
     return text
 
@@ -101,13 +101,13 @@ def _normalise(key: str, value: Any, secret_name: str | None) -> str:
         return repr(value)
     if isinstance(value, str):
         if not value.strip():
-            raise SecretsError("InvalidSecretValue", f"{key} is empty", secret_name=secret_name)
+            raise SecretsError(ErrorCode.InvalidSecretValue, f"{key} is empty", secret_name=secret_name)
         if "\x00" in value:
-            raise SecretsError("InvalidSecretValue", f"{key} holds a NUL character", secret_name=secret_name)
+            raise SecretsError(ErrorCode.InvalidSecretValue, f"{key} holds a NUL character", secret_name=secret_name)
         return value
     kind = "null" if value is None else type(value).__name__
     raise SecretsError(
-        "InvalidSecretValue",
+        ErrorCode.InvalidSecretValue,
         f"{key} is a JSON {kind}; values are strings, numbers or booleans",
         secret_name=secret_name,
     )
@@ -120,7 +120,7 @@ def check_port(values: Mapping[str, str]) -> None:
     # ASCII digits only: str.isdigit() accepts "²" and other scripts' digits, which int() or
     # the typed config would then refuse after the payload had been accepted.
     if not _ASCII_PORT.fullmatch(port) or not 1 <= int(port) <= 65535:
-        raise SecretsError("InvalidSecretValue", "MILVUS_PORT must be a whole number from 1 to 65535")
+        raise SecretsError(ErrorCode.InvalidSecretValue, "MILVUS_PORT must be a whole number from 1 to 65535")
 
 
 def placeholder_keys(values: Mapping[str, str]) -> list[str]:

@@ -259,7 +259,7 @@ def _settings_from_env() -> tuple[tuple[str, ...], str | None, dict[str, Any]]:
 
 def _run() -> int:
     from src.aws import SecretsClient
-    from src.errors import SecretsError
+    from src.errors import ErrorCode, SecretsError
 
     try:
         names, region, options = _settings_from_env()
@@ -267,7 +267,7 @@ def _run() -> int:
         return 1
     try:
         if not region:
-            raise SecretsError("MissingRegion", "AWS_REGION is not set")
+            raise SecretsError(ErrorCode.MissingRegion, "AWS_REGION is not set")
         client = SecretsClient(region, **options)
         payload: dict[str, object] = {"secrets": [asdict(client.get_secret(name)) for name in names]}
     except SecretsError as exc:

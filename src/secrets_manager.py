@@ -26,7 +26,7 @@ from src import metrics, task_metadata
 from src.aws import SecretsClient
 from src.config import Settings, install_config, load_settings, settings_error
 from src.environment import EnvironmentApplier
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.loader import ClientFactory, Loader, Prepared, default_client_factory
 from src.logs import SecretMasker, masker, process_age_ms
 from src.status import SOURCE_AWS, SecretStatus
@@ -108,7 +108,7 @@ class SecretsBootstrapper:
             raise
         except Exception as exc:
             log.exception("unexpected error while loading secrets")
-            internal = SecretsError("InternalError", f"{type(exc).__name__} in the secrets loader")
+            internal = SecretsError(ErrorCode.InternalError, f"{type(exc).__name__} in the secrets loader")
             self._record_failure(internal, refresh=refresh)
             raise internal from None
 

@@ -20,7 +20,7 @@ from src.app_env import region_from
 from src.aws import SecretsClient
 from src.cli import audit, fleet, render, rotate_commands, secret_commands
 from src.cli.output import Output, print_error
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.logs import masker
 
 if TYPE_CHECKING:
@@ -84,7 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Unexpected: still one line, no traceback (which could quote data) unless --debug.
         if args.debug:
             print_traceback()
-        unexpected = SecretsError("InternalError", type(exc).__name__, hint="Run again with --debug and report it.")
+        unexpected = SecretsError(
+            ErrorCode.InternalError, type(exc).__name__, hint="Run again with --debug and report it."
+        )
         print_error(unexpected, as_json=args.json)
         return EXIT_ERROR
     out.finish()

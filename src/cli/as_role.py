@@ -11,7 +11,7 @@ from typing import Any
 
 from src import aws
 from src.aws import SecretsClient, aws_errors
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.logs import masker
 
 SESSION_NAME = "short-cut-verify"
@@ -27,7 +27,7 @@ def assume_role_credentials(role_arn: str, sts: Any) -> dict[str, str]:
     except SecretsError as exc:
         if exc.code in ("AccessDenied", "AccessDeniedException"):
             raise SecretsError(
-                "AssumeRoleDenied",
+                ErrorCode.AssumeRoleDenied,
                 f"sts:AssumeRole on {role_arn} was refused",
                 hint="Your identity may not assume the task role: its trust policy allows only "
                 "ecs-tasks.amazonaws.com. Add a temporary trust statement for your principal (and remove it "

@@ -15,7 +15,7 @@ from typing import Any
 
 from src.app_env import DEFAULT_REGION, REGION_PATTERN, SHORT_NAMES
 from src.cli.output import Output
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = (
@@ -38,7 +38,7 @@ IMAGE_HINT = (
 
 
 def _invalid(what: str, hint: str) -> SecretsError:
-    return SecretsError("InvalidArgument", what, hint=hint)
+    return SecretsError(ErrorCode.InvalidArgument, what, hint=hint)
 
 
 def values_for(*, account_id: str, region: str, env: str, image: str) -> dict[str, str]:
@@ -69,9 +69,9 @@ def check_image(image: str) -> None:
     if tag == "latest":
         # ECS resolves the tag when a task starts: after the next push, new tasks and the circuit
         # breaker's rollback run whatever latest is then, not the code this definition was made for.
-        raise SecretsError("ImageTagRequired", f"--image {image!r} uses the tag latest", hint=IMAGE_HINT)
+        raise SecretsError(ErrorCode.ImageTagRequired, f"--image {image!r} uses the tag latest", hint=IMAGE_HINT)
     if not tag and "@" not in name:
-        raise SecretsError("ImageTagRequired", f"--image {image!r} has no tag or digest", hint=IMAGE_HINT)
+        raise SecretsError(ErrorCode.ImageTagRequired, f"--image {image!r} has no tag or digest", hint=IMAGE_HINT)
     raise _invalid(f"--image {image!r} is not a valid image reference", IMAGE_HINT)
 
 
@@ -81,7 +81,7 @@ def render_text(text: str, values: dict[str, str]) -> str:
         text = text.replace(placeholder, value)
     left = sorted(set(PLACEHOLDER.findall(text)))
     if left:
-        raise SecretsError("PlaceholderLeft", f"placeholders left after rendering: {', '.join(left)}")
+        raise SecretsError(ErrorCode.PlaceholderLeft, f"placeholders left after rendering: {', '.join(left)}")
     return text
 
 

@@ -20,7 +20,7 @@ import uuid
 from src.aws import CURRENT, PENDING, PREVIOUS, SecretsClient, version_with_stage
 from src.cli.output import Output
 from src.cli.target import add_secret_command, remember, target
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.logs import masker
 from src.payload import KNOWN_KEYS, replace_key, require_string, validate_strict
 
@@ -41,7 +41,7 @@ def new_value(key: str, *, from_stdin: bool) -> str:
     if key in GENERATED_KEYS:
         return GENERATED_KEYS[key]()
     raise SecretsError(
-        "ValueRequired",
+        ErrorCode.ValueRequired,
         f"{key} is issued by its provider and cannot be generated",
         hint=f"Re-issue it at the provider, then: python -m src.cli rotate --key {key} --value-stdin",
     )
@@ -59,12 +59,16 @@ def cmd_rotate(args: argparse.Namespace, client: SecretsClient, out: Output) -> 
     masker.register([value])
     if key not in KNOWN_KEYS and not args.allow_extra:
         raise SecretsError(
-            "UnknownKeys", f"{key} is not a key the service uses", hint="Check the key name, or pass --allow-extra."
+            ErrorCode.UnknownKeys,
+            f"{key} is not a key the service uses",
+            hint="Check the key name, or pass --allow-extra.",
         )
     meta = client.describe(name)
     current_id, pending_id = version_with_stage(meta, CURRENT), version_with_stage(meta, PENDING)
     if pending_id is not None and pending_id != current_id:
-        raise SecretsError("RotationInProgress", f"version {pending_id} of {name} holds {PENDING}", secret_name=name)
+        raise SecretsError(
+            ErrorCode.RotationInProgress, f"version {pending_id} of {name} holds {PENDING}", secret_name=name
+        )
     current = client.get_secret(name, version_id=current_id, version_stage=CURRENT)
     raw = require_string(current.secret_string, name, binary=current.has_binary)
     remember(raw)
@@ -97,7 +101,7 @@ def _promote(client: SecretsClient, name: str, *, to_version: str, from_version:
                 return
         if exc.code == "InvalidParameterException":
             raise SecretsError(
-                "CurrentVersionMoved",
+                ErrorCode.CurrentVersionMoved,
                 f"{CURRENT} of {name} is no longer {from_version}; version {to_version} was not promoted",
                 secret_name=name,
             ) from None
@@ -117,7 +121,7 @@ def cmd_rollback(args: argparse.Namespace, client: SecretsClient, out: Output) -
     current, previous = version_with_stage(meta, CURRENT), version_with_stage(meta, PREVIOUS)
     if previous is None:
         raise SecretsError(
-            "NoPreviousVersion",
+            ErrorCode.NoPreviousVersion,
             f"{name} has no version labelled {PREVIOUS}",
             hint="Nothing to roll back to; use describe to see the versions.",
             secret_name=name,

@@ -18,7 +18,7 @@ from src.cli.as_role import assume_role_client
 from src.cli.git import git_status
 from src.cli.output import Output
 from src.cli.target import add_secret_command, remember, target
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.payload import example_keys, key_findings, parse_secret, require_string, validate_strict
 
 EXAMPLE_FILE = Path(__file__).resolve().parents[2] / "infra/iam/secret-structure-example.json"
@@ -44,11 +44,11 @@ def read_payload(file_arg: str) -> str:
     path = Path(file_arg)
     if not path.is_file():
         raise SecretsError(
-            "FileNotFound", f"{file_arg} is not a file", hint="Pass the path of the JSON file, or - for stdin."
+            ErrorCode.FileNotFound, f"{file_arg} is not a file", hint="Pass the path of the JSON file, or - for stdin."
         )
     if _git_tracked(path.resolve()):
         raise SecretsError(
-            "FileTrackedByGit",
+            ErrorCode.FileTrackedByGit,
             f"{file_arg} is tracked by git",
             hint="A file with real keys must never be committed: git rm --cached it, "
             "add it to .gitignore, and rotate the keys.",
@@ -56,7 +56,7 @@ def read_payload(file_arg: str) -> str:
     try:
         raw = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise SecretsError("InvalidSecretJSON", f"{file_arg} is not UTF-8 text") from None
+        raise SecretsError(ErrorCode.InvalidSecretJSON, f"{file_arg} is not UTF-8 text") from None
     remember(raw)
     return raw
 
@@ -66,7 +66,7 @@ def check_for_push(raw: str, *, allow_extra: bool) -> list[str]:
     bundle = validate_strict(raw)
     if bundle.ignored and not allow_extra:
         raise SecretsError(
-            "UnknownKeys",
+            ErrorCode.UnknownKeys,
             f"keys the service does not use: {', '.join(bundle.ignored)}",
             hint="Remove them, or pass --allow-extra if they are meant to be there; the service applies "
             "them only when the task definition lists them in SECRETS_EXTRA_KEYS.",
@@ -81,7 +81,7 @@ def refuse_example_values(raw: str) -> None:
     found = example_keys(parse_secret(raw).values, example)
     if found:
         raise SecretsError(
-            "PlaceholderValue",
+            ErrorCode.PlaceholderValue,
             f"{', '.join(found)} hold the example values of {EXAMPLE_FILE.relative_to(EXAMPLE_FILE.parents[2])}",
             hint="Put the real values in; pass --allow-example only to seed an emulator.",
         )
@@ -98,7 +98,9 @@ def cmd_push(args: argparse.Namespace, client: SecretsClient, out: Output) -> in
         pending, current = version_with_stage(meta, PENDING), version_with_stage(meta, CURRENT)
         if pending is not None and pending != current:
             # The rotation's testSecret/finishSecret would refuse it anyway (StaleRotation); say so now.
-            raise SecretsError("RotationInProgress", f"version {pending} of {name} holds {PENDING}", secret_name=name)
+            raise SecretsError(
+                ErrorCode.RotationInProgress, f"version {pending} of {name} holds {PENDING}", secret_name=name
+            )
         version = client.put_value(name, raw)
         action = "put a new version of"
     else:

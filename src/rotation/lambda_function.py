@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from src.aws import CURRENT, PENDING, SecretsClient, version_with_stage
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.payload import parse_secret, replace_key, require_string, validate_strict
 
 log = logging.getLogger("short_cut.rotation")
@@ -70,7 +70,7 @@ def _require_same_other_keys(client: SecretsClient, arn: str, token: str, curren
     changed = sorted(k for k in set(new) | set(old) if k != ROTATED_KEY and new.get(k) != old.get(k))
     if changed:
         raise SecretsError(
-            "StaleRotation",
+            ErrorCode.StaleRotation,
             f"version {token} differs from {CURRENT} ({current.version_id}) in {', '.join(changed)}",
             secret_name=arn,
         )
@@ -112,18 +112,20 @@ STEPS: dict[str, Callable[[SecretsClient, str, str], None]] = {
 def handle(event: dict[str, Any], client: SecretsClient) -> None:
     arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
     if step not in STEPS:
-        raise SecretsError("InvalidRotationStep", f"unknown step {step!r}", hint="Step is one of " + ", ".join(STEPS))
+        raise SecretsError(
+            ErrorCode.InvalidRotationStep, f"unknown step {step!r}", hint="Step is one of " + ", ".join(STEPS)
+        )
     metadata = client.describe(arn)
     if not metadata.get("RotationEnabled"):
-        raise SecretsError("RotationNotEnabled", "rotation is not enabled for the secret", secret_name=arn)
+        raise SecretsError(ErrorCode.RotationNotEnabled, "rotation is not enabled for the secret", secret_name=arn)
     stages = metadata.get("VersionIdsToStages", {})
     if token not in stages:
-        raise SecretsError("UnknownVersion", f"version {token} is not a version of the secret", secret_name=arn)
+        raise SecretsError(ErrorCode.UnknownVersion, f"version {token} is not a version of the secret", secret_name=arn)
     if CURRENT in stages[token]:
         log.info("version %s is already %s; nothing to do", token, CURRENT)
         return
     if PENDING not in stages[token]:
-        raise SecretsError("VersionNotPending", f"version {token} is not {PENDING}", secret_name=arn)
+        raise SecretsError(ErrorCode.VersionNotPending, f"version {token} is not {PENDING}", secret_name=arn)
     STEPS[step](client, arn, token)
 
 

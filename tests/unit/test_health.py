@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from src.app import create_app
 from src.environment import EnvironmentApplier
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.health import HealthRenderer, overall
 from src.secrets_manager import SecretsBootstrapper
 from src.status import SecretStatus
@@ -20,7 +20,7 @@ from tests.support.canary import leaked
 
 
 def test_overall_states() -> None:
-    error = SecretsError("ThrottlingException", "x")
+    error = SecretsError(ErrorCode.ThrottlingException, "x")
     assert overall(SecretStatus()) == "unavailable"
     assert overall(SecretStatus(loaded=True)) == "ok"
     assert overall(SecretStatus(loaded=True, error=error)) == "degraded"
@@ -59,7 +59,7 @@ def test_renderer_caches_per_snapshot_and_follows_changes() -> None:
 
 def test_failure_past_max_staleness_is_503() -> None:
     now = datetime.now(UTC)
-    error = SecretsError("AccessDeniedException", "denied")
+    error = SecretsError(ErrorCode.AccessDeniedException, "denied")
     fresh = SecretStatus(loaded=True, error=error, verified_at=now - timedelta(seconds=50))
     stale = SecretStatus(loaded=True, error=error, verified_at=now - timedelta(seconds=70))
     healthy_but_old = SecretStatus(loaded=True, verified_at=now - timedelta(seconds=70))
@@ -75,7 +75,7 @@ def test_failure_past_max_staleness_is_503() -> None:
 
 
 def test_degraded_is_200_with_error() -> None:
-    status = SecretStatus(loaded=True, error=SecretsError("AccessDeniedException", "denied"))
+    status = SecretStatus(loaded=True, error=SecretsError(ErrorCode.AccessDeniedException, "denied"))
     code, body = HealthRenderer(lambda: status, app_env="production", version="1").render()
     data = json.loads(body)
     assert code == 200 and data["status"] == "degraded"
@@ -142,7 +142,7 @@ def degraded_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, app_env: str, 
         ignored=("SENTRY_DSN",),
         warnings=("OPENAI_API_KEY does not start with sk-",),
         verified_at=datetime.now(UTC),
-        error=SecretsError("AccessDeniedException", ACCOUNT_MESSAGE, secret_name="short-cut/prod/app"),
+        error=SecretsError(ErrorCode.AccessDeniedException, ACCOUNT_MESSAGE, secret_name="short-cut/prod/app"),
     )
     return create_app(boot)
 
@@ -202,7 +202,7 @@ def test_health_details_overrides_the_default(monkeypatch: pytest.MonkeyPatch, t
 def test_minimal_body_keeps_the_503_semantics() -> None:
     stale = SecretStatus(
         loaded=True,
-        error=SecretsError("ThrottlingException", "slow down"),
+        error=SecretsError(ErrorCode.ThrottlingException, "slow down"),
         verified_at=datetime.now(UTC) - timedelta(seconds=120),
     )
     renderer = HealthRenderer(lambda: stale, app_env="production", version="1", max_staleness=60)

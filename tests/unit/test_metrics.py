@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from src import metrics
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.logs import SecretMasker
 from tests.support.canary import CANARY_PRIVATE_KEY, CANARY_VALUES, SERVICE_ACCOUNT, leaked
 from tests.support.emf import EMFError, emf_lines, metric_names, parse_line, validate_document
@@ -44,7 +44,7 @@ def emitted(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
 def every_call() -> None:
     metrics.load_succeeded(startup_ms=812.34)
     metrics.load_failed("AccessDeniedException")
-    metrics.refresh_failed(SecretsError("ThrottlingException", "rate exceeded"))
+    metrics.refresh_failed(SecretsError(ErrorCode.ThrottlingException, "rate exceeded"))
     metrics.version_changed("short-cut/prod/app", VERSION)
     metrics.secret_age(42.0, {"short-cut/prod/app": VERSION, "short-cut/prod/extra": VERSION})
     metrics.throttling_retries(2)

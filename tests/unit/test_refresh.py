@@ -12,7 +12,7 @@ import pytest
 from src.aws import FetchedSecret
 from src.config import Settings
 from src.environment import EnvironmentApplier
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from src.loader import Prepared
 from src.refresh import Secrets, Supervisor, backoff, jittered
 from src.secrets_manager import SecretsBootstrapper
@@ -38,7 +38,7 @@ class FakeClient:
     def get_secret(self, name: str, **_: Any) -> FetchedSecret:
         self.gets += 1
         if self.gets <= self.failures:
-            raise SecretsError("ThrottlingException", "slow down", secret_name=name)
+            raise SecretsError(ErrorCode.ThrottlingException, "slow down", secret_name=name)
         return FetchedSecret(name=name, arn="arn", version_id=self.version, secret_string=canary_secret_string())
 
     def current_version(self, name: str) -> str:
@@ -160,7 +160,7 @@ class OnlyTheProtocol:
     def load(self, settings: Settings) -> SecretStatus:
         self.calls.append("load")
         if self.load_fails:
-            raise SecretsError("ThrottlingException", "slow down")
+            raise SecretsError(ErrorCode.ThrottlingException, "slow down")
         self.loaded = True
         return self.status
 

@@ -34,7 +34,7 @@ from src.cli.fleet.reports import reports_from_rows
 from src.cli.fleet.verdict import judge, print_fleet
 from src.cli.output import Output
 from src.cli.render import CLOUD_ENVS
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 
 LOG_GROUPS = {"prod": "/ecs/short-cut-api", "staging": "/ecs/short-cut-api-staging"}
 DEFAULT_SINCE = "1h"
@@ -50,13 +50,13 @@ def parse_since(text: str) -> int:
     match = _SINCE.fullmatch(text.strip())
     if not match:
         raise SecretsError(
-            "InvalidArgument",
+            ErrorCode.InvalidArgument,
             f"--since {text!r} is not a duration",
             hint="Use a number and a unit: 90s, 15m, 1h or 2d.",
         )
     seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds > _MAX_SINCE:
-        raise SecretsError("InvalidArgument", "--since is longer than 14 days", hint="Use at most 14d.")
+        raise SecretsError(ErrorCode.InvalidArgument, "--since is longer than 14 days", hint="Use at most 14d.")
     return seconds
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from src.aws import aws_errors
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 
 DEFAULT_TIMEOUT = 60.0
 POLL_INTERVAL = 1.0
@@ -67,7 +67,7 @@ FLEET_HINTS: dict[str, Callable[[str], str]] = {
 
 def logs_error(exc: SecretsError, log_group: str) -> SecretsError:
     hint = FLEET_HINTS.get(exc.code)
-    return SecretsError(exc.code, exc.message, hint=hint(log_group) if hint else exc.hint)
+    return exc.with_hint(hint(log_group)) if hint else exc
 
 
 def run_query(
@@ -95,10 +95,12 @@ def run_query(
             if status == "Complete":
                 return list(response.get("results", []))
             if status in FAILED:
-                raise SecretsError("QueryFailed", f"the Logs Insights query ended with status {status}")
+                raise SecretsError(ErrorCode.QueryFailed, f"the Logs Insights query ended with status {status}")
             if clock() >= deadline:
                 _stop(logs, query_id)
-                raise SecretsError("QueryTimeout", f"the Logs Insights query was still {status} after {timeout:g}s")
+                raise SecretsError(
+                    ErrorCode.QueryTimeout, f"the Logs Insights query was still {status} after {timeout:g}s"
+                )
             sleep(poll)
     except SecretsError as exc:
         raise logs_error(exc, log_group) from None

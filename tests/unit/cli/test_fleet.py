@@ -21,7 +21,7 @@ from botocore.stub import Stubber
 from src.cli import fleet
 from src.cli.fleet.query import QUERY
 from src.cli.output import Output
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from tests.support.canary import CANARY_VALUES, leaked
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -77,7 +77,7 @@ def expect_query(
 def run(client: Any, out: Output, current: str | None = NEW, **options: Any) -> int:
     def current_version(_name: str) -> str:
         if current is None:
-            raise SecretsError("AccessDeniedException", "not allowed to describe")
+            raise SecretsError(ErrorCode.AccessDeniedException, "not allowed to describe")
         return current
 
     settings: dict[str, Any] = {"log_group": "/ecs/short-cut-api", "since": "1h", "current_version": current_version}

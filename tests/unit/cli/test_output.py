@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from src.cli.output import Output, print_error
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 
 
 def test_text_mode_prints_lines_and_no_document(capsys: pytest.CaptureFixture[str]) -> None:
@@ -36,7 +36,9 @@ def test_json_mode_prints_one_sorted_document_and_no_lines(capsys: pytest.Captur
 
 
 def test_errors_are_one_line_with_code_and_hint(capsys: pytest.CaptureFixture[str]) -> None:
-    error = SecretsError("NoPreviousVersion", "short-cut/prod/app has no version labelled AWSPREVIOUS", hint="Look.")
+    error = SecretsError(
+        ErrorCode.NoPreviousVersion, "short-cut/prod/app has no version labelled AWSPREVIOUS", hint="Look."
+    )
     print_error(error, as_json=False)
     assert capsys.readouterr().err == (
         "error: NoPreviousVersion: short-cut/prod/app has no version labelled AWSPREVIOUS (hint: Look.)\n"

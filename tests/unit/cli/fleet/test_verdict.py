@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from src.cli.fleet.reports import Report
 from src.cli.fleet.verdict import judge
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 from tests.unit.cli.test_fleet import NAME, NEW, NOW, OLD, TASK_A, TASK_B
 
 
@@ -24,7 +24,7 @@ def test_awscurrent_is_the_reference_and_a_task_on_another_version_is_behind() -
 
 def test_when_describe_is_refused_the_newest_report_is_the_reference() -> None:
     def refused(_name: str) -> str:
-        raise SecretsError("AccessDeniedException", "no DescribeSecret")
+        raise SecretsError(ErrorCode.AccessDeniedException, "no DescribeSecret")
 
     reports = [report(TASK_A, OLD, 100), report(TASK_B, NEW, 10)]
     verdict = judge(reports, now=NOW, active_within=180, current_version=refused)
