@@ -43,19 +43,20 @@ def _timed(name: str, function: F) -> F:
 
 
 def _wrap(owner: Any, attribute: str, name: str) -> None:
-    # The service's internals move; a step that is gone is reported as 0, not a crash.
-    if hasattr(owner, attribute):
-        setattr(owner, attribute, _timed(name, getattr(owner, attribute)))
+    # A step that moved must break the probe (and the bench smoke test), not read 0 quietly.
+    if not hasattr(owner, attribute):
+        raise AttributeError(f"startup probe: {owner!r} has no {attribute} to time as {name!r}")
+    setattr(owner, attribute, _timed(name, getattr(owner, attribute)))
 
 
 def _install() -> None:
     """Wrap the steps of the first load; modules are imported here, so count this as imports."""
-    from src import aws, secrets_manager
+    from src import aws, loader, secrets_manager
 
     _wrap(aws, "build_client", "client")
     _wrap(aws.SecretsClient, "get_secret", "fetch")
-    _wrap(secrets_manager, "parse_secret", "validate")
-    _wrap(secrets_manager, "build_bundle", "validate")
+    _wrap(loader, "parse_secret", "validate")
+    _wrap(loader, "build_bundle", "validate")
     boot = secrets_manager.SecretsBootstrapper
     original_load, original_commit = boot.load, boot.commit
 

@@ -44,4 +44,4 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert rows[("1 CPU", measurement)]["versus"] == "short-cut, METRICS=off"
     breakdown = data["details"]["startup_breakdown_cpu_ms"]
     assert {"imports", "client", "fetch", "validate", "apply", "first 200"} <= set(breakdown)
-    assert breakdown["imports"] > 0 and breakdown["client"] > 0
+    assert breakdown["imports"] > 0 and breakdown["client"] > 0 and breakdown["validate"] > 0
