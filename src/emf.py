@@ -60,7 +60,6 @@ UNRECOGNISED = "Unrecognised"
 
 # Codes this project knows, plus AWS codes with no hint of ours that a caller may report.
 KNOWN_CODES = frozenset(HINTS) | {
-    "InternalError",
     "ExpiredTokenException",
     "UnrecognizedClientException",
     "InvalidSignatureException",

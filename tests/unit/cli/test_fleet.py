@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import botocore.session
 import pytest
 from botocore.stub import Stubber
 
@@ -43,22 +41,6 @@ def aws_row(task: str, version: str, seconds_ago: float, *, name: str = NAME) ->
         {"field": "version_id", "value": version},
         {"field": "@ptr", "value": "CmAKJgoi"},
     ]
-
-
-@pytest.fixture(scope="module")
-def logs_client() -> Any:
-    # Loading the service model takes most of a second: one client for the module, a fresh Stubber per test.
-    return botocore.session.get_session().create_client(
-        "logs", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-
-
-@pytest.fixture
-def logs(logs_client: Any) -> Iterator[tuple[Any, Stubber]]:
-    client = logs_client
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
 
 
 def expect_query(

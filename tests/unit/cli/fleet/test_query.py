@@ -8,10 +8,8 @@ moto's Logs Insights ignores `filter` and `dedup` (see tests/unit/cli/test_fleet
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import botocore.session
 import pytest
 from botocore.stub import ANY, Stubber
 
@@ -20,20 +18,6 @@ from src.errors import SecretsError
 from tests.unit.cli.test_fleet import NOW
 
 GROUP = "/ecs/short-cut-api"
-
-
-@pytest.fixture(scope="module")
-def logs_client() -> Any:
-    return botocore.session.get_session().create_client(
-        "logs", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-
-
-@pytest.fixture
-def logs(logs_client: Any) -> Iterator[tuple[Any, Stubber]]:
-    with Stubber(logs_client) as stubber:
-        yield logs_client, stubber
-        stubber.assert_no_pending_responses()
 
 
 def run(client: Any, **options: Any) -> list[Any]:
