@@ -6,13 +6,8 @@ stays in the environment: it is written atomically to `service-account.json`
 (0600) inside a fresh 0700 directory, `GOOGLE_APPLICATION_CREDENTIALS` points
 at it, and the file is removed by `cleanup()` and at interpreter exit.
 
-The directory goes on the first root that works: `/dev/shm` (a tmpfs, so the
-private key never reaches a disk; Fargate tasks have one, though its size cannot
-be set there: aws/containers-roadmap#736, #710), then `TMPDIR`, `/tmp`,
-`/var/tmp`; or only on SECRETS_FILE_DIR when the operator sets it. On Fargate a
-bind volume at /tmp is root-owned 0755 unless the image declares a VOLUME there
-(aws/containers-roadmap#938), so /tmp alone is not enough. Directories a killed
-process of this user left behind (`short-cut-<pid>-*`, pid no longer running) are
+The directory goes on the first root that works (`src.private_dir.temp_roots`:
+`/dev/shm` first), and directories a killed process of this user left behind are
 removed before the first write. Nothing here follows a symlink it did not make.
 `preview()` tells what the environment would be, touching nothing.
 This module does not know where the values came from.
@@ -32,26 +27,10 @@ from pathlib import Path
 
 from src.errors import ErrorCode, SecretsError
 from src.payload import SERVICE_ACCOUNT_KEY
+from src.private_dir import DIRECTORY_PREFIX, remove_stale_directories, temp_roots
 
 CREDENTIALS_PATH_KEY = "GOOGLE_APPLICATION_CREDENTIALS"
 CREDENTIALS_FILE_NAME = "service-account.json"
-DIRECTORY_PREFIX = "short-cut-"
-SHM_ROOT = "/dev/shm"  # noqa: S108 - a tmpfs root, not a predictable file name
-
-
-FILE_DIR_KEY = "SECRETS_FILE_DIR"
-
-
-def temp_roots(environ: Mapping[str, str]) -> list[str]:
-    """Where the private directory may go, best first; SECRETS_FILE_DIR, if set, alone."""
-    if environ.get(FILE_DIR_KEY):
-        return [environ[FILE_DIR_KEY]]
-    roots = [SHM_ROOT, environ.get("TMPDIR", ""), "/tmp", "/var/tmp"]  # noqa: S108
-    seen: list[str] = []
-    for root in roots:
-        if root and root not in seen:
-            seen.append(root)
-    return seen
 
 
 def _is_text(value: str) -> bool:
@@ -60,49 +39,6 @@ def _is_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_directories(root: str) -> list[str]:
-    """Remove `short-cut-<pid>-*` directories this user owns whose process is gone.
-
-    lstat, never stat: a symlink named like ours is left alone, and its target untouched.
-    Our own pid counts as gone: we have made no directory yet, so one with our pid is a
-    previous container's whose process had the same pid in its namespace.
-    """
-    removed: list[str] = []
-    try:
-        names = os.listdir(root)
-    except OSError:
-        return removed
-    for name in names:
-        if not name.startswith(DIRECTORY_PREFIX):
-            continue
-        pid_text = name[len(DIRECTORY_PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit():
-            continue
-        path = os.path.join(root, name)
-        try:
-            info = os.lstat(path)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-            continue
-        pid = int(pid_text)
-        if pid != os.getpid() and _is_running(pid):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path)
-    return removed
 
 
 @dataclass(frozen=True)

@@ -111,14 +111,6 @@ def test_first_writable_root_wins_and_a_missing_one_is_skipped(tmp_path: Path) -
     assert Path(preferred.apply(values()).credentials_path or "").parent.parent == shm
 
 
-def test_default_order_is_shm_then_tmpdir_then_tmp() -> None:
-    from src.environment import temp_roots
-
-    assert temp_roots({"TMPDIR": "/scratch"}) == ["/dev/shm", "/scratch", "/tmp", "/var/tmp"]
-    assert temp_roots({}) == ["/dev/shm", "/tmp", "/var/tmp"]
-    assert temp_roots({"SECRETS_FILE_DIR": "/run/app", "TMPDIR": "/x"}) == ["/run/app"]
-
-
 def test_no_writable_root_is_service_account_file_naming_them(tmp_path: Path) -> None:
     applier = EnvironmentApplier({}, roots=[str(tmp_path / "a"), str(tmp_path / "b")])
     with pytest.raises(SecretsError) as caught:
