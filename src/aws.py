@@ -245,7 +245,7 @@ class SecretsClient:
         try:
             return self.describe(name)
         except SecretsError as exc:
-            if exc.code == "ResourceNotFoundException":
+            if exc.code == ErrorCode.ResourceNotFoundException:
                 return None
             raise
 

@@ -46,15 +46,15 @@ class Settings(BaseSettings):
     secret_name: str | None = None
     # Every duration is finite and bounded: `inf` or 1e12 would overflow the datetime arithmetic
     # of a swap (the previous key's expiry) or of the next refresh, after the environment changed.
-    secrets_connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT, gt=0, le=300, allow_inf_nan=False)
-    secrets_read_timeout: float = Field(default=DEFAULT_READ_TIMEOUT, gt=0, le=300, allow_inf_nan=False)
+    secrets_connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT, gt=0, le=3600, allow_inf_nan=False)
+    secrets_read_timeout: float = Field(default=DEFAULT_READ_TIMEOUT, gt=0, le=3600, allow_inf_nan=False)
     secrets_max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=10)
-    secrets_retry_max_backoff: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
-    # None: 300 s in staging/production, off elsewhere. 0: off. At most a day.
-    secrets_refresh_interval: float | None = Field(default=None, ge=0, le=86400, allow_inf_nan=False)
-    # At most 30 days.
-    secrets_max_staleness: float = Field(default=86400.0, gt=0, le=2592000, allow_inf_nan=False)
-    secrets_previous_key_grace: float = Field(default=300.0, ge=0, le=86400, allow_inf_nan=False)
+    secrets_retry_max_backoff: float = Field(default=30.0, gt=0, le=86400, allow_inf_nan=False)
+    # None: 300 s in staging/production, off elsewhere. 0: off. At most 30 days.
+    secrets_refresh_interval: float | None = Field(default=None, ge=0, le=2592000, allow_inf_nan=False)
+    # At most a year.
+    secrets_max_staleness: float = Field(default=86400.0, gt=0, le=31536000, allow_inf_nan=False)
+    secrets_previous_key_grace: float = Field(default=300.0, ge=0, le=2592000, allow_inf_nan=False)
     # Comma list of keys beyond the guide's seven that the secret may put into os.environ.
     # Set in the task definition, never in the secret (SECRETS_* keys are forbidden there).
     secrets_extra_keys: str | None = None

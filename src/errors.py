@@ -162,7 +162,9 @@ class ErrorCode(StrEnum):
         "RotationInProgress",
         (
             "Another version holds AWSPENDING, so a rotation is under way (the rotation Lambda or another "
-            "operator): wait for it to finish, or inspect it with python -m src.cli describe."
+            "operator): wait for it, and see it with python -m src.cli describe. If that rotation failed, "
+            "take the label off: aws secretsmanager update-secret-version-stage --secret-id <name> "
+            "--version-stage AWSPENDING --remove-from-version-id <id>."
         ),
     )
     CurrentVersionMoved = (

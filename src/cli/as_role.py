@@ -25,7 +25,8 @@ def assume_role_credentials(role_arn: str, sts: Any) -> dict[str, str]:
         with aws_errors():
             answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME, DurationSeconds=DURATION_SECONDS)
     except SecretsError as exc:
-        if exc.code in ("AccessDenied", "AccessDeniedException"):
+        # STS spells it AccessDenied, Secrets Manager AccessDeniedException.
+        if exc.code in ("AccessDenied", ErrorCode.AccessDeniedException):
             raise SecretsError(
                 ErrorCode.AssumeRoleDenied,
                 f"sts:AssumeRole on {role_arn} was refused",

@@ -99,7 +99,7 @@ def _promote(client: SecretsClient, name: str, *, to_version: str, from_version:
         with contextlib.suppress(SecretsError):
             if version_with_stage(client.describe(name), CURRENT) == to_version:
                 return
-        if exc.code == "InvalidParameterException":
+        if exc.code == ErrorCode.InvalidParameterException:
             raise SecretsError(
                 ErrorCode.CurrentVersionMoved,
                 f"{CURRENT} of {name} is no longer {from_version}; version {to_version} was not promoted",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from src.app_env import PROJECT, SHORT_NAMES
-from src.aws import CURRENT, PENDING, SecretsClient, version_with_stage
+from src.aws import SecretsClient
 from src.cli.as_role import assume_role_client
 from src.cli.git import git_status
 from src.cli.output import Output
@@ -93,14 +93,9 @@ def cmd_push(args: argparse.Namespace, client: SecretsClient, out: Output) -> in
     keys = check_for_push(raw, allow_extra=args.allow_extra)
     if not args.allow_example:
         refuse_example_values(raw)
-    meta = client.describe_if_exists(name)
-    if meta is not None:
-        pending, current = version_with_stage(meta, PENDING), version_with_stage(meta, CURRENT)
-        if pending is not None and pending != current:
-            # The rotation's testSecret/finishSecret would refuse it anyway (StaleRotation); say so now.
-            raise SecretsError(
-                ErrorCode.RotationInProgress, f"version {pending} of {name} holds {PENDING}", secret_name=name
-            )
+    # A push during a rotation is safe: the Lambda's testSecret and finishSecret then refuse
+    # to promote their stale copy (StaleRotation), so the pushed values stay current.
+    if client.describe_if_exists(name) is not None:
         version = client.put_value(name, raw)
         action = "put a new version of"
     else:

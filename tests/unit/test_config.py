@@ -147,3 +147,19 @@ def test_durations_are_finite_and_bounded(monkeypatch: pytest.MonkeyPatch, name:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SECRETS_READ_TIMEOUT", "600"),
+        ("SECRETS_REFRESH_INTERVAL", "172800"),
+        ("SECRETS_MAX_STALENESS", "5184000"),
+        ("SECRETS_RETRY_MAX_BACKOFF", "7200"),
+        ("SECRETS_PREVIOUS_KEY_GRACE", "172800"),
+    ],
+)
+def test_long_but_finite_durations_still_load(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    """The bounds stop overflow, not operators: values a task definition may reasonably hold load."""
+    monkeypatch.setenv(name, value)
+    assert getattr(load_settings(), name.lower()) == float(value)

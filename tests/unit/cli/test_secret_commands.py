@@ -245,17 +245,3 @@ def test_debug_tracebacks_are_masked(
     assert code == 3
     assert "RuntimeError: a bug that quotes ***" in err and "Traceback" in err
     assert CANARY_VALUES["APP_SECRET_KEY"] not in err
-
-
-def test_push_refuses_while_a_rotation_holds_awspending(sm: Any, tmp_path: Path) -> None:
-    """A push between testSecret and finishSecret would make the rotation fail; refuse it up front."""
-    name = NAME
-    sm.create_secret(Name=name, SecretString=canary_secret_string())
-    pending = sm.put_secret_value(
-        SecretId=name, SecretString=canary_secret_string(APP_SECRET_KEY="pending-key-1"), VersionStages=["AWSPENDING"]
-    )["VersionId"]
-    values = tmp_path / "values.json"
-    values.write_text(canary_secret_string(OPENAI_API_KEY="sk-CANARY-newer"))
-    with pytest.raises(SecretsError) as caught:
-        sc.cmd_push(args(file=str(values), allow_example=False), SecretsClient("us-east-1"), Output(as_json=True))
-    assert caught.value.code == "RotationInProgress" and pending in caught.value.message
