@@ -14,6 +14,7 @@ overrides this (see Settings.health_full_for).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import time
@@ -79,6 +80,7 @@ class MinimalHealthBody(BaseModel):
     secrets: MinimalSecretsHealth
 
 
+@functools.lru_cache(maxsize=1024)  # per request on the probe path; peers are few
 def is_loopback(host: str | None) -> bool:
     """Whether a socket peer address is loopback (127.0.0.0/8, ::1, or ::ffff:127.x)."""
     if not host:
