@@ -27,18 +27,11 @@ from pathlib import Path
 
 from src.errors import ErrorCode, SecretsError
 from src.payload import SERVICE_ACCOUNT_KEY
+from src.payload_values import fits_environment
 from src.private_dir import DIRECTORY_PREFIX, remove_stale_directories, temp_roots
 
 CREDENTIALS_PATH_KEY = "GOOGLE_APPLICATION_CREDENTIALS"
 CREDENTIALS_FILE_NAME = "service-account.json"
-
-
-def _is_text(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -101,7 +94,7 @@ class EnvironmentApplier:
         (the payload rules refuse them first; this keeps the promise whoever calls apply).
         """
         for key, value in values.items():
-            if "\x00" in value or not _is_text(value):
+            if not fits_environment(value):
                 raise SecretsError(ErrorCode.InvalidSecretValue, f"{key} cannot be put in the environment")
         original = self.original
         if CREDENTIALS_PATH_KEY in original:

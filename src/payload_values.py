@@ -74,17 +74,25 @@ def _service_account_json(value: Any, secret_name: str | None) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def fits_environment(value: str) -> bool:
+    """Whether os.environ and a UTF-8 file can hold `value`: no NUL, and no lone surrogate
+    (JSON's "\ud800" escape decodes to one: valid to json.loads, yet it fails an apply half-way)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def normalise(key: str, value: Any, secret_name: str | None) -> str:
     """The string `key`'s JSON `value` becomes in the environment; raises InvalidSecretValue."""
     text = _normalise(key, value, secret_name)
-    try:
-        # JSON's "\ud800" escape decodes to a lone surrogate: valid to json.loads, but neither
-        # os.environ nor a UTF-8 file can hold it, so the apply would fail half-way.
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+    if not fits_environment(text):
         raise SecretsError(
             ErrorCode.InvalidSecretValue, f"{key} holds a lone surrogate, which is not text", secret_name=secret_name
-        ) from None
+        )
     return text
 
 

@@ -26,16 +26,21 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.stop()
 
 
-@pytest.fixture
-def sm(moto_url: str) -> Any:
-    """A boto3 client on moto_server, for seeding and changing secrets."""
+def moto_client(service: str, moto_url: str) -> Any:
+    """A boto3 client for `service` on moto_server, with the dummy credentials."""
     return boto3.client(
-        "secretsmanager",
+        service,  # type: ignore[call-overload]
         region_name=REGION,
         endpoint_url=moto_url,
         aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+@pytest.fixture
+def sm(moto_url: str) -> Any:
+    """A boto3 client on moto_server, for seeding and changing secrets."""
+    return moto_client("secretsmanager", moto_url)
 
 
 @pytest.fixture

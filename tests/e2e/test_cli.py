@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import moto_client
 from tests.support.canary import CANARY_VALUES, canary_payload, canary_secret_string, leaked
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.processes import BIN, DUMMY_CREDENTIALS, ROOT, clean_environment, free_port
@@ -316,15 +317,7 @@ def test_rotate_leaves_no_awspending_behind(moto_url: str, sm: Any, name: str) -
 
 
 def test_verify_as_role_assumes_then_reads(moto_url: str, sm: Any, name: str) -> None:
-    import boto3
-
-    iam = boto3.client(
-        "iam",
-        region_name="us-east-1",
-        endpoint_url=moto_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    iam = moto_client("iam", moto_url)
     trust = (ROOT / "infra/iam/ecs-task-trust-policy.json").read_text().replace("<ACCOUNT_ID>", "123456789012")
     trust = trust.replace("<REGION>", "us-east-1")
     role = iam.create_role(RoleName=f"shortcut-ecs-task-role-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument=trust)

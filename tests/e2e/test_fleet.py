@@ -24,11 +24,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from src import metrics, task_metadata
 from src.logs import configure_logging
+from tests.e2e.conftest import moto_client
 from tests.support.canary import canary_secret_string, leaked
 from tests.support.emf import emf_lines
 from tests.support.processes import BIN, DUMMY_CREDENTIALS, ROOT, clean_environment
@@ -40,13 +40,7 @@ TASK_B = "2a9e1c8083dd49d6b527399fd6414f00"
 
 @pytest.fixture
 def logs(moto_url: str) -> Any:
-    return boto3.client(
-        "logs",
-        region_name=REGION,
-        endpoint_url=moto_url,
-        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    return moto_client("logs", moto_url)
 
 
 @pytest.fixture

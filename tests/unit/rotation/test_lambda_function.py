@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from src.aws import SecretsClient
 from src.errors import SecretsError
@@ -17,15 +14,6 @@ from src.rotation import lambda_function as rotation
 from tests.support.canary import CANARY_VALUES, canary_payload, canary_secret_string, leaked
 
 MISSING_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:shortcut-secret-rotation"
-
-
-@pytest.fixture
-def sm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="us-east-1")
 
 
 def start_rotation(sm: Any, secret_string: str | None = None) -> tuple[str, str, str]:
