@@ -8,7 +8,7 @@ INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell cksum < requirements-infra.txt | cut -d' ' -f1)
 LAMBDA_ZIP := build/short-cut-rotation.zip
 LAMBDA_FILES := src/__init__.py src/errors.py src/payload.py src/payload_keys.py src/payload_values.py src/payload_json.py \
-	src/aws.py src/aws_errors.py src/rotation/__init__.py src/rotation/lambda_function.py
+	src/aws.py src/aws_errors.py src/botocore_session.py src/rotation/__init__.py src/rotation/lambda_function.py
 
 .PHONY: help venv infra-venv run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability clean
 

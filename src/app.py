@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from src import __version__, metrics, task_metadata
+from src import __version__, metrics, startup_gc, task_metadata
 from src.config import load_settings, settings_error
 from src.health import HealthRenderer, health_router
 from src.logs import configure_logging
@@ -34,7 +34,9 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
         error = settings_error(exc)
         print(f"config error: {error.code}: {error.message} (hint: {error.hint})", file=sys.stderr)
         raise SystemExit(EX_CONFIG) from None
-    configure_logging(json_lines=settings.json_logs, level=settings.log_level)
+    configure_logging(
+        json_lines=settings.json_logs, level=settings.log_level, probe_access_log=settings.health_access_log
+    )
     metrics.configure(settings.app_env.value, settings.metrics)
     task_metadata.prefetch()
     supervisor = Supervisor(boot)
@@ -46,6 +48,8 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
         # boot.commit (service-account file, os.environ, install_config, status). A failure is
         # recorded and retried with backoff by the Supervisor's task, which then refreshes.
         await supervisor.start(settings)
+        # The first load has been tried: start-up is over, whatever its outcome.
+        startup_gc.settle()
         ticker = asyncio.create_task(metrics.age_ticker(lambda: boot.status), name="secret-age-metric")
         try:
             yield

@@ -90,8 +90,9 @@ def build_client(
     (about 60 ms of start-up).
     """
     try:
-        import botocore.session
         from botocore.config import Config
+
+        from src.botocore_session import session_for
     except ImportError:
         raise SecretsError(
             ErrorCode.DependencyMissing, "boto3/botocore is not installed (pip install boto3 botocore)"
@@ -103,9 +104,8 @@ def build_client(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
     )
     creds = credentials or {}
-    # A private session: a shared default session is not safe to use across threads.
     with aws_errors():
-        return botocore.session.get_session().create_client(
+        return session_for(service).create_client(
             service,
             config=config,
             aws_access_key_id=creds.get("AccessKeyId"),

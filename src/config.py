@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     health_details: Literal["full", "minimal"] | None = None
     # None: CloudWatch EMF metric lines in staging/production, none elsewhere.
     metrics: Literal["emf", "off"] | None = None
+    # failures: uvicorn's access line for /health and /health/live only when the answer is 400 or over.
+    health_access_log: Literal["failures", "all"] = "failures"
 
     openai_api_key: SecretStr | None = None
     pinecone_api_key: SecretStr | None = None
@@ -82,6 +84,11 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_details(cls, value: object) -> object:
         return value.strip().lower() or None if isinstance(value, str) else value
+
+    @field_validator("health_access_log", mode="before")
+    @classmethod
+    def _lower_access_log(cls, value: object) -> object:
+        return value.strip().lower() or "failures" if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -20,64 +20,12 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
 
 from src.status import SecretStatus
-
-
-class HealthError(BaseModel):
-    code: str
-    message: str
-    hint: str
-
-
-class SecretsHealth(BaseModel):
-    loaded: bool
-    source: Literal["aws-secrets-manager", "environment"]
-    secret_names: list[str]
-    version_ids: dict[str, str]
-    keys: list[str]
-    missing: list[str]
-    overridden: list[str]
-    ignored: list[str]
-    warnings: list[str]
-    loaded_at: str | None
-    last_refresh_at: str | None
-    next_refresh_at: str | None
-    age_seconds: int | None
-    error: HealthError | None
-
-
-class HealthBody(BaseModel):
-    """The full shape of /health; the body itself is pre-rendered bytes (see HealthRenderer)."""
-
-    status: Literal["ok", "degraded", "unavailable"]
-    app_env: str
-    version: str
-    secrets: SecretsHealth
-
-
-class MinimalError(BaseModel):
-    code: str
-
-
-class MinimalSecretsHealth(BaseModel):
-    loaded: bool
-    age_seconds: int | None
-    error: MinimalError | None
-
-
-class MinimalHealthBody(BaseModel):
-    """What a peer outside loopback sees in staging and production."""
-
-    status: Literal["ok", "degraded", "unavailable"]
-    app_env: str
-    version: str
-    secrets: MinimalSecretsHealth
 
 
 @functools.lru_cache(maxsize=1024)  # per request on the probe path; peers are few
@@ -92,10 +40,6 @@ def is_loopback(host: str | None) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback
     return address.is_loopback
-
-
-class LiveBody(BaseModel):
-    status: Literal["alive"]
 
 
 def overall(status: SecretStatus, *, max_staleness: float = float("inf"), now: datetime | None = None) -> str:
@@ -146,13 +90,15 @@ def health_router(renderer: HealthRenderer, *, full_for: Callable[[bool], bool],
     """`full_for(loopback)` decides, per request, whether the peer sees the full body.
 
     `documented=False` (docs off: staging, production) skips the response models, which only
-    the OpenAPI document reads: building them costs about 50 ms of CPU on the path to ready.
+    the OpenAPI document reads: defining and building them costs about 50 ms of CPU on the path to ready.
     """
     router = APIRouter(tags=["health"])
-    body_model = HealthBody | MinimalHealthBody
     health_responses: dict[int | str, dict[str, Any]] | None = None
     live_responses: dict[int | str, dict[str, Any]] | None = None
     if documented:
+        from src.health_models import HealthBody, LiveBody, MinimalHealthBody
+
+        body_model = HealthBody | MinimalHealthBody
         health_responses = {
             200: {"model": body_model, "description": "ok or degraded"},
             503: {"model": body_model, "description": "secrets not loaded, or too stale"},

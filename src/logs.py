@@ -29,6 +29,8 @@ MASK = "***"
 # Values shorter than this are not masked: masking "1" or "true" would garble every line.
 MIN_MASKED_LENGTH = 4
 LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# The routes of src.health: their successful answers are not access-logged (see SuccessfulProbeFilter).
+PROBE_PATHS = frozenset({"/health", "/health/live"})
 # botocore's DEBUG output includes whole response bodies, the secret among them.
 QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 # Service-account fields that are public or fixed, not worth masking everywhere.
@@ -188,8 +190,27 @@ def _log_thread_uncaught(args: threading.ExceptHookArgs) -> None:
         )
 
 
-def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
-    """Route the root and uvicorn loggers through one stdout handler."""
+class SuccessfulProbeFilter(logging.Filter):
+    """Drops uvicorn's access line for a health probe that succeeded (HEALTH_ACCESS_LOG=failures).
+
+    ECS, the load balancer and the container health check each ask every few seconds: a
+    line per probe would be most of the log (and of its CloudWatch bill) and say nothing.
+    A probe answered 400 or over (a 503 while the secrets are not loaded) is still logged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn's access record: (client, method, path with query, HTTP version, status).
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and args[2] in PROBE_PATHS and isinstance(args[4], int):
+            return args[4] >= 400
+        return True
+
+
+def configure_logging(*, json_lines: bool, level: str = "INFO", probe_access_log: str = "failures") -> None:
+    """Route the root and uvicorn loggers through one stdout handler.
+
+    `probe_access_log`: "failures" logs a health probe's access line only when it failed, "all" every one.
+    """
     handler = MaskedStreamHandler(sys.stdout, json_lines=json_lines)
     handler.setFormatter(MaskingFormatter(formatter(json_lines=json_lines), masker, json_lines=json_lines))
     root = logging.getLogger()
@@ -201,6 +222,10 @@ def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
         logger.propagate = True
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
+    access = logging.getLogger("uvicorn.access")
+    access.filters[:] = [f for f in access.filters if not isinstance(f, SuccessfulProbeFilter)]
+    if probe_access_log != "all":
+        access.addFilter(SuccessfulProbeFilter())
     # Python prints uncaught tracebacks straight to stderr, past the mask: route them through it.
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_thread_uncaught

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from src import prefetch
+from src import prefetch, startup_gc
 
+# No cyclic collection while start-up builds its heap; the lifespan turns it back on.
+startup_gc.pause()
 # Before src.app's imports (FastAPI, pydantic, ...): the child fetches the secrets on the other
 # core while this process imports, so start it first.
 prefetch.start()

@@ -54,6 +54,7 @@ FORBIDDEN_KEYS = frozenset(
         "LOG_LEVEL",
         "LOG_FORMAT",
         "HEALTH_DETAILS",
+        "HEALTH_ACCESS_LOG",
         "METRICS",
         "GOOGLE_APPLICATION_CREDENTIALS",
         # The service derives the previous signing key itself after a rotation.

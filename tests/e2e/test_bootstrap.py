@@ -100,6 +100,10 @@ def test_production_loads_secret_and_reports_truthfully(
     assert ("prefetch_wait" in loaded[0]["timings_ms"]) is (prefetch == "1")
     # Every line is JSON: a log record with its level, or a CloudWatch EMF metric (tests/e2e/test_metrics.py).
     assert all(line.get("level") or "_aws" in line for line in lines)
+    # Access lines: the 404s are there; the probes that succeeded are not (HEALTH_ACCESS_LOG=failures).
+    access = [str(line["message"]) for line in lines if line.get("logger") == "uvicorn.access"]
+    assert any('"GET /docs HTTP/1.1" 404' in message for message in access), access
+    assert not any("/health" in message for message in access), access
 
 
 def test_missing_secret_reports_not_ready_then_heals_without_restart(
@@ -119,6 +123,9 @@ def test_missing_secret_reports_not_ready_then_heals_without_restart(
     assert healed["secrets"]["version_ids"] == {secret_name: version}
     assert process.proc is not None and process.proc.poll() is None
     assert "ResourceNotFoundException" in process.output()
+    # A failed probe is access-logged even when the successful ones are not.
+    messages = [json.loads(line).get("message") for line in process.output().splitlines() if line.startswith("{")]
+    assert any('"GET /health HTTP/1.1" 503' in str(m) for m in messages)
 
 
 @pytest.mark.parametrize(

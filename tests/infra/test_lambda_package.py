@@ -51,5 +51,22 @@ def test_make_lambda_builds_an_importable_zip(tmp_path: Path) -> None:
     )
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == "['createSecret', 'finishSecret', 'setSecret', 'testSecret']"
+    # The client itself is built from the zip too (botocore from the venv, as the runtime's):
+    # a module build_client imports late, missing from LAMBDA_FILES, fails here.
+    client_probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from src.aws import build_client; "
+        "import src.botocore_session as b; assert b.__file__.startswith(sys.argv[1]), b.__file__; "
+        "print(build_client('us-east-1').meta.service_model.service_name)"
+    )
+    built = subprocess.run(
+        [str(BIN / "python"), "-I", "-c", client_probe, str(archive)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.strip() == "secretsmanager"
     template = (ROOT / "infra/cloudformation/short-cut.yaml").read_text()
     assert "Handler: src.rotation.lambda_function.lambda_handler" in template

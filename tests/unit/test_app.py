@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import sys
@@ -15,7 +16,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 import src
 from src import app as app_module
-from src import prefetch
+from src import prefetch, startup_gc
 from src.app import create_app
 from src.config import Settings
 from src.environment import EnvironmentApplier
@@ -125,12 +126,46 @@ def test_logging_follows_the_settings(
 
 def test_main_starts_the_prefetch_before_importing_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[bool] = []
+    paused: list[bool] = []
     monkeypatch.setattr(prefetch, "start", lambda: seen.append("src.app" in sys.modules))
+    # Recorded, not done: a real pause would leave this test process's collector off.
+    monkeypatch.setattr(startup_gc, "pause", lambda: paused.append(not seen and "src.app" not in sys.modules))
     for name in ("main", "app"):
         # A fresh import of both, as uvicorn does; the originals come back afterwards.
         monkeypatch.delitem(sys.modules, f"src.{name}", raising=False)
         monkeypatch.delattr(src, name, raising=False)
     main: Any = importlib.import_module("src.main")
     assert seen == [False]
+    assert paused == [True]  # first of all, before the prefetch child and the app's imports
     assert isinstance(main.app, FastAPI)
     assert main.create_app is sys.modules["src.app"].create_app
+
+
+def test_the_collector_is_back_once_the_first_load_was_tried(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    during_load: list[bool] = []
+
+    class Supervisor:
+        def __init__(self, secrets: SecretsBootstrapper) -> None:
+            self.secrets = secrets
+
+        async def start(self, settings: Settings | None = None) -> None:
+            # Loads nothing, as a failed first load: that ends start-up too.
+            during_load.append(gc.isenabled())
+
+        async def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(app_module, "Supervisor", Supervisor)
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv("MILVUS_HOST", "milvus.test")
+    app = create_app(boot(tmp_path))
+    startup_gc.pause()
+    try:
+        with TestClient(app) as client:
+            assert during_load == [False]
+            assert gc.isenabled() and gc.get_freeze_count() > 0
+            assert client.get("/health").status_code == 503
+    finally:
+        startup_gc.settle()
+        gc.unfreeze()
+        gc.enable()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -12,6 +14,8 @@ from botocore.stub import Stubber
 
 from src.aws import SecretsClient, aws_errors, build_client
 from src.errors import HINTS, SecretsError
+
+_listdir = os.listdir
 
 V1 = "11111111-1111-4111-8111-111111111111"
 V2 = "22222222-2222-4222-8222-222222222222"
@@ -110,7 +114,8 @@ def test_botocore_exceptions_map_to_local_codes(exc: Exception, code: str) -> No
 
 
 def test_missing_botocore_names_requirements_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "botocore.session", None)
+    for name in ("botocore.config", "botocore.session", "src.botocore_session"):
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(SecretsError) as caught:
         build_client("us-east-1")
     assert caught.value.code == "DependencyMissing"
@@ -234,3 +239,35 @@ def test_a_real_tls_failure_through_botocore_is_endpoint_unreachable() -> None:
     server.close()
     assert caught.value.code == "EndpointUnreachable"
     assert "SSLError" in caught.value.message
+
+
+def test_the_data_loader_lists_only_its_own_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore would list all ~450 service directories on the first model load; see src/botocore_session.
+    from botocore.exceptions import UnknownServiceError
+
+    from src.botocore_session import session_for
+
+    listed: list[str] = []
+
+    def listdir(path: str) -> list[str]:
+        listed.append(path)
+        return _listdir(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    session = session_for("secretsmanager")
+    client: Any = session.create_client("secretsmanager", region_name="us-east-1")
+    assert client.meta.service_model.service_name == "secretsmanager"
+    assert client.meta.endpoint_url == "https://secretsmanager.us-east-1.amazonaws.com"
+    assert listed and all("secretsmanager" in path for path in listed)
+    # Another service is unknown to this session, as one botocore does not ship would be.
+    with pytest.raises(UnknownServiceError):
+        session.create_client("sts", region_name="us-east-1")
+    assert session_for("sts").create_client("sts", region_name="us-east-1").meta.service_model.service_name == "sts"
+
+
+def test_the_data_loader_keeps_aws_data_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from src.botocore_session import session_for
+
+    monkeypatch.setenv("AWS_DATA_PATH", f"{tmp_path}/a{os.pathsep}{tmp_path}/b")
+    loader = session_for("secretsmanager").get_component("data_loader")
+    assert loader.search_paths[:2] == [f"{tmp_path}/a", f"{tmp_path}/b"]

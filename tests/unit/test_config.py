@@ -85,7 +85,10 @@ def test_log_level_is_a_case_insensitive_literal(monkeypatch: pytest.MonkeyPatch
     assert config.load_settings().log_level == level
 
 
-@pytest.mark.parametrize(("name", "value"), [("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("LOG_LEVEL", "info debug")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("LOG_LEVEL", "info debug"), ("HEALTH_ACCESS_LOG", "sometimes")],
+)
 def test_log_settings_outside_their_literal_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError) as caught:
@@ -101,6 +104,14 @@ def test_log_format_is_case_insensitive_and_empty_means_the_default(
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("LOG_FORMAT", value)
     assert config.load_settings().json_logs is json_logs
+
+
+@pytest.mark.parametrize(("value", "expected"), [("ALL", "all"), (" failures ", "failures"), ("", "failures")])
+def test_health_access_log_is_case_insensitive_and_empty_means_failures(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("HEALTH_ACCESS_LOG", value)
+    assert config.load_settings().health_access_log == expected
 
 
 def test_an_empty_region_falls_back_too(monkeypatch: pytest.MonkeyPatch) -> None:

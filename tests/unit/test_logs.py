@@ -204,3 +204,26 @@ def test_json_lines_stay_json_when_a_short_value_looks_like_a_literal(
     assert record["message"] == "ok *** ***"
     # The match began inside the "\n" escape: the whole string is masked rather than left broken.
     assert record["detail"] == "***"
+
+
+def _access(path: str, status: int) -> None:
+    # The record exactly as uvicorn's h11 and httptools protocols write it.
+    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "10.0.1.9:51234", "GET", path, "1.1", status)
+
+
+@FORMATS
+@pytest.mark.parametrize("setting", ["failures", "all"])
+def test_successful_probes_are_not_access_logged_unless_asked(
+    json_lines: bool, setting: str, fresh_masker: SecretMasker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(json_lines=json_lines, level="INFO", probe_access_log=setting)
+    configure_logging(json_lines=json_lines, level="INFO", probe_access_log=setting)  # twice: one filter
+    for path, status in [("/health", 200), ("/health/live", 200), ("/health", 503), ("/items", 200), ("/x", 404)]:
+        _access(path, status)
+    text = emitted(capsys)
+    if json_lines:
+        text = "\n".join(json.loads(line)["message"] for line in text.splitlines())
+    assert '"GET /health HTTP/1.1" 503' in text
+    assert '"GET /items HTTP/1.1" 200' in text and '"GET /x HTTP/1.1" 404' in text
+    assert ('"GET /health HTTP/1.1" 200' in text) is (setting == "all")
+    assert ('"GET /health/live HTTP/1.1" 200' in text) is (setting == "all")

@@ -222,6 +222,7 @@ def test_keys_outside_the_allow_list_are_ignored_by_name_not_applied() -> None:
         "APP_SECRET_KEY_PREVIOUS_EXPIRES_AT",
         "SECRETS_EXTRA_KEYS",
         "HEALTH_DETAILS",
+        "HEALTH_ACCESS_LOG",
         "ECS_CONTAINER_METADATA_URI_V4",
     ],
 )
