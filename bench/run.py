@@ -134,9 +134,12 @@ def cpu_list(cpus: frozenset[int]) -> str:
 
 
 class Bench:
-    def __init__(self, work: Path, *, runs: int, smoke: bool, pinning: Pinning) -> None:
+    def __init__(
+        self, work: Path, *, runs: int, smoke: bool, pinning: Pinning, startup_runs: int | None = None
+    ) -> None:
         self.work = work
         self.runs = runs
+        self.startup_runs = startup_runs or runs
         self.smoke = smoke
         self.pin = pinning
         self.rows: list[Row] = []
@@ -215,7 +218,7 @@ class Bench:
 
     def startup(self, section: str, cpus: frozenset[int], apps: list[str]) -> dict[str, list[Start]]:
         results: dict[str, list[Start]] = {app: [] for app in apps}
-        for i in range(self.runs):
+        for i in range(self.startup_runs):
             # Rotate the order: no app always runs first, right after the previous one's exit.
             order = apps[i % len(apps) :] + apps[: i % len(apps)]
             for app in order:
@@ -696,6 +699,9 @@ def render_table(rows: list[Row]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7, help="interleaved runs per measurement (at least 7)")
+    # A start takes about a second: more of them cost little, and this machine's speed swings
+    # by up to 1.5x for seconds at a time, which 7 samples per app do not average out.
+    parser.add_argument("--startup-runs", type=int, default=15, help="interleaved runs per start-up measurement")
     parser.add_argument("--smoke", action="store_true", help="one short run of each, no targets judged")
     parser.add_argument("--out", default=str(ROOT / "bench/results"))
     parser.add_argument("--cpu", type=int, default=None, help="the CPU the measured process runs on (default: last)")
@@ -712,7 +718,8 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     work = out / f"work-{uuid.uuid4().hex[:6]}"
     work.mkdir()
-    bench = Bench(work, runs=runs, smoke=args.smoke, pinning=pinning)
+    startup_runs = 1 if args.smoke else max(runs, args.startup_runs)
+    bench = Bench(work, runs=runs, smoke=args.smoke, pinning=pinning, startup_runs=startup_runs)
     moto, moto_url = start_moto(work)
     skipped: str | None = "not selected (--only)" if "podman" not in only else None
     try:
@@ -748,10 +755,12 @@ def main() -> int:
     print(f"\nstart-up breakdown, 1 CPU, median CPU ms: {bench.details.get('startup_breakdown_cpu_ms')}")
     logged = bench.details.get("startup_breakdown_wall_ms")
     print(f"start-up timings logged by the service, 1 CPU, median wall ms: {logged}")
-    print(f"machine: {machine}; runs: {runs}{' (smoke: nothing judged)' if args.smoke else ''}")
+    smoke = " (smoke: nothing judged)" if args.smoke else ""
+    print(f"machine: {machine}; runs: {runs}, start-up runs: {startup_runs}{smoke}")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = {
-        "when": stamp, "machine": machine, "runs": runs, "smoke": args.smoke, "podman_skipped": skipped,
+        "when": stamp, "machine": machine, "runs": runs, "startup_runs": startup_runs, "smoke": args.smoke,
+        "podman_skipped": skipped,
         "rows": [asdict(r) for r in bench.rows], "details": bench.details,
     }  # fmt: skip
     (out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2))

@@ -20,6 +20,15 @@ NO_THIRD_PARTY = (
 )
 
 
+def run_from_zip(code: str, archive: Path, cwd: Path) -> str:
+    """`code`, run isolated (-I) with the zip as argv[1]; its stdout, stripped."""
+    result = subprocess.run(
+        [str(BIN / "python"), "-I", "-c", code, str(archive)], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def test_make_lambda_builds_an_importable_zip(tmp_path: Path) -> None:
     result = subprocess.run(
         ["make", "-s", "lambda"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
@@ -41,16 +50,7 @@ def test_make_lambda_builds_an_importable_zip(tmp_path: Path) -> None:
     # refuses every other top-level import, so a stub import at run time, or a module missing from
     # LAMBDA_FILES, fails here.
     probe = NO_THIRD_PARTY + probe
-    check = subprocess.run(
-        [str(BIN / "python"), "-I", "-c", probe, str(archive)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert check.returncode == 0, check.stderr
-    assert check.stdout.strip() == "['createSecret', 'finishSecret', 'setSecret', 'testSecret']"
+    assert run_from_zip(probe, archive, tmp_path) == "['createSecret', 'finishSecret', 'setSecret', 'testSecret']"
     # The client itself is built from the zip too (botocore from the venv, as the runtime's):
     # a module build_client imports late, missing from LAMBDA_FILES, fails here.
     client_probe = (
@@ -58,15 +58,6 @@ def test_make_lambda_builds_an_importable_zip(tmp_path: Path) -> None:
         "import src.botocore_session as b; assert b.__file__.startswith(sys.argv[1]), b.__file__; "
         "print(build_client('us-east-1').meta.service_model.service_name)"
     )
-    built = subprocess.run(
-        [str(BIN / "python"), "-I", "-c", client_probe, str(archive)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert built.returncode == 0, built.stderr
-    assert built.stdout.strip() == "secretsmanager"
+    assert run_from_zip(client_probe, archive, tmp_path) == "secretsmanager"
     template = (ROOT / "infra/cloudformation/short-cut.yaml").read_text()
     assert "Handler: src.rotation.lambda_function.lambda_handler" in template
