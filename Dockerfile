@@ -41,10 +41,15 @@ COPY --chown=root:root src /app/src
 # root filesystem is read-only and PYTHONDONTWRITEBYTECODE is set, so without it every task
 # start compiles every module it imports, again: about 1 s of CPU, doubled on the task's half
 # vCPU. python:*-slim ships its standard library without bytecode on purpose, to save ~30 MB
-# (docker-library/python#615). unchecked-hash: the files never change in an image, so the
-# interpreter need not stat each source to check, and the bytes do not depend on build time.
+# (docker-library/python#615). The base's own site-packages (pip) and the GUI and 2to3 tools
+# are never imported: left out. unchecked-hash for the standard library and the venv: they
+# never change in this image, so no source is read to check, and the bytes do not depend on
+# build time. checked-hash for src/: an image built FROM this one that copies new sources
+# over /app/src must not run the old bytecode.
 RUN python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
-        "$(python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')" /app/src
+        -x '/(site-packages|dist-packages|idlelib|tkinter|turtledemo|lib2to3|ensurepip)/' \
+        "$(python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')" \
+    && python -m compileall -q --invalidation-mode checked-hash /app/src
 VOLUME ["/tmp"]
 USER 10001:10001
 EXPOSE 8000

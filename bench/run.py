@@ -470,7 +470,7 @@ class Bench:
         elif subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
             return f"{IMAGE} does not exist and --no-build was given"
         apps = [SHORT_CUT, PEER, BARE]
-        runs = self.runs
+        runs = self.startup_runs
         for cpus, judged in (("0.5", True), ("2", False)):
             section = f"podman --cpus {cpus}" + ("" if judged else " (info)")
             wall: dict[str, list[float]] = {app: [] for app in apps}

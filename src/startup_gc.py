@@ -13,7 +13,12 @@ built: about 60 ms of CPU, a tenth of the time to ready on one core. So:
 The start-up heap is then never scanned again, which also keeps every later full
 collection short (a full collection of it takes 30-50 ms, a pause every request
 in flight would feel). The few hundred garbage objects of start-up stay, frozen.
-This is the recipe in CPython's documentation of `gc.freeze`.
+Adapted from the recipe in CPython's documentation of `gc.freeze`, which
+disables the collector early and freezes before a fork for the same reason: a
+large heap that lives as long as the process need not be scanned.
+
+If the lifespan never runs (uvicorn `--lifespan off`, or UVICORN_LIFESPAN=off),
+the collector stays off; so do the secrets, and /health answers 503 for good.
 
 Only a process that paused settles: importing src.app alone (tests, the CLI)
 leaves the collector as it is, and `settle()` is safe to call twice.

@@ -241,11 +241,11 @@ def test_a_real_tls_failure_through_botocore_is_endpoint_unreachable() -> None:
     assert "SSLError" in caught.value.message
 
 
-def test_the_data_loader_lists_only_its_own_service(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_data_loader_lists_only_the_services_a_client_may_need(monkeypatch: pytest.MonkeyPatch) -> None:
     # botocore would list all ~450 service directories on the first model load; see src/botocore_session.
     from botocore.exceptions import UnknownServiceError
 
-    from src.botocore_session import session_for
+    from src.botocore_session import CREDENTIAL_SERVICES, session_for
 
     listed: list[str] = []
 
@@ -258,11 +258,35 @@ def test_the_data_loader_lists_only_its_own_service(monkeypatch: pytest.MonkeyPa
     client: Any = session.create_client("secretsmanager", region_name="us-east-1")
     assert client.meta.service_model.service_name == "secretsmanager"
     assert client.meta.endpoint_url == "https://secretsmanager.us-east-1.amazonaws.com"
-    assert listed and all("secretsmanager" in path for path in listed)
-    # Another service is unknown to this session, as one botocore does not ship would be.
+    names = ("secretsmanager", *CREDENTIAL_SERVICES)
+    assert listed and all(os.path.basename(path) in names for path in listed), listed
+    # The credential providers build their own clients on the session: STS (a role, a web
+    # identity), SSO and SSO-OIDC (an SSO profile). Those stay known; anything else does not.
+    for name in ("sts", "sso", "sso-oidc"):
+        assert session.create_client(name, region_name="us-east-1").meta.service_model.service_name == name
     with pytest.raises(UnknownServiceError):
-        session.create_client("sts", region_name="us-east-1")
-    assert session_for("sts").create_client("sts", region_name="us-east-1").meta.service_model.service_name == "sts"
+        session.create_client("s3", region_name="us-east-1")
+
+
+def test_credentials_from_a_web_identity_token_still_work(
+    sm: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # botocore's AssumeRoleWithWebIdentity provider (EKS IRSA, CI with OIDC) calls STS through a
+    # client of its own, built on the same session as the Secrets Manager client.
+    sm.create_secret(Name="short-cut/test/app", SecretString='{"MILVUS_HOST": "m"}')
+    token = tmp_path / "token"
+    token.write_text("header.payload.signature")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token))
+    monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/short-cut")
+    client = SecretsClient("us-east-1")
+    assert client.get_secret("short-cut/test/app").secret_string == '{"MILVUS_HOST": "m"}'
+    signer: Any = client.client
+    credentials = signer._request_signer._credentials
+    assert type(credentials).__name__ == "DeferredRefreshableCredentials"
 
 
 def test_the_data_loader_keeps_aws_data_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

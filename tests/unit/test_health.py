@@ -223,3 +223,24 @@ def test_response_models_are_built_only_when_the_docs_are_served() -> None:
     documented = [r for r in health_router(renderer, full_for=bool).routes if isinstance(r, APIRoute)]
     assert all(not r.responses for r in quiet)
     assert all(r.responses for r in documented)
+
+
+@pytest.mark.parametrize("loaded", [True, False], ids=["degraded", "never-loaded"])
+def test_the_documented_models_describe_the_rendered_bodies(loaded: bool) -> None:
+    # The bodies are pre-rendered bytes, the models only document them (src/health_models.py):
+    # a field added to one and not the other fails here.
+    from src.health_models import HealthBody, MinimalHealthBody
+
+    status = SecretStatus(
+        loaded=loaded,
+        source="aws-secrets-manager",
+        secret_names=("short-cut/prod/app",),
+        version_ids={"short-cut/prod/app": "v-1"} if loaded else {},
+        keys=("OPENAI_API_KEY",) if loaded else (),
+        verified_at=datetime.now(UTC) if loaded else None,
+        error=SecretsError(ErrorCode.ThrottlingException, "slow down", secret_name="short-cut/prod/app"),
+    )
+    renderer = HealthRenderer(lambda: status, app_env="production", version="1")
+    full, minimal = renderer.render(full=True)[1], renderer.render(full=False)[1]
+    assert HealthBody.model_validate_json(full, strict=True).model_dump(mode="json") == json.loads(full)
+    assert MinimalHealthBody.model_validate_json(minimal, strict=True).model_dump(mode="json") == json.loads(minimal)
