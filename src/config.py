@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -80,21 +81,15 @@ class Settings(BaseSettings):
     milvus_host: str | None = None
     milvus_port: int = Field(default=19530, ge=1, le=65535)
 
-    @field_validator("health_details", "metrics", "log_format", mode="before")
+    @field_validator("health_details", "metrics", "log_format", "health_access_log", "log_level", mode="before")
     @classmethod
-    def _lower_details(cls, value: object) -> object:
-        return value.strip().lower() or None if isinstance(value, str) else value
-
-    @field_validator("health_access_log", mode="before")
-    @classmethod
-    def _lower_access_log(cls, value: object) -> object:
-        return value.strip().lower() or "failures" if isinstance(value, str) else value
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _lower_level(cls, value: object) -> object:
-        # Case-insensitive, as uvicorn's --log-level; empty means unset, as entrypoint.sh reads it.
-        return value.strip().lower() or DEFAULT_LOG_LEVEL if isinstance(value, str) else value
+    def _lower_choice(cls, value: object) -> object:
+        # Case-insensitive (LOG_LEVEL as uvicorn's --log-level); empty means unset, as entrypoint.sh reads it.
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if not value:
+                raise PydanticUseDefault()
+        return value
 
     @field_validator("app_env", mode="before")
     @classmethod
