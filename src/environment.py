@@ -7,8 +7,10 @@ stays in the environment: it is written atomically to `service-account.json`
 at it, and the file is removed by `cleanup()` and at interpreter exit.
 
 The directory goes on the first root that works (`src.private_dir.temp_roots`:
-`/dev/shm` first), and directories a killed process of this user left behind are
-removed before the first write. Nothing here follows a symlink it did not make.
+the task's tmpfs at `/run/short-cut`, then `/dev/shm`, ...). The process holds an
+flock on a lock file inside it for as long as it lives; before the first write,
+directories in that same root whose lock nobody holds (their process is gone) are
+removed. Nothing here follows a symlink it did not make.
 `preview()` tells what the environment would be, touching nothing.
 This module does not know where the values came from.
 """
@@ -28,7 +30,7 @@ from pathlib import Path
 from src.errors import ErrorCode, SecretsError
 from src.payload import SERVICE_ACCOUNT_KEY
 from src.payload_values import fits_environment
-from src.private_dir import DIRECTORY_PREFIX, remove_stale_directories, temp_roots
+from src.private_dir import PrivateDirectory, make_private_directory, remove_stale_directories, temp_roots
 
 CREDENTIALS_PATH_KEY = "GOOGLE_APPLICATION_CREDENTIALS"
 CREDENTIALS_FILE_NAME = "service-account.json"
@@ -56,6 +58,7 @@ class EnvironmentApplier:
         self._original: dict[str, str] | None = None
         self._owned: set[str] = set()
         self._directory: Path | None = None
+        self._owner: PrivateDirectory | None = None  # holds the directory's flock while we live
         self._atexit_registered = False
         self._swept = False
 
@@ -132,19 +135,23 @@ class EnvironmentApplier:
             except OSError:
                 pass
             self._directory = None
+        if self._owner is not None:
+            self._owner.release()
+            self._owner = None
         roots = self._roots or temp_roots(self._environ)
-        if not self._swept:
-            self._swept = True
-            for root in roots:
-                remove_stale_directories(root)
         errors: list[str] = []
         for root in roots:
             try:
-                # mkdtemp creates the directory 0700 with O_EXCL semantics and a name nobody can predict.
-                self._directory = Path(tempfile.mkdtemp(prefix=f"{DIRECTORY_PREFIX}{os.getpid()}-", dir=root))
-                return self._directory
+                self._owner = make_private_directory(root)
             except OSError as exc:
                 errors.append(f"{root}: {exc.strerror}")
+                continue
+            self._directory = self._owner.path
+            if not self._swept:
+                # Only the root we write to: another root may belong to another runtime's tasks.
+                self._swept = True
+                remove_stale_directories(root, keep=self._directory)
+            return self._directory
         raise OSError(0, "no writable temporary directory (" + "; ".join(errors) + ")")
 
     def _write_credentials(self, content: str) -> Path:
@@ -183,6 +190,9 @@ class EnvironmentApplier:
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
+        if self._owner is not None:
+            self._owner.release()
+            self._owner = None
         if CREDENTIALS_PATH_KEY in self._owned:
             self._environ.pop(CREDENTIALS_PATH_KEY, None)
             self._owned.discard(CREDENTIALS_PATH_KEY)

@@ -35,7 +35,7 @@ def test_apply_sets_keys_and_writes_a_private_file(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert path.parent.parent == tmp_path
-    assert [p.name for p in path.parent.iterdir()] == ["service-account.json"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [".owner.lock", "service-account.json"]
 
 
 def test_environment_before_bootstrap_wins_and_is_reported(tmp_path: Path) -> None:
@@ -67,7 +67,7 @@ def test_second_apply_replaces_file_in_place_and_drops_removed_keys(tmp_path: Pa
     assert environ[CREDENTIALS_PATH_KEY] == first_path
     assert json.loads(Path(first_path).read_text())["private_key_id"] == "rotated-id"
     assert "EXTRA_KEY" not in environ
-    assert len(list(Path(first_path).parent.iterdir())) == 1
+    assert sorted(p.name for p in Path(first_path).parent.iterdir()) == [".owner.lock", "service-account.json"]
 
 
 def test_cleanup_removes_file_directory_and_variable(tmp_path: Path) -> None:
@@ -119,23 +119,34 @@ def test_no_writable_root_is_service_account_file_naming_them(tmp_path: Path) ->
     assert "a:" in caught.value.message and "b:" in caught.value.message
 
 
-def test_stale_directories_of_dead_processes_are_removed_at_the_first_write(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+def test_abandoned_directories_in_the_root_we_write_to_are_removed_at_the_first_write(tmp_path: Path) -> None:
+    import fcntl
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead_pid = int(dead.stdout)
-    stale = tmp_path / f"short-cut-{dead_pid}-abc123"
+    root, elsewhere = tmp_path / "root", tmp_path / "other-root"
+    root.mkdir()
+    elsewhere.mkdir()
+    stale = root / "short-cut-7-abc123"  # its process was SIGKILLed: the lock file is left, unlocked
     stale.mkdir(mode=0o700)
+    (stale / ".owner.lock").write_text("")
     (stale / "service-account.json").write_text("CANARY left by a SIGKILLed task")
-    alive = tmp_path / f"short-cut-{os.getppid()}-live01"  # pytest's parent: running
+    alive = root / "short-cut-7-live01"  # another instance (same pid in its namespace), alive
     alive.mkdir(mode=0o700)
-    legacy = tmp_path / "short-cut-nopid"
+    fd = os.open(alive / ".owner.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    legacy = root / "short-cut-nopid"
     legacy.mkdir()
-    applier = EnvironmentApplier({}, temp_root=str(tmp_path))
-    applier.apply(values())
-    assert not stale.exists()
-    assert alive.exists() and legacy.exists()
+    not_ours = elsewhere / "short-cut-8-abc"  # a root we do not write to is not swept
+    not_ours.mkdir()
+    (not_ours / ".owner.lock").write_text("")
+    try:
+        applier = EnvironmentApplier({}, roots=[str(tmp_path / "missing"), str(root), str(elsewhere)])
+        path = Path(applier.apply(values()).credentials_path or "")
+        assert path.parent.parent == root
+        assert not stale.exists()
+        assert alive.exists() and legacy.exists() and not_ours.exists()
+        applier.cleanup()
+    finally:
+        os.close(fd)
 
 
 def test_a_planted_symlink_is_never_followed_or_removed(tmp_path: Path) -> None:
