@@ -4,18 +4,73 @@ Contract: inside `with aws_errors(name):` every botocore exception becomes a `Se
 (the AWS error code as it is for a `ClientError`, a local code otherwise), raised without
 its cause, so no traceback carries a request or a response. Without botocore installed it
 does nothing. Used by `src.aws` (which re-exports it) and by the CLI's own AWS calls.
+
+An unreachable endpoint or a timeout names the service that was called: the caller says
+which (`service=LOGS`); otherwise the endpoint's host names it when it is an AWS one
+(`logs.us-east-1.amazonaws.com`), and otherwise it is Secrets Manager, the service's own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from src.errors import ErrorCode, SecretsError
 
 
+@dataclass(frozen=True)
+class Service:
+    """An AWS service as an operator knows it: its name, the botocore setting that points it
+    at another endpoint, and the VPC endpoint a private subnet needs for it."""
+
+    name: str
+    endpoint_variable: str  # botocore's AWS_ENDPOINT_URL_<SERVICE ID>
+    host_prefix: str  # the first label of its AWS endpoint host, also its VPC endpoint's name
+
+
+SECRETS_MANAGER = Service("Secrets Manager", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "secretsmanager")
+LOGS = Service("CloudWatch Logs", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "logs")
+STS = Service("STS", "AWS_ENDPOINT_URL_STS", "sts")
+IAM = Service("IAM", "AWS_ENDPOINT_URL_IAM", "iam")
+CLOUDWATCH = Service("CloudWatch", "AWS_ENDPOINT_URL_CLOUDWATCH", "monitoring")
+SNS = Service("SNS", "AWS_ENDPOINT_URL_SNS", "sns")
+KMS = Service("KMS", "AWS_ENDPOINT_URL_KMS", "kms")
+SERVICES = (SECRETS_MANAGER, LOGS, STS, IAM, CLOUDWATCH, SNS, KMS)
+
+
+def service_of(exc: Exception, given: Service | None) -> Service:
+    """The service a connection fault was talking to: as given, else by its AWS host."""
+    if given is not None:
+        return given
+    url = getattr(exc, "kwargs", {}).get("endpoint_url") or ""
+    host = urlsplit(str(url)).hostname or ""
+    if host.endswith((".amazonaws.com", ".amazonaws.com.cn")):
+        for service in SERVICES:
+            if host.split(".", 1)[0] in (service.host_prefix, f"{service.host_prefix}-fips"):
+                return service
+    return SECRETS_MANAGER
+
+
+def _unreachable_hint(service: Service) -> str | None:
+    if service == SECRETS_MANAGER:
+        return None  # the code's own hint
+    return (
+        f"The {service.name} endpoint could not be reached: check the network (a NAT gateway or a "
+        f"{service.host_prefix} VPC endpoint), the region, and {service.endpoint_variable} or "
+        "AWS_ENDPOINT_URL if set."
+    )
+
+
+def _timeout_hint(service: Service) -> str | None:
+    if service == SECRETS_MANAGER:
+        return None
+    return f"{service.name} did not answer in time: check the network path and run the command again."
+
+
 @contextmanager
-def aws_errors(secret_name: str | None = None) -> Iterator[None]:
+def aws_errors(secret_name: str | None = None, *, service: Service | None = None) -> Iterator[None]:
     """Turn every botocore exception into `SecretsError` with the project's codes and hints.
 
     The order matters: botocore's timeouts, TLS and proxy faults are all `ConnectionError`s,
@@ -50,14 +105,20 @@ def aws_errors(secret_name: str | None = None) -> Iterator[None]:
             ErrorCode.InvalidConfiguration, "AWS_PROFILE names a profile that does not exist", secret_name=secret_name
         ) from None
     except (bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
+        called = service_of(exc, service)
         raise SecretsError(
-            ErrorCode.Timeout, f"Secrets Manager did not answer in time ({type(exc).__name__})", secret_name=secret_name
+            ErrorCode.Timeout,
+            f"{called.name} did not answer in time ({type(exc).__name__})",
+            hint=_timeout_hint(called),
+            secret_name=secret_name,
         ) from None
     except (bx.ConnectionError, bx.HTTPClientError) as exc:
         # EndpointConnectionError, SSLError, ProxyConnectionError, ConnectionClosedError, ...
+        called = service_of(exc, service)
         raise SecretsError(
             ErrorCode.EndpointUnreachable,
-            f"could not reach Secrets Manager ({type(exc).__name__})",
+            f"could not reach {called.name} ({type(exc).__name__})",
+            hint=_unreachable_hint(called),
             secret_name=secret_name,
         ) from None
     except bx.ParamValidationError:

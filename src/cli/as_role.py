@@ -11,6 +11,7 @@ from typing import Any
 
 from src import aws
 from src.aws import SecretsClient, aws_errors
+from src.aws_errors import STS
 from src.errors import ErrorCode, SecretsError
 from src.logs import masker
 
@@ -22,7 +23,7 @@ DURATION_SECONDS = 900
 def assume_role_credentials(role_arn: str, sts: Any) -> dict[str, str]:
     """The role's AccessKeyId, SecretAccessKey and SessionToken; a refusal is AssumeRoleDenied."""
     try:
-        with aws_errors():
+        with aws_errors(service=STS):
             answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME, DurationSeconds=DURATION_SECONDS)
     except SecretsError as exc:
         # STS spells it AccessDenied, Secrets Manager AccessDeniedException.

@@ -9,7 +9,8 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from src.app_env import SHORT_NAMES, secret_name
+from src.app_env import secret_name
+from src.cli.environments import add_env_option
 from src.errors import SecretsError
 from src.logs import masker
 from src.payload import parse_secret
@@ -26,7 +27,7 @@ def target(args: argparse.Namespace) -> str:
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", default="prod", choices=sorted(SHORT_NAMES), help="environment (default: prod)")
+    add_env_option(parser)
     parser.add_argument("--name", help="secret name (default: short-cut/<env>/app)")
 
 

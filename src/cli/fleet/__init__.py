@@ -1,4 +1,5 @@
-"""`fleet`: which version of the secret each ECS task last reported, from CloudWatch Logs.
+"""`fleet`: which version of the secret each ECS task last reported, from CloudWatch Logs,
+judged against the secret's AWSCURRENT version as Secrets Manager states it.
 
 Runs one CloudWatch Logs Insights query (logs:StartQuery, then logs:GetQueryResults
 until Complete or --timeout) over the service's log group and time window. A
@@ -7,11 +8,14 @@ reports are the version lines of src.task_metadata (every start and swap) and th
 SecretAgeSeconds metric lines (every minute, while metrics are on), both of which
 carry `secret_name` and `version_id`.
 
-Each task's newest report is compared with the secret's AWSCURRENT version
-(DescribeSecret; if that is not allowed, the newest version any task reported).
-Tasks silent for longer than --active-within are listed but left out of the
-verdict (a stopped task stays in the window). Exit 0 when every reporting task
-serves the current version, 1 when one does not or none reports, 3 on an error.
+The target secrets are --name (repeatable) or the environment's `short-cut/<env>/app`.
+AWSCURRENT of every target is read first (secretsmanager:DescribeSecret); a refusal is
+an error (exit 3), never a guess. Each task's newest report is current, BEHIND, or
+UNKNOWN when it cannot be tied to a target (a wrong or redacted name, a missing field).
+Tasks silent for longer than --active-within are listed but left out of the verdict (a
+stopped task stays in the window). Exit 0 only when at least one task reported and every
+recent report is current; 1 otherwise; 3 on an error. `--wait SECONDS` runs the query
+again every --poll seconds until that holds (exit 0) or the time is up (exit 1).
 
 Parts: `query` (Logs Insights), `reports` (rows to each task's newest report) and
 `verdict` (the judgement and what is printed); this module is the command.
@@ -29,16 +33,17 @@ from typing import Any
 
 from src.app_env import DEFAULT_REGION, region_from
 from src.aws import SecretsClient
+from src.cli.environments import CLOUD_ENVS, add_env_option, names_for
 from src.cli.fleet.query import DEFAULT_TIMEOUT, logs_client, logs_error, run_query
 from src.cli.fleet.reports import reports_from_rows
-from src.cli.fleet.verdict import judge, print_fleet
+from src.cli.fleet.verdict import Verdict, judge, print_fleet
 from src.cli.output import Output
-from src.cli.render import CLOUD_ENVS
 from src.errors import ErrorCode, SecretsError
 
-LOG_GROUPS = {"prod": "/ecs/short-cut-api", "staging": "/ecs/short-cut-api-staging"}
+LOG_GROUPS = {env: names_for(env).log_group for env in CLOUD_ENVS}
 DEFAULT_SINCE = "1h"
 DEFAULT_ACTIVE_WITHIN = 180.0  # three SecretAgeSeconds heartbeats
+DEFAULT_POLL = 15.0  # between two queries under --wait: a task refreshes every 300 s by default
 
 _SINCE = re.compile(r"([1-9][0-9]*)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -60,30 +65,74 @@ def parse_since(text: str) -> int:
     return seconds
 
 
+def current_versions(names: list[str], current_version: Callable[[str], str]) -> dict[str, str]:
+    """AWSCURRENT of every target secret, from Secrets Manager; a refusal is fleet's error."""
+    current: dict[str, str] = {}
+    for name in names:
+        try:
+            current[name] = current_version(name)
+        except SecretsError as exc:
+            if exc.code in ("AccessDeniedException", "ResourceNotFoundException"):
+                raise exc.with_hint(
+                    f"fleet compares each task with AWSCURRENT of {name}, read with secretsmanager:DescribeSecret: "
+                    "check --env, --name and --region, and that your identity may describe the secret."
+                ) from None
+            raise
+    return current
+
+
 def fleet(
     logs: Any,
     *,
     log_group: str,
     since: str,
+    targets: list[str],
+    current_version: Callable[[str], str],
     active_within: float = DEFAULT_ACTIVE_WITHIN,
     timeout: float = DEFAULT_TIMEOUT,
-    current_version: Callable[[str], str] | None,
+    wait: float = 0.0,
+    poll: float = DEFAULT_POLL,
     out: Output,
-    now: datetime | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
+    """One judgement, or (wait > 0) judgements every `poll` seconds until converged or `wait` is up.
+
+    AWSCURRENT is read again before every query: a rotation during the wait moves the goal.
+    """
     seconds = parse_since(since)
-    moment = now or datetime.now(UTC)
-    end = int(moment.timestamp())
-    rows = run_query(logs, log_group, start=end - seconds, end=end, timeout=timeout, sleep=sleep)
-    verdict = judge(reports_from_rows(rows), now=moment, active_within=active_within, current_version=current_version)
+    if wait < 0 or poll <= 0:
+        raise SecretsError(ErrorCode.InvalidArgument, "--wait must be 0 or more and --poll more than 0")
+    deadline = clock() + wait
+    while True:
+        current = current_versions(targets, current_version)
+        moment = now()
+        end = int(moment.timestamp())
+        rows = run_query(logs, log_group, start=end - seconds, end=end, timeout=timeout, sleep=sleep)
+        verdict = judge(reports_from_rows(rows), now=moment, active_within=active_within, current=current)
+        left = deadline - clock()
+        if verdict.converged or left <= 0:
+            break
+        out.note(f"fleet: not converged ({_why(verdict)}); next look in {min(poll, left):g}s, {left:.0f}s left")
+        sleep(min(poll, left))
     print_fleet(out, verdict, log_group=log_group, since=since, now=moment, active_within=active_within)
+    if wait > 0 and not verdict.converged:
+        out.line(f"fleet: not converged after --wait {wait:g}s.")
+    out.set(waited=wait > 0)
     return 0 if verdict.converged else 1
+
+
+def _why(verdict: Verdict) -> str:
+    if not verdict.active:
+        return "no recent report"
+    return f"{len(verdict.behind)} behind, {len(verdict.unknown)} unknown"
 
 
 def cmd_fleet(args: argparse.Namespace, _client: object, out: Output) -> int:
     region = args.region or region_from(os.environ) or DEFAULT_REGION
     log_group = args.log_group or LOG_GROUPS[args.env]
+    targets = args.name or [names_for(args.env).secret]
     secrets = SecretsClient(region)
     try:
         logs = logs_client(region)
@@ -93,9 +142,12 @@ def cmd_fleet(args: argparse.Namespace, _client: object, out: Output) -> int:
         logs,
         log_group=log_group,
         since=args.since,
+        targets=targets,
+        current_version=secrets.current_version,
         active_within=args.active_within,
         timeout=args.timeout,
-        current_version=secrets.current_version,
+        wait=args.wait,
+        poll=args.poll,
         out=out,
     )
 
@@ -107,9 +159,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         help="which secret version each ECS task last reported (CloudWatch Logs Insights)",
         description="Queries the service's log group for each task's newest version report and says whether "
         "every reporting task serves the secret's AWSCURRENT version. Needs logs:StartQuery and "
-        "logs:GetQueryResults on the log group. Honours AWS_ENDPOINT_URL_CLOUDWATCH_LOGS.",
+        "logs:GetQueryResults on the log group and secretsmanager:DescribeSecret on the secret. Honours "
+        "AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, AWS_ENDPOINT_URL_SECRETS_MANAGER).",
     )
-    parser.add_argument("--env", default="prod", choices=CLOUD_ENVS, help="environment (default prod)")
+    add_env_option(parser, cloud_only=True)
+    parser.add_argument(
+        "--name",
+        action="append",
+        help="a secret the tasks serve (repeat for several; default short-cut/<env>/app)",
+    )
     parser.add_argument("--since", default=DEFAULT_SINCE, help="time window, e.g. 15m, 1h, 2d (default 1h)")
     parser.add_argument("--log-group", default=None, help="log group (default /ecs/short-cut-api[-staging])")
     parser.add_argument(
@@ -120,5 +178,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
     )
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the query (default 60)"
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="query again until every reporting task serves AWSCURRENT or SECONDS pass (exit 1)",
+    )
+    parser.add_argument(
+        "--poll", type=float, default=DEFAULT_POLL, help="seconds between two queries under --wait (default 15)"
     )
     parser.set_defaults(handler=cmd_fleet)

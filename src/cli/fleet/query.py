@@ -10,21 +10,27 @@ from collections.abc import Callable
 from typing import Any
 
 from src.aws import aws_errors
+from src.aws_errors import LOGS
 from src.errors import ErrorCode, SecretsError
 
 DEFAULT_TIMEOUT = 60.0
 POLL_INTERVAL = 1.0
 MAX_ROWS = 10_000  # the most GetQueryResults returns
 
-# Newest report per (task stream, secret). `dedup` keeps the first row in sort order
-# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax-Dedup.html).
-# The same filtering and dedup is repeated on the client, so an engine that ignores
-# them (moto) still yields the right answer.
+# Newest report per (task stream, secret name). `dedup` keeps the first row in sort order
+# and keeps every row whose field is null ("Null values are not considered duplicates",
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax-Dedup.html), so
+# a report without a name is deduplicated on a coalesced key instead. Reports missing a
+# field are kept on purpose: fleet counts them as unknown, never as current.
+# The same filtering and dedup is repeated on the client (reports.py), so an engine that
+# ignores them (moto) still yields the right answer.
 QUERY = (
-    "fields @timestamp, @logStream, @message, secret_name, version_id, task_arn"
-    " | filter ispresent(secret_name) and ispresent(version_id)"
+    "fields @timestamp, @logStream, @message, secret_name, version_id, task_arn,"
+    ' coalesce(secret_name, "-") as report_secret'
+    ' | filter event = "secret_version" or ispresent(SecretAgeSeconds)'
+    " or ispresent(secret_name) or ispresent(version_id)"
     " | sort @timestamp desc"
-    " | dedup @logStream, secret_name"
+    " | dedup @logStream, report_secret"
     f" | limit {MAX_ROWS}"
 )
 # GetQueryResults statuses (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetQueryResults.html).
@@ -59,7 +65,7 @@ FLEET_HINTS: dict[str, Callable[[str], str]] = {
     "QueryFailed": lambda _group: "The Logs Insights query ended without results: run fleet again; narrow --since.",
     "EndpointUnreachable": lambda _group: (
         "CloudWatch Logs could not be reached: check the network, --region, "
-        "and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS if set."
+        "and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS or AWS_ENDPOINT_URL if set."
     ),
     "Timeout": lambda _group: "CloudWatch Logs did not answer in time: check the network path and run fleet again.",
 }
@@ -83,13 +89,13 @@ def run_query(
 ) -> list[Any]:
     """StartQuery, then GetQueryResults until Complete; the result rows. Raises SecretsError."""
     try:
-        with aws_errors():
+        with aws_errors(service=LOGS):
             query_id = logs.start_query(logGroupName=log_group, startTime=start, endTime=end, queryString=QUERY)[
                 "queryId"
             ]
         deadline = clock() + timeout
         while True:
-            with aws_errors():
+            with aws_errors(service=LOGS):
                 response = logs.get_query_results(queryId=query_id)
             status = str(response.get("status", "Unknown"))
             if status == "Complete":
@@ -114,12 +120,13 @@ def _stop(logs: Any, query_id: str) -> None:
 
 
 def logs_client(region: str) -> Any:
-    """A CloudWatch Logs client with standard retries; honours AWS_ENDPOINT_URL_CLOUDWATCH_LOGS."""
+    """A CloudWatch Logs client with standard retries; honours AWS_ENDPOINT_URL_CLOUDWATCH_LOGS
+    and AWS_ENDPOINT_URL (botocore's service-specific, then global, endpoint setting)."""
     import botocore.session
     from botocore.config import Config
 
     config = Config(
         region_name=region, connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 5}
     )
-    with aws_errors():
+    with aws_errors(service=LOGS):
         return botocore.session.get_session().create_client("logs", config=config)

@@ -1,54 +1,58 @@
-"""The verdict of `fleet`: which reporting tasks serve the secret's current version, and the
-table and summary the operator reads."""
+"""The verdict of `fleet`: which reporting tasks serve the secret's AWSCURRENT version, and
+the table and summary the operator reads.
+
+The reference is only ever AWSCURRENT as Secrets Manager states it, read for every target
+secret. A report is:
+- `current`: it names a target secret and that secret's AWSCURRENT version;
+- `BEHIND`: it names a target secret and another version;
+- `UNKNOWN`: it cannot be tied to a target secret (a wrong or redacted name such as
+  `***/prod/app` or `Redacted`, or no name or no version at all).
+Converged means: at least one task reported recently, and every recent report is current.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from src.cli.fleet.reports import Report
 from src.cli.output import Output
-from src.errors import SecretsError
+
+CURRENT, BEHIND, UNKNOWN, SILENT = "current", "BEHIND", "UNKNOWN", "silent (stopped?)"
 
 
 @dataclass
 class Verdict:
-    current: dict[str, str]  # secret name -> the version every task should serve
-    source: str  # "AWSCURRENT" or "newest reported"
+    current: dict[str, str]  # target secret name -> its AWSCURRENT version id
     active: list[Report]
     silent: list[Report]
     behind: list[Report]
+    unknown: list[Report]
 
     @property
     def converged(self) -> bool:
-        return bool(self.active) and not self.behind
+        return bool(self.active) and not self.behind and not self.unknown
+
+    def state(self, report: Report) -> str:
+        if report in self.silent:
+            return SILENT
+        return state_of(report, self.current)
 
 
-def judge(
-    reports: list[Report],
-    *,
-    now: datetime,
-    active_within: float,
-    current_version: Callable[[str], str] | None,
-) -> Verdict:
-    current: dict[str, str] = {}
-    source = "AWSCURRENT"
-    for name in sorted({r.secret_name for r in reports}):
-        version = None
-        if current_version is not None:
-            try:
-                version = current_version(name)
-            except SecretsError:
-                version = None
-        if version is None:
-            source = "newest reported"
-            version = max((r for r in reports if r.secret_name == name), key=lambda r: r.seen_at).version_id
-        current[name] = version
+def state_of(report: Report, current: Mapping[str, str]) -> str:
+    if report.secret_name not in current or report.version_id is None:
+        return UNKNOWN
+    return CURRENT if report.version_id == current[report.secret_name] else BEHIND
+
+
+def judge(reports: list[Report], *, now: datetime, active_within: float, current: Mapping[str, str]) -> Verdict:
+    """`current`: AWSCURRENT of every target secret, as Secrets Manager answered."""
     active = [r for r in reports if active_within <= 0 or (now - r.seen_at).total_seconds() <= active_within]
     silent = [r for r in reports if r not in active]
-    behind = [r for r in active if r.version_id != current[r.secret_name]]
-    return Verdict(current, source, active, silent, behind)
+    behind = [r for r in active if state_of(r, current) == BEHIND]
+    unknown = [r for r in active if state_of(r, current) == UNKNOWN]
+    return Verdict(dict(current), active, silent, behind, unknown)
 
 
 def _ago(now: datetime, moment: datetime) -> str:
@@ -64,47 +68,62 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _shown(text: str | None, width: int) -> str:
+    # A name or id as the task logged it, cut to its column: it is an identifier, never a value.
+    if text is None:
+        return "(none)"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def summary(verdict: Verdict, *, since: str, active_within: float, rows: int) -> str:
+    tasks = len({r.task for r in verdict.active})
+    if not rows:
+        return (
+            f"fleet: no task reported a version in the last {since}: is the service running, "
+            "and does it log to this group?"
+        )
+    if not verdict.active:
+        return (
+            f"fleet: no task reported in the last {active_within:g}s: the per-minute reports come from the "
+            "SecretAgeSeconds metric lines (METRICS must not be off); use --active-within 0 to judge every task."
+        )
+    if verdict.unknown:
+        return (
+            f"fleet: {len({r.task for r in verdict.unknown})} of {tasks} reporting tasks report a version that "
+            f"cannot be tied to {', '.join(sorted(verdict.current))} (a wrong or redacted secret name, or a "
+            "missing field): NOT converged; check SECRET_NAME in the task definition and the log mask."
+        )
+    if verdict.behind:
+        return (
+            f"fleet: {len({r.task for r in verdict.behind})} of {tasks} reporting tasks are NOT on AWSCURRENT; "
+            "wait for their next refresh before revoking old keys."
+        )
+    return f"fleet: all {tasks} reporting tasks serve AWSCURRENT."
+
+
 def print_fleet(
     out: Output, verdict: Verdict, *, log_group: str, since: str, now: datetime, active_within: float
 ) -> None:
-    rows = sorted(verdict.active + verdict.silent, key=lambda r: (r.secret_name, r.task))
+    rows = sorted(verdict.active + verdict.silent, key=lambda r: (r.secret_name or "", r.task))
     out.line(f"fleet: {log_group}, reports from the last {since}")
     if rows:
         out.line(f"{'TASK':<34} {'SECRET':<24} {'VERSION':<38} LAST REPORT")
     for report in rows:
-        state = (
-            "silent (stopped?)"
-            if report in verdict.silent
-            else ("current" if report.version_id == verdict.current[report.secret_name] else "BEHIND")
-        )
         out.line(
-            f"{report.task:<34} {report.secret_name:<24} {report.version_id:<38} "
-            f"{_iso(report.seen_at)} ({_ago(now, report.seen_at)}) {state}"
+            f"{report.task:<34} {_shown(report.secret_name, 24):<24} {_shown(report.version_id, 38):<38} "
+            f"{_iso(report.seen_at)} ({_ago(now, report.seen_at)}) {verdict.state(report)}"
         )
     for name, version in sorted(verdict.current.items()):
-        out.line(f"current: {name} {version} ({verdict.source})")
-    if not rows:
-        out.line(
-            f"fleet: no task reported a version in the last {since}: is the service running, "
-            "and does it log to this group?"
-        )
-    elif not verdict.active:
-        out.line(
-            f"fleet: no task reported in the last {active_within:g}s: the per-minute reports come from the "
-            "SecretAgeSeconds metric lines (METRICS must not be off); use --active-within 0 to judge every task."
-        )
-    elif verdict.behind:
-        out.line(
-            f"fleet: {len({r.task for r in verdict.behind})} of {len({r.task for r in verdict.active})} "
-            "reporting tasks are NOT on the current version; wait for their next refresh before revoking old keys."
-        )
-    else:
-        out.line(f"fleet: all {len({r.task for r in verdict.active})} reporting tasks serve the current version.")
+        out.line(f"AWSCURRENT: {name} {version}")
+    out.line(summary(verdict, since=since, active_within=active_within, rows=len(rows)))
     out.set(
         log_group=log_group,
         since=since,
         current=verdict.current,
-        current_source=verdict.source,
+        current_source="AWSCURRENT",
         converged=verdict.converged,
-        tasks=[{**asdict(r), "seen_at": _iso(r.seen_at), "active": r in verdict.active} for r in rows],
+        tasks=[
+            {**asdict(r), "seen_at": _iso(r.seen_at), "active": r in verdict.active, "state": verdict.state(r)}
+            for r in rows
+        ],
     )

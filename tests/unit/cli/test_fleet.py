@@ -57,14 +57,21 @@ def expect_query(
 
 
 def run(client: Any, out: Output, current: str | None = NEW, **options: Any) -> int:
-    def current_version(_name: str) -> str:
+    def current_version(name: str) -> str:
         if current is None:
             raise SecretsError(ErrorCode.AccessDeniedException, "not allowed to describe")
+        if name != NAME:
+            raise SecretsError(ErrorCode.ResourceNotFoundException, f"no secret {name}")
         return current
 
-    settings: dict[str, Any] = {"log_group": "/ecs/short-cut-api", "since": "1h", "current_version": current_version}
+    settings: dict[str, Any] = {
+        "log_group": "/ecs/short-cut-api",
+        "since": "1h",
+        "targets": [NAME],
+        "current_version": current_version,
+    }
     settings.update(options)
-    return fleet.fleet(client, out=out, now=NOW, sleep=lambda _s: None, **settings)
+    return fleet.fleet(client, out=out, now=lambda: NOW, sleep=lambda _s: None, **settings)
 
 
 def test_every_task_on_awscurrent_passes(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
@@ -77,8 +84,8 @@ def test_every_task_on_awscurrent_passes(logs: tuple[Any, Stubber], capsys: pyte
     assert run(client, Output(as_json=False)) == 0
     out = capsys.readouterr().out
     assert f"{TASK_A:<34} {NAME:<24} {NEW:<38} 2026-05-01T11:59:30Z (30s ago) current" in out
-    assert f"current: {NAME} {NEW} (AWSCURRENT)" in out
-    assert "fleet: all 2 reporting tasks serve the current version." in out
+    assert f"AWSCURRENT: {NAME} {NEW}" in out
+    assert "fleet: all 2 reporting tasks serve AWSCURRENT." in out
 
 
 def test_a_task_behind_fails_and_is_named(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,7 +111,7 @@ def test_a_silent_task_is_listed_but_not_judged(logs: tuple[Any, Stubber], capsy
     assert run(client, Output(as_json=False)) == 0
     out = capsys.readouterr().out
     assert "(20m ago) silent (stopped?)" in out
-    assert "all 1 reporting tasks serve the current version" in out
+    assert "all 1 reporting tasks serve AWSCURRENT" in out
 
 
 def test_no_recent_report_is_not_a_pass(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,7 +125,7 @@ def test_active_within_zero_judges_every_task(logs: tuple[Any, Stubber], capsys:
     client, stubber = logs
     expect_query(stubber, {"status": "Complete", "results": [aws_row(TASK_A, NEW, 1200), aws_row(TASK_B, OLD, 1300)]})
     assert run(client, Output(as_json=False), active_within=0) == 1
-    assert "1 of 2 reporting tasks are NOT on the current version" in capsys.readouterr().out
+    assert "1 of 2 reporting tasks are NOT on AWSCURRENT" in capsys.readouterr().out
 
 
 def test_no_report_at_all(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,13 +135,123 @@ def test_no_report_at_all(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixtu
     assert "no task reported a version in the last 1h" in capsys.readouterr().out
 
 
-def test_without_describe_the_newest_report_is_the_reference(
+def test_without_describe_fleet_refuses_to_guess(logs: tuple[Any, Stubber]) -> None:
+    # Before: the newest reported version stood in for AWSCURRENT, so a fleet that all
+    # lagged behind a rotation was "converged". No query is run without the reference.
+    client, _stubber = logs
+    with pytest.raises(SecretsError) as caught:
+        run(client, Output(as_json=False), current=None)
+    assert caught.value.code == "AccessDeniedException"
+    assert "secretsmanager:DescribeSecret" in caught.value.hint and NAME in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    "masked",
+    [
+        "***/prod/app",  # the log mask rewrote a word of the name (issue 19)
+        "Redacted",  # the EMF writer's placeholder for a name it will not write
+        "short-cut/staging/app",  # a task pointed at another secret
+    ],
+)
+def test_reports_that_cannot_be_tied_to_the_secret_are_unknown_not_current(
+    logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str], masked: str
+) -> None:
+    # The issue's case: every task reports a name fleet cannot tie to the target, all on
+    # the old version, while AWSCURRENT has moved on. Before: "all 2 reporting tasks serve
+    # the current version", exit 0.
+    client, stubber = logs
+    rows = [aws_row(TASK_A, OLD, 30, name=masked), aws_row(TASK_B, OLD, 40, name=masked)]
+    expect_query(stubber, {"status": "Complete", "results": rows})
+    out = Output(as_json=True)
+    assert run(client, out) == 1
+    out.finish()
+    document = json.loads(capsys.readouterr().out)
+    assert document["converged"] is False
+    assert document["current"] == {NAME: NEW}
+    assert {t["state"] for t in document["tasks"]} == {"UNKNOWN"}
+
+
+def test_a_report_missing_a_field_is_unknown(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
+    client, stubber = logs
+    no_version = [c for c in aws_row(TASK_B, NEW, 20) if c["field"] != "version_id"]
+    no_version[2] = {"field": "@message", "value": json.dumps({"event": "secret_version", "secret_name": NAME})}
+    no_name = [c for c in aws_row(TASK_A, NEW, 20) if c["field"] != "secret_name"]
+    no_name[2] = {"field": "@message", "value": json.dumps({"SecretAgeSeconds": 30, "version_id": NEW})}
+    expect_query(stubber, {"status": "Complete", "results": [aws_row(TASK_A, NEW, 10), no_version, no_name]})
+    assert run(client, Output(as_json=False)) == 1
+    out = capsys.readouterr().out
+    assert f"{TASK_B:<34} {NAME:<24} {'(none)':<38}" in out and "UNKNOWN" in out
+    assert "2 of 2 reporting tasks report a version that cannot be tied to short-cut/prod/app" in out
+
+
+def test_one_unknown_task_among_current_ones_is_not_converged(
     logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]
 ) -> None:
     client, stubber = logs
-    expect_query(stubber, {"status": "Complete", "results": [aws_row(TASK_A, NEW, 10), aws_row(TASK_B, OLD, 40)]})
-    assert run(client, Output(as_json=False), current=None) == 1
-    assert f"current: {NAME} {NEW} (newest reported)" in capsys.readouterr().out
+    rows = [aws_row(TASK_A, NEW, 10), aws_row(TASK_B, NEW, 15, name="***/prod/app")]
+    expect_query(stubber, {"status": "Complete", "results": rows})
+    assert run(client, Output(as_json=False)) == 1
+    assert "1 of 2 reporting tasks report a version that cannot be tied" in capsys.readouterr().out
+
+
+def test_wait_polls_until_converged(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
+    client, stubber = logs
+    behind = {"status": "Complete", "results": [aws_row(TASK_A, NEW, 30), aws_row(TASK_B, OLD, 40)]}
+    done = {"status": "Complete", "results": [aws_row(TASK_A, NEW, 30), aws_row(TASK_B, NEW, 5)]}
+    expect_query(stubber, behind)
+    expect_query(stubber, behind)
+    expect_query(stubber, done)
+    slept: list[float] = []
+    clock = iter(range(0, 1000, 10))
+    code = fleet.fleet(
+        client, out=Output(as_json=False), now=lambda: NOW, sleep=slept.append, clock=lambda: float(next(clock)),
+        log_group="/ecs/short-cut-api", since="1h", targets=[NAME], current_version=lambda _n: NEW,
+        wait=600, poll=20,
+    )  # fmt: skip
+    assert code == 0 and slept == [20, 20]
+    captured = capsys.readouterr()
+    assert captured.err.count("fleet: not converged (1 behind, 0 unknown)") == 2
+    assert "all 2 reporting tasks serve AWSCURRENT" in captured.out
+
+
+def test_wait_times_out_non_zero(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
+    client, stubber = logs
+    behind = {"status": "Complete", "results": [aws_row(TASK_A, NEW, 30), aws_row(TASK_B, OLD, 40)]}
+    for _ in range(4):
+        expect_query(stubber, behind)
+    slept: list[float] = []
+    clock = iter([0.0, 0.0, 20.0, 40.0, 45.0])
+    code = fleet.fleet(
+        client, out=Output(as_json=False), now=lambda: NOW, sleep=slept.append, clock=lambda: next(clock),
+        log_group="/ecs/short-cut-api", since="1h", targets=[NAME], current_version=lambda _n: NEW,
+        wait=45, poll=20,
+    )  # fmt: skip
+    # Looks at 0 s, 20 s and 40 s, sleeps only the 5 s left, looks a last time at 45 s, gives up.
+    assert code == 1 and slept == [20, 20, 5]
+    assert "not converged after --wait 45s" in capsys.readouterr().out
+
+
+def test_wait_reads_awscurrent_again_before_each_query(logs: tuple[Any, Stubber]) -> None:
+    # A rotation during the wait moves the goal: tasks on the version that was current
+    # when the wait began are not converged any more.
+    client, stubber = logs
+    on_new = {"status": "Complete", "results": [aws_row(TASK_A, NEW, 30)]}
+    expect_query(stubber, on_new)
+    expect_query(stubber, on_new)
+    answers = iter([OLD, NEW])
+    seen: list[str] = []
+
+    def current_version(_name: str) -> str:
+        seen.append(next(answers))
+        return seen[-1]
+
+    clock = iter([0.0, 0.0, 10.0])
+    code = fleet.fleet(
+        client, out=Output(as_json=False), now=lambda: NOW, sleep=lambda _s: None, clock=lambda: next(clock),
+        log_group="/ecs/short-cut-api", since="1h", targets=[NAME], current_version=current_version,
+        wait=60, poll=10,
+    )  # fmt: skip
+    assert code == 0 and seen == [OLD, NEW]
 
 
 def test_only_ids_are_printed_never_the_message(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
@@ -196,6 +313,9 @@ def test_the_parser_defaults() -> None:
     fleet.add_parser(parser.add_subparsers(dest="command"), common)
     args = parser.parse_args(["fleet"])
     assert (args.env, args.since, args.log_group, args.active_within, args.timeout) == ("prod", "1h", None, 180.0, 60.0)
+    assert (args.name, args.wait, args.poll) == (None, 0.0, 15.0)
     assert args.handler is fleet.cmd_fleet
     args = parser.parse_args(["fleet", "--env", "staging", "--since", "15m", "--active-within", "0"])
     assert fleet.LOG_GROUPS[args.env] == "/ecs/short-cut-api-staging"
+    args = parser.parse_args(["fleet", "--env", "production", "--wait", "600", "--name", "a", "--name", "b"])
+    assert (args.env, args.wait, args.name) == ("prod", 600.0, ["a", "b"])

@@ -24,9 +24,16 @@ def test_the_default_secret_is_the_environments_app_secret() -> None:
     assert target(parse("--env", "staging", "--name", "other/secret")) == "other/secret"
 
 
-def test_env_takes_the_short_names_only() -> None:
+@pytest.mark.parametrize(("given", "short"), [("production", "prod"), ("prod", "prod"), ("Staging", "staging")])
+def test_env_takes_app_env_names_and_short_names(given: str, short: str) -> None:
+    # APP_ENV says production, the secret names say prod: both mean the same secret.
+    assert parse("--env", given).env == short
+    assert target(parse("--env", given)) == f"short-cut/{short}/app"
+
+
+def test_an_unknown_env_is_a_usage_error() -> None:
     with pytest.raises(SystemExit):
-        parse("--env", "production")  # the secret names say prod
+        parse("--env", "qa")
 
 
 def test_remember_registers_every_value_with_the_mask() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from src.cli.fleet.reports import Report
 from src.cli.fleet.verdict import judge
-from src.errors import ErrorCode, SecretsError
 from tests.unit.cli.test_fleet import NAME, NEW, NOW, OLD, TASK_A, TASK_B
 
 
@@ -17,38 +18,39 @@ def report(task: str, version: str, seconds_ago: float, name: str = NAME) -> Rep
 
 def test_awscurrent_is_the_reference_and_a_task_on_another_version_is_behind() -> None:
     a, b = report(TASK_A, NEW, 10), report(TASK_B, OLD, 20)
-    verdict = judge([a, b], now=NOW, active_within=180, current_version=lambda _name: NEW)
-    assert (verdict.current, verdict.source) == ({NAME: NEW}, "AWSCURRENT")
+    verdict = judge([a, b], now=NOW, active_within=180, current={NAME: NEW})
+    assert verdict.current == {NAME: NEW}
     assert verdict.behind == [b] and not verdict.converged
 
 
-def test_when_describe_is_refused_the_newest_report_is_the_reference() -> None:
-    def refused(_name: str) -> str:
-        raise SecretsError(ErrorCode.AccessDeniedException, "no DescribeSecret")
-
-    reports = [report(TASK_A, OLD, 100), report(TASK_B, NEW, 10)]
-    verdict = judge(reports, now=NOW, active_within=180, current_version=refused)
-    assert (verdict.current, verdict.source) == ({NAME: NEW}, "newest reported")
-    verdict = judge(reports, now=NOW, active_within=180, current_version=None)
-    assert verdict.source == "newest reported"
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [("***/prod/app", NEW), ("Redacted", NEW), ("short-cut/prod/app-other", NEW), (None, NEW), (NAME, None)],
+)
+def test_a_report_not_tied_to_a_target_is_unknown_even_on_the_right_version(
+    name: str | None, version: str | None
+) -> None:
+    odd = Report(TASK_B, f"ecs/short-cut-api/{TASK_B}", name, version, NOW - timedelta(seconds=5))
+    verdict = judge([report(TASK_A, NEW, 10), odd], now=NOW, active_within=180, current={NAME: NEW})
+    assert verdict.unknown == [odd] and verdict.state(odd) == "UNKNOWN" and not verdict.converged
 
 
 def test_silent_tasks_are_left_out_unless_active_within_is_zero() -> None:
     stopped = report(TASK_B, OLD, 1200)
-    verdict = judge([report(TASK_A, NEW, 10), stopped], now=NOW, active_within=180, current_version=lambda _n: NEW)
+    verdict = judge([report(TASK_A, NEW, 10), stopped], now=NOW, active_within=180, current={NAME: NEW})
     assert verdict.silent == [stopped] and verdict.converged
-    verdict = judge([report(TASK_A, NEW, 10), stopped], now=NOW, active_within=0, current_version=lambda _n: NEW)
+    verdict = judge([report(TASK_A, NEW, 10), stopped], now=NOW, active_within=0, current={NAME: NEW})
     assert verdict.silent == [] and verdict.behind == [stopped]
 
 
 def test_no_active_report_is_not_converged() -> None:
-    verdict = judge([report(TASK_A, NEW, 1200)], now=NOW, active_within=180, current_version=lambda _n: NEW)
+    verdict = judge([report(TASK_A, NEW, 1200)], now=NOW, active_within=180, current={NAME: NEW})
     assert verdict.active == [] and not verdict.converged
-    assert not judge([], now=NOW, active_within=180, current_version=None).converged
+    assert not judge([], now=NOW, active_within=180, current={NAME: NEW}).converged
 
 
 def test_each_secret_has_its_own_reference() -> None:
     other = "short-cut/prod/other"
     reports = [report(TASK_A, NEW, 10), report(TASK_A, OLD, 10, name=other)]
-    verdict = judge(reports, now=NOW, active_within=180, current_version=lambda name: NEW if name == NAME else OLD)
+    verdict = judge(reports, now=NOW, active_within=180, current={NAME: NEW, other: OLD})
     assert verdict.current == {NAME: NEW, other: OLD} and verdict.converged
