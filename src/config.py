@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     secrets_retry_max_backoff: float = Field(default=30.0, gt=0, le=86400, allow_inf_nan=False)
     # None: 300 s in staging/production, off elsewhere. 0: off. At most 30 days.
     secrets_refresh_interval: float | None = Field(default=None, ge=0, le=2592000, allow_inf_nan=False)
+    # Every Nth refresh with no new version also reads the version in use (GetSecretValue), so a
+    # task notices lost access (read permission, resource policy, KMS key) within N intervals:
+    # 12 x 300 s = 1 h. 0: never (DescribeSecret only, which needs no kms:Decrypt).
+    secrets_verify_every: int = Field(default=12, ge=0, le=100000)
     # At most a year.
     secrets_max_staleness: float = Field(default=86400.0, gt=0, le=31536000, allow_inf_nan=False)
     secrets_previous_key_grace: float = Field(default=300.0, ge=0, le=2592000, allow_inf_nan=False)

@@ -52,6 +52,13 @@ class ErrorCode(StrEnum):
             "that the task role may kms:Decrypt via secretsmanager.<region>.amazonaws.com."
         ),
     )
+    KMSInvalidStateException = (
+        "KMSInvalidStateException",
+        (
+            "The secret's KMS key is disabled or pending deletion, so Secrets Manager cannot decrypt the "
+            "secret: enable the key (aws kms enable-key) or cancel its deletion (aws kms cancel-key-deletion)."
+        ),
+    )
     InvalidRequestException = (
         "InvalidRequestException",
         (
@@ -207,9 +214,10 @@ class ErrorCode(StrEnum):
     ServiceAccountFile = (
         "ServiceAccountFile",
         (
-            "The service-account file could not be written: none of /dev/shm, TMPDIR, /tmp, /var/tmp is a "
-            "writable directory. Give the task a tmpfs or a writable volume at /tmp (the image declares "
-            "VOLUME /tmp), or point SECRETS_FILE_DIR at a writable directory."
+            "The service-account file could not be written: none of /run/short-cut (the task's tmpfs), "
+            "/dev/shm, TMPDIR, /tmp, /var/tmp is a writable directory. Give the task the tmpfs at "
+            "/run/short-cut or a writable volume at /tmp (the image declares VOLUME /tmp), or point "
+            "SECRETS_FILE_DIR at a writable directory."
         ),
     )
     InvalidArgument = ("InvalidArgument", "A command-line argument is invalid: see the command's --help.")

@@ -124,6 +124,8 @@ class Loader:
         self._applier = applier
         self._parts: Parts = {}
         self._lock = threading.Lock()
+        # Refreshes since the versions in use were last read (not just described); see verify().
+        self._unread = 0
 
     def client(self, settings: Settings) -> SecretsClient:
         with self._lock:
@@ -141,12 +143,38 @@ class Loader:
         self._parts = dict(prepared.parts)
 
     def changed(self, settings: Settings, known: Mapping[str, str]) -> Prepared | None:
-        """DescribeSecret each name; fetch and validate only when a version differs from `known`."""
+        """DescribeSecret each name; fetch and validate only when a version differs from `known`.
+
+        Every SECRETS_VERIFY_EVERY-th refresh with nothing new also reads the versions in use
+        (`verify`): DescribeSecret still answers when the read permission, the resource policy
+        or the KMS key no longer lets this task read the secret.
+        """
         client = self.client(settings)
         current = {name: client.current_version(name) for name in settings.secret_names}
+        self._unread += 1
         if current == dict(known):
+            every = settings.secrets_verify_every
+            if every and self._unread >= every:
+                self.verify(settings, known)
+                # Only after a successful read: a failed one is tried again at the next refresh,
+                # so a DescribeSecret alone never clears a lost-access error.
+                self._unread = 0
             return None
         return self.prepare(settings, current=current)
+
+    def verify(self, settings: Settings, known: Mapping[str, str]) -> None:
+        """GetSecretValue of each version in use, by id: proves this task can still read it.
+
+        The value is checked to be a SecretString and dropped (it is the one already applied:
+        a version's value never changes). Raises SecretsError with AWS's code.
+        """
+        client = self.client(settings)
+        for name, version_id in known.items():
+            try:
+                fetched = client.get_secret(name, version_stage=None, version_id=version_id)
+                require_string(fetched.secret_string, name, binary=fetched.has_binary)
+            except SecretsError as error:
+                raise _unreadable(error, name, version_id) from None
 
     def prepare(self, settings: Settings, *, current: Mapping[str, str] | None = None) -> Prepared:
         """Fetch and validate everything, including the typed Settings, without touching anything.
@@ -217,3 +245,29 @@ class Loader:
         values = dotenv_values()
         values.update(self._applier.original)
         return values
+
+
+# Codes that mean "this principal may no longer read it" rather than a network or service fault.
+_ACCESS_CODES = frozenset(
+    {
+        ErrorCode.AccessDeniedException,
+        ErrorCode.DecryptionFailure,
+        ErrorCode.KMSInvalidStateException,
+        ErrorCode.ResourceNotFoundException,
+        ErrorCode.InvalidRequestException,
+    }
+)
+_UNREADABLE_HINT = (
+    "DescribeSecret still answers but GetSecretValue of the version in use is refused: this task keeps "
+    "serving the values it has, and a task started now would fail. Check that the task role still "
+    "allows secretsmanager:GetSecretValue (and kms:Decrypt via Secrets Manager on the secret's key), "
+    "that the secret's resource policy does not deny it, and that the KMS key is enabled."
+)
+
+
+def _unreadable(error: SecretsError, name: str, version_id: str) -> SecretsError:
+    """The refused read, with AWS's code kept, the version named, and what it means for the fleet."""
+    found = SecretsError.from_aws(
+        error.code, f"reading the version in use ({version_id}) failed: {error.message}", secret_name=name
+    )
+    return found.with_hint(f"{error.hint} {_UNREADABLE_HINT}") if error.code in _ACCESS_CODES else found

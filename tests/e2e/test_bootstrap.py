@@ -326,3 +326,66 @@ def test_operator_snippet_leaves_no_private_key_behind(
     assert credentials_files(tmp_path) == []
     assert leaked(result.stdout, result.stderr) == []
     assert os.listdir(tmp_path) == []
+
+
+# A running task notices lost access (issue 20, item 1). On AWS, removing secretsmanager:GetSecretValue
+# from the task role, a resource policy that denies it, or disabling the secret's KMS key fails
+# GetSecretValue while DescribeSecret still answers: DescribeSecret returns no value, so it needs
+# neither GetSecretValue nor kms:Decrypt (API_DescribeSecret and API_GetSecretValue "Required
+# permissions"; Secrets Manager calls KMS Decrypt in response to GetSecretValue:
+# https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html). The codes:
+# AccessDeniedException and DecryptionFailure (HTTP 400, CommonErrors), KMSInvalidStateException for a
+# key disabled or pending deletion (https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html).
+# moto enforces none of it, so the fault proxy refuses GetSecretValue by X-Amz-Target and forwards
+# DescribeSecret to moto_server.
+@pytest.mark.parametrize("code", ["AccessDeniedException", "KMSInvalidStateException", "DecryptionFailure"])
+def test_lost_read_access_degrades_a_running_task_and_keeps_its_values(
+    code: str,
+    service: ServiceFactory,
+    create_secret: Callable[..., str],
+    secret_name: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+) -> None:
+    from tests.support.emf import emf_lines, metric_names
+
+    version = create_secret(secret_name, canary_payload())
+    env = production_env(
+        secret_name, SECRETS_REFRESH_INTERVAL="0.3", SECRETS_VERIFY_EVERY="3", SECRETS_RETRY_MAX_BACKOFF="0.3"
+    )
+    process, url = service(env, endpoint=proxy.url)
+    assert wait_health(url, 200)["status"] == "ok"
+    (sa_file,) = credentials_files(tmp_path)
+    before = sa_file.read_text()
+    time.sleep(1.5)  # at least one verifying read has passed: it did not degrade anything
+    assert httpx.get(f"{url}/health").json()["status"] == "ok"
+    reads = proxy.calls["GetSecretValue"]
+    assert reads >= 2, proxy.calls  # the start, then the version in use read again
+
+    proxy.set_fault(Fault("error", code, actions=("GetSecretValue",)))
+    describes = proxy.calls["DescribeSecret"]
+    deadline = time.monotonic() + 15
+    body = httpx.get(f"{url}/health").json()
+    while body["status"] != "degraded" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        body = httpx.get(f"{url}/health").json()
+    assert body["status"] == "degraded", body
+    error = body["secrets"]["error"]
+    assert error["code"] == code and version in error["message"]
+    assert "DescribeSecret still answers" in error["hint"]
+    assert proxy.calls["DescribeSecret"] > describes  # DescribeSecret kept answering
+    assert body["secrets"]["version_ids"] == {secret_name: version}
+    assert sa_file.read_text() == before  # the values in use are kept
+    time.sleep(1.0)  # later refreshes (DescribeSecret answering) do not clear it
+    assert httpx.get(f"{url}/health").json()["secrets"]["error"]["code"] == code
+
+    proxy.clear()
+    deadline = time.monotonic() + 15
+    while body["status"] != "ok" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        body = httpx.get(f"{url}/health").json()
+    assert body["status"] == "ok" and body["secrets"]["error"] is None
+    output = process.output()
+    failures = [d for d in emf_lines(output) if metric_names(d) == ["SecretRefreshFailure"]]
+    assert failures and {d["error_code"] for d in failures} == {code}
+    assert leaked(output) == []

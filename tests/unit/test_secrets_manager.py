@@ -308,3 +308,128 @@ def test_service_account_file_failure_changes_nothing(aws: Any, tmp_path: Path) 
         boot.load(production())
     assert caught.value.code == "ServiceAccountFile"
     assert dict(os.environ) == before and boot.status.loaded is False
+
+
+# -- a running task notices that it lost access (issue 20, item 1) -------------------------------
+#
+# DescribeSecret needs secretsmanager:DescribeSecret only and returns no value, so it needs no
+# kms:Decrypt; GetSecretValue needs secretsmanager:GetSecretValue, and Secrets Manager calls KMS
+# Decrypt to answer it ("Secrets Manager calls the Decrypt operation in response to the
+# GetSecretValue operation": https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html;
+# GetSecretValue, "Required permissions": https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html;
+# DescribeSecret: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html).
+# So a removed read permission, a denying resource policy or a disabled key fails GetSecretValue
+# while DescribeSecret still answers: AccessDeniedException (HTTP 400, "Access to KMS is not allowed"
+# when kms:Decrypt is denied: https://repost.aws/knowledge-center/secrets-manager-cross-account-key),
+# DecryptionFailure ("can't decrypt the protected secret text using the provided KMS key",
+# https://docs.aws.amazon.com/secretsmanager/latest/apireference/CommonErrors.html), or KMS's own
+# KMSInvalidStateException for a key disabled or pending deletion
+# (https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html).
+
+ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:short-cut/prod/app-AbCdEf"
+SERVED = "a1b2c3d4-0000-4000-8000-000000000001"
+
+
+def stubbed(tmp_path: Path) -> tuple[SecretsBootstrapper, Any]:
+    """A bootstrapper on a botocore client whose answers are queued with Stubber."""
+    from botocore.stub import Stubber
+
+    from src.aws import SecretsClient
+
+    client = boto3.client(
+        "secretsmanager", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    stubber = Stubber(client)
+    stubber.activate()
+    secrets = SecretsClient("us-east-1", client=client)
+    boot = SecretsBootstrapper(
+        client_factory=lambda _: secrets,
+        applier=EnvironmentApplier(temp_root=str(tmp_path)),
+        log_masker=SecretMasker(),
+    )
+    return boot, stubber
+
+
+def expect_get(stubber: Any, **params: str) -> None:
+    response = {"ARN": ARN, "Name": NAME, "VersionId": SERVED, "SecretString": canary_secret_string()}
+    stubber.add_response("get_secret_value", response, {"SecretId": NAME, **params})
+
+
+def expect_describe(stubber: Any) -> None:
+    response = {"ARN": ARN, "Name": NAME, "VersionIdsToStages": {SERVED: ["AWSCURRENT"]}}
+    stubber.add_response("describe_secret", response, {"SecretId": NAME})
+
+
+def test_every_nth_unchanged_refresh_reads_the_version_in_use(tmp_path: Path) -> None:
+    boot, stubber = stubbed(tmp_path)
+    settings = production(secrets_verify_every=3)
+    expect_get(stubber, VersionStage="AWSCURRENT")
+    boot.load(settings)
+    for _ in range(2):  # two refreshes: DescribeSecret only
+        expect_describe(stubber)
+    expect_describe(stubber)  # the third: DescribeSecret, then GetSecretValue of the served version id
+    expect_get(stubber, VersionId=SERVED)
+    expect_describe(stubber)  # the count starts again
+    for _ in range(4):
+        assert boot.refresh(settings) is None
+    stubber.assert_no_pending_responses()
+    assert boot.status.error is None and boot.status.version_ids == {NAME: SERVED}
+
+
+def test_verify_every_zero_never_reads(tmp_path: Path) -> None:
+    boot, stubber = stubbed(tmp_path)
+    settings = production(secrets_verify_every=0)
+    expect_get(stubber, VersionStage="AWSCURRENT")
+    boot.load(settings)
+    for _ in range(30):
+        expect_describe(stubber)
+        assert boot.refresh(settings) is None
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/r/t is not authorized"),
+        ("AccessDeniedException", "Access to KMS is not allowed"),
+        ("KMSInvalidStateException", "arn:aws:kms:us-east-1:123456789012:key/k is disabled."),
+        ("DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key."),
+    ],
+)
+def test_lost_read_access_is_noticed_while_describe_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str, message: str
+) -> None:
+    from src import metrics
+
+    fired: list[str] = []
+    monkeypatch.setattr(metrics, "refresh_failed", lambda error: fired.append(str(getattr(error, "code", error))))
+    boot, stubber = stubbed(tmp_path)
+    settings = production(secrets_verify_every=2)
+    expect_get(stubber, VersionStage="AWSCURRENT")
+    loaded = boot.load(settings)
+    before = snapshot(boot)
+    expect_describe(stubber)
+    assert boot.refresh(settings) is None
+    # Access is gone: DescribeSecret still answers, GetSecretValue is refused.
+    for _ in range(2):
+        expect_describe(stubber)
+        stubber.add_client_error(
+            "get_secret_value", service_error_code=code, service_message=message, http_status_code=400
+        )
+    for attempt in range(2):  # and a plain DescribeSecret never clears it: every later refresh reads again
+        with pytest.raises(SecretsError) as caught:
+            boot.refresh(settings)
+        error = caught.value
+        assert error.code == code and boot.status.error is error, attempt
+        assert error.secret_name == NAME and SERVED in error.message
+        assert "DescribeSecret" in error.hint and "GetSecretValue" in error.hint
+    assert fired == [code, code]
+    assert boot.status.loaded and boot.status.version_ids == loaded.version_ids
+    assert snapshot(boot) == before  # the values in use are kept
+    # Access restored: the next refresh reads the version again, and the status is ok.
+    expect_describe(stubber)
+    expect_get(stubber, VersionId=SERVED)
+    assert boot.refresh(settings) is None
+    assert boot.status.error is None
+    stubber.assert_no_pending_responses()
+    assert leaked(str(error), repr(error), json.dumps(boot.status.full())) == []
