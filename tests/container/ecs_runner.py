@@ -31,6 +31,22 @@ each line relies on:
   absent on Fargate (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html).
 - `linuxParameters.initProcessEnabled` -> `--init`: an init process as PID 1 that forwards signals
   and reaps children (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_LinuxParameters.html).
+- `linuxParameters.capabilities` -> `--cap-drop` / `--cap-add`, drops first, then adds, as the ECS
+  API describes it; on Fargate only SYS_PTRACE may be added, anything else is refused
+  (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_KernelCapabilities.html).
+  `dockerSecurityOptions` (where `no-new-privileges` would go) is not valid on Fargate
+  (API_ContainerDefinition), so the runner sets no no_new_privs: the task gets what Fargate gives.
+- `linuxParameters.tmpfs` -> `--tmpfs containerPath:rw,size=<size>m,<mountOptions>` (ECS: "maps to
+  the --tmpfs option to docker run", size in MiB, https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Tmpfs.html).
+  Docker mounts a `--tmpfs` with `noexec,nosuid,nodev` unless told otherwise and its root mode 1777
+  unless `mode=` says otherwise (https://docs.docker.com/engine/storage/tmpfs/, "tmpfs-mode ...
+  Defaults to 1777 or world-writable"); podman's defaults are the same options
+  (podman-run(1) `--tmpfs`: "rw,noexec,nosuid,nodev"), and the runner writes `mode=1777` itself
+  when the task definition names none, so it does not rest on podman's default; `uid=`/`gid=` of
+  the container's own user become podman's `U` (see TmpfsMount.podman_value). ECS refuses a size
+  that is not a positive integer ("It must be a non-zero, non-negative integer",
+  aws/amazon-ecs-agent#2226) and mount options outside its list (API_Tmpfs): so does the runner.
+  Fargate has tmpfs since 2026-01 (aws/containers-roadmap#736; issue 20).
 - task `cpu`/`memory` (or the container's own) -> `--cpus cpu/1024`, `--memory <MiB>m` where the
   host's cgroup has the controller; `limits_note` says what was applied.
 - `logConfiguration` awslogs -> `json_log_problems()`: every line the container writes must be
@@ -95,11 +111,29 @@ HANDLED_KEYS = frozenset(
         "memory",
     }
 )
-HANDLED_LINUX_PARAMETERS = frozenset({"initProcessEnabled"})
+HANDLED_LINUX_PARAMETERS = frozenset({"initProcessEnabled", "capabilities", "tmpfs"})
+# The only capability a Fargate task may add (API_KernelCapabilities).
+FARGATE_ADDABLE_CAPABILITIES = frozenset({"SYS_PTRACE"})
+# API_Tmpfs `mountOptions`, valid values. The API lists the last six by name; as mount(8) options
+# they take a value (`mode=0700`), which is how the runner reads them.
+TMPFS_FLAGS = frozenset(
+    {
+        "defaults", "ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "sync", "async", "dirsync",
+        "remount", "mand", "nomand", "atime", "noatime", "diratime", "nodiratime", "bind", "rbind", "unbindable",
+        "runbindable", "private", "rprivate", "shared", "rshared", "slave", "rslave", "relatime", "norelatime",
+        "strictatime", "nostrictatime",
+    }
+)  # fmt: skip
+TMPFS_VALUED = frozenset({"mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"})
+DOCKER_TMPFS_MODE = "1777"
 
 
 class NotEmulated(Exception):
     """The task definition uses something this runner cannot reproduce faithfully."""
+
+
+class Refused(Exception):
+    """ECS would refuse this task definition for Fargate; so does the runner."""
 
 
 def render(image: str, out_dir: Path, *, env: str = "prod") -> dict[str, Any]:
@@ -111,7 +145,11 @@ def render(image: str, out_dir: Path, *, env: str = "prod") -> dict[str, Any]:
     )  # fmt: skip
     if result.returncode != 0:
         raise AssertionError(f"render failed: {result.stdout}{result.stderr}")
-    document: dict[str, Any] = json.loads((out_dir / TASK_DEFINITION).read_text(encoding="utf-8"))
+    # `render` writes each environment into a folder of its own (issue 21, item 2); older
+    # revisions wrote straight into --out.
+    paths = [path for path in (out_dir / env / TASK_DEFINITION, out_dir / TASK_DEFINITION) if path.exists()]
+    assert paths, f"render wrote no {TASK_DEFINITION}: {result.stdout}"
+    document: dict[str, Any] = json.loads(paths[0].read_text(encoding="utf-8"))
     return document
 
 
@@ -244,6 +282,55 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class TmpfsMount:
+    """One `linuxParameters.tmpfs` entry."""
+
+    container_path: str
+    size_mib: int
+    mount_options: tuple[str, ...]
+
+    @classmethod
+    def from_definition(cls, entry: Mapping[str, Any]) -> TmpfsMount:
+        path, size = entry.get("containerPath", ""), entry.get("size")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise Refused(f"tmpfs containerPath must be an absolute path, not {path!r}")
+        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+            raise Refused(f"tmpfs size for {path} must be a non-zero, non-negative integer (MiB), not {size!r}")
+        options = tuple(entry.get("mountOptions", []))
+        for option in options:
+            key, has_value, _ = option.partition("=")
+            if (has_value and key not in TMPFS_VALUED) or (not has_value and option not in TMPFS_FLAGS):
+                raise Refused(f"tmpfs mount option {option!r} for {path} is not one ECS accepts")
+        return cls(path, size, options)
+
+    def podman_value(self, user: str | None) -> str:
+        """`--tmpfs` as ECS hands it to the runtime: rw, the size in MiB, the task definition's
+        options after them (so `ro` or `exec` there win), and Docker's default mode.
+
+        podman 4.3 refuses `uid=`/`gid=` on a tmpfs ("unknown mount option"); its `U` option
+        chowns the tmpfs to the container's user, which gives the same mount (`uid=10001,gid=10001`
+        in /proc/mounts) when the task definition names that user. Any other owner: NotEmulated.
+        """
+        options = ["rw", f"size={self.size_mib}m"]
+        owner: dict[str, str] = {}
+        for option in self.mount_options:
+            key, _, value = option.partition("=")
+            if key in ("uid", "gid"):
+                owner[key] = value
+            else:
+                options.append(option)
+        if not any(option.startswith("mode=") for option in self.mount_options):
+            options.append(f"mode={DOCKER_TMPFS_MODE}")
+        if owner:
+            # `U` sets both; only both, naming the container's user and group, are reproduced.
+            uid, _, gid = (user or "0").partition(":")
+            if owner != {"uid": uid, "gid": gid or uid}:
+                raise NotEmulated(f"tmpfs {self.container_path} owned by {owner}, not by the container's user {user}")
+            options.append("U")
+        return f"{self.container_path}:{','.join(options)}"
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """The one essential container of a rendered Fargate task definition, as the runner needs it."""
 
@@ -259,6 +346,9 @@ class TaskSpec:
     memory_mib: int | None
     container_port: int | None
     log_driver: str | None
+    cap_drop: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    tmpfs: tuple[TmpfsMount, ...] = ()
 
     @classmethod
     def from_task_definition(cls, document: Mapping[str, Any]) -> TaskSpec:
@@ -282,6 +372,14 @@ class TaskSpec:
                 # Fargate supports only bind volumes without a source path (and EFS, not emulated).
                 raise NotEmulated(f"volume {volume['name']!r} is not a Fargate bind volume without a host path")
             mounts.append(Mount(point["containerPath"], volume["name"], bool(point.get("readOnly", False))))
+        capabilities = linux.get("capabilities", {})
+        if set(capabilities) - {"add", "drop"}:
+            raise NotEmulated(f"capabilities keys not reproduced: {sorted(set(capabilities) - {'add', 'drop'})}")
+        cap_add = tuple(capabilities.get("add", []))
+        if set(cap_add) - FARGATE_ADDABLE_CAPABILITIES:
+            extra = sorted(set(cap_add) - FARGATE_ADDABLE_CAPABILITIES)
+            raise Refused(f"Fargate tasks may add only SYS_PTRACE, not {extra}")
+        tmpfs = tuple(TmpfsMount.from_definition(entry) for entry in linux.get("tmpfs", []))
         ports = [m["containerPort"] for m in container.get("portMappings", [])]
         cpu = container.get("cpu") or document.get("cpu")
         memory = container.get("memory") or document.get("memory")
@@ -298,6 +396,9 @@ class TaskSpec:
             memory_mib=int(memory) if memory else None,
             container_port=ports[0] if ports else None,
             log_driver=container.get("logConfiguration", {}).get("logDriver"),
+            cap_drop=tuple(capabilities.get("drop", [])),
+            cap_add=cap_add,
+            tmpfs=tmpfs,
         )
 
 
@@ -522,6 +623,12 @@ class Runner:
             args += ["--read-only", "--read-only-tmpfs=false"]
         if spec.init:
             args.append("--init")
+        for capability in spec.cap_drop:
+            args += ["--cap-drop", capability]
+        for capability in spec.cap_add:
+            args += ["--cap-add", capability]
+        for tmpfs in spec.tmpfs:
+            args += ["--tmpfs", tmpfs.podman_value(spec.user)]
         if not shm:
             args.append("--ipc=none")
         args += self.limit_args

@@ -17,7 +17,9 @@ from tests.container.ecs_runner import (
     HealthCheck,
     HealthMonitor,
     NotEmulated,
+    Refused,
     TaskSpec,
+    TmpfsMount,
     json_log_problems,
     render,
 )
@@ -115,6 +117,11 @@ def test_spec_is_read_from_the_rendered_file(document: dict[str, Any]) -> None:
     assert spec.stop_timeout == container["stopTimeout"]
     assert (spec.cpu_units, spec.memory_mib) == (int(document["cpu"]), int(document["memory"]))
     assert spec.log_driver == container["logConfiguration"]["logDriver"] == "awslogs"
+    linux = container["linuxParameters"]
+    assert spec.cap_drop == tuple(linux["capabilities"]["drop"]) and spec.cap_add == ()
+    assert [(t.container_path, t.size_mib, list(t.mount_options)) for t in spec.tmpfs] == [
+        (entry["containerPath"], entry["size"], entry.get("mountOptions", [])) for entry in linux["tmpfs"]
+    ]
 
 
 def test_a_changed_task_definition_changes_the_spec(document: dict[str, Any]) -> None:
@@ -132,11 +139,12 @@ def test_a_changed_task_definition_changes_the_spec(document: dict[str, Any]) ->
     [
         (lambda c, d: c.update(secrets=[{"name": "X", "valueFrom": "arn"}]), "secrets"),
         (lambda c, d: c.update(ulimits=[{"name": "nofile", "softLimit": 1, "hardLimit": 1}]), "ulimits"),
-        (lambda c, d: c["linuxParameters"].update(capabilities={"drop": ["ALL"]}), "capabilities"),
+        (lambda c, d: c["linuxParameters"].update(devices=[{"hostPath": "/dev/fuse"}]), "devices"),
+        (lambda c, d: c["linuxParameters"].update(sharedMemorySize=64), "sharedMemorySize"),
         (lambda c, d: d["volumes"][0].update(host={"sourcePath": "/data"}), "bind volume"),
         (lambda c, d: d.update(requiresCompatibilities=["EC2"]), "Fargate"),
     ],
-    ids=["secrets", "ulimits", "capabilities", "host-path", "not-fargate"],
+    ids=["secrets", "ulimits", "devices", "shm-size", "host-path", "not-fargate"],
 )
 def test_what_the_runner_cannot_reproduce_is_refused(document: dict[str, Any], change: Any, message: str) -> None:
     changed = copy.deepcopy(document)
@@ -160,3 +168,60 @@ def test_monitor_stop_returns_promptly() -> None:
     started = time.monotonic()
     monitor.stop()
     assert time.monotonic() - started < 2  # not a whole interval
+
+
+# The capabilities and tmpfs rules: API_KernelCapabilities (Fargate adds only SYS_PTRACE),
+# API_Tmpfs (size in MiB, the listed mount options), aws/amazon-ecs-agent#2226 (size 0 refused).
+@pytest.mark.parametrize(
+    ("linux", "message"),
+    [
+        ({"capabilities": {"add": ["NET_ADMIN"]}}, "only SYS_PTRACE"),
+        ({"capabilities": {"drop": ["ALL"], "add": ["SYS_PTRACE", "SYS_ADMIN"]}}, "SYS_ADMIN"),
+        ({"tmpfs": [{"containerPath": "/run/x", "size": 0}]}, "non-zero"),
+        ({"tmpfs": [{"containerPath": "/run/x", "size": -2}]}, "non-zero"),
+        ({"tmpfs": [{"containerPath": "/run/x", "size": "4"}]}, "non-zero"),
+        ({"tmpfs": [{"containerPath": "/run/x"}]}, "non-zero"),
+        ({"tmpfs": [{"containerPath": "run/x", "size": 4}]}, "absolute"),
+        ({"tmpfs": [{"containerPath": "/run/x", "size": 4, "mountOptions": ["noexec", "size=8m"]}]}, "size=8m"),
+        ({"tmpfs": [{"containerPath": "/run/x", "size": 4, "mountOptions": ["tmpcopyup"]}]}, "tmpcopyup"),
+        ({"tmpfs": [{"containerPath": "/run/x", "size": 4, "mountOptions": ["noexec=1"]}]}, "noexec=1"),
+    ],
+    ids=["add-net-admin", "add-sys-admin", "size-0", "size-negative", "size-string", "no-size", "relative",
+         "size-option", "podman-only-option", "flag-with-value"],
+)  # fmt: skip
+def test_what_ecs_refuses_on_fargate_is_refused(document: dict[str, Any], linux: dict[str, Any], message: str) -> None:
+    changed = copy.deepcopy(document)
+    changed["containerDefinitions"][0]["linuxParameters"].update(linux)
+    with pytest.raises(Refused, match=message):
+        TaskSpec.from_task_definition(changed)
+
+
+def test_capabilities_and_tmpfs_become_podman_flags(document: dict[str, Any]) -> None:
+    changed = copy.deepcopy(document)
+    linux = changed["containerDefinitions"][0]["linuxParameters"]
+    linux["capabilities"] = {"drop": ["ALL"], "add": ["SYS_PTRACE"]}
+    linux["tmpfs"] = [
+        {"containerPath": "/scratch", "size": 12},
+        {"containerPath": "/run/keys", "size": 2, "mountOptions": ["ro", "exec", "mode=0750"]},
+        {"containerPath": "/run/own", "size": 1, "mountOptions": ["uid=20002", "gid=20003", "mode=0700"]},
+    ]
+    changed["containerDefinitions"][0]["user"] = "20002:20003"
+    spec = TaskSpec.from_task_definition(changed)
+    assert (spec.cap_drop, spec.cap_add) == (("ALL",), ("SYS_PTRACE",))
+    values = [tmpfs.podman_value(spec.user) for tmpfs in spec.tmpfs]
+    # Docker's default mode 1777 when none is named; the task definition's options come last.
+    assert values == [
+        "/scratch:rw,size=12m,mode=1777",
+        "/run/keys:rw,size=2m,ro,exec,mode=0750",
+        "/run/own:rw,size=1m,mode=0700,U",
+    ]
+
+
+def test_a_tmpfs_owner_other_than_the_containers_user_is_not_emulated() -> None:
+    tmpfs = TmpfsMount.from_definition({"containerPath": "/run/x", "size": 1, "mountOptions": ["uid=10001"]})
+    with pytest.raises(NotEmulated, match="owned by"):
+        tmpfs.podman_value("10001:10001")  # gid left to the runtime's default: podman's U cannot say that
+    both = TmpfsMount.from_definition({"containerPath": "/run/x", "size": 1, "mountOptions": ["uid=0", "gid=0"]})
+    with pytest.raises(NotEmulated, match="owned by"):
+        both.podman_value("10001:10001")
+    assert both.podman_value("0:0").endswith(",U")

@@ -12,6 +12,7 @@ ECS_HEALTH_TIME_SCALE=1 to run the task definition's real timings.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -27,7 +28,7 @@ import boto3
 import httpx
 import pytest
 
-from tests.container.conftest import IMAGE
+from tests.container.conftest import IMAGE, capability_problems, mounts, processes, service_account_files
 from tests.container.ecs_runner import (
     HealthCheck,
     Runner,
@@ -48,10 +49,28 @@ IMAGE_REF = f"localhost/{IMAGE}"
 STATIC_CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
 
+# The service-account file's home: a tmpfs the task definition declares (issue 20, item 2).
+KEY_TMPFS = "/run/short-cut"
+
+
 @pytest.fixture(scope="module")
-def spec(image: str, tmp_path_factory: pytest.TempPathFactory) -> TaskSpec:
-    document = render(IMAGE_REF, tmp_path_factory.mktemp("rendered"))
+def document(image: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return render(IMAGE_REF, tmp_path_factory.mktemp("rendered"))
+
+
+@pytest.fixture(scope="module")
+def spec(document: dict[str, Any]) -> TaskSpec:
     return TaskSpec.from_task_definition(document)
+
+
+@pytest.fixture(scope="module")
+def plain_spec(document: dict[str, Any]) -> TaskSpec:
+    """The rendered task definition less the hardening of issue 20: no tmpfs, no capability drop.
+    What another runtime, or an older revision, gives the same image."""
+    changed = copy.deepcopy(document)
+    linux = changed["containerDefinitions"][0]["linuxParameters"]
+    assert linux.pop("tmpfs", None) and linux.pop("capabilities", None), "nothing to take away"
+    return TaskSpec.from_task_definition(changed)
 
 
 @pytest.fixture
@@ -169,15 +188,33 @@ def test_task_becomes_healthy(
     assert tmpfs & {"/tmp", "/var/tmp", "/run"} == set(), tmpfs
     assert task.exec("sh", "-c", "touch /app/.probe").returncode != 0
 
-    # The service-account file: on the tmpfs, private, owned by the task's user.
-    listing = task.exec("sh", "-c", "stat -c '%a %u %n' /dev/shm/short-cut-* /dev/shm/short-cut-*/*").stdout
-    uid = spec.user.split(":")[0] if spec.user else "0"
-    assert re.search(rf"^700 {uid} /dev/shm/short-cut-[^/\s]+$", listing, re.M), listing
-    assert re.search(rf"^600 {uid} /dev/shm/short-cut-[^/\s]+/service-account\.json$", listing, re.M), listing
+    assert_key_on_the_task_tmpfs(task.name, spec)
+    # Least privilege: no process of the task holds any capability, not even in its bounding
+    # set (the task definition drops ALL). no_new_privs is not checked: Fargate cannot set it.
+    assert capability_problems(processes(task.name), no_new_privs=False) == []
 
     if honour_image_volumes:
         assert_limits_applied(ecs, task.exec)
     assert_logs_are_awslogs_json(stdout, stderr)
+
+
+def task_uid(spec: TaskSpec) -> str:
+    return spec.user.split(":")[0] if spec.user else "0"
+
+
+def assert_key_on_the_task_tmpfs(name: str, spec: TaskSpec) -> None:
+    """The service-account file is on the tmpfs the task definition declares, as ECS mounts it
+    (memory only, noexec, nosuid, the declared size), private and owned by the task's user, and
+    nowhere else."""
+    declared = {tmpfs.container_path: tmpfs for tmpfs in spec.tmpfs}
+    assert KEY_TMPFS in declared, f"the task definition mounts no tmpfs at {KEY_TMPFS}: {spec.tmpfs}"
+    fstype, options = mounts(name)[KEY_TMPFS]
+    assert fstype == "tmpfs", fstype
+    assert {"rw", "noexec", "nosuid", "nodev", f"size={declared[KEY_TMPFS].size_mib * 1024}k"} <= options, options
+    files = service_account_files(name)
+    uid = task_uid(spec)
+    assert len(files) == 1, files
+    assert re.fullmatch(rf"700 {uid} 600 {uid} {KEY_TMPFS}/([^/]+/)?service-account\.json", files[0]), files
 
 
 def assert_limits_applied(ecs: Runner, exec_: Any) -> None:
@@ -255,12 +292,18 @@ def test_refresh_failure_after_start_stays_healthy_and_degraded(
 
 
 def test_stops_within_stop_timeout_and_leaves_no_key_file(
-    spec: TaskSpec, ecs: Runner, sm: Any, moto: tuple[Process, str]
+    plain_spec: TaskSpec, sm: Any, moto: tuple[Process, str], tmp_path: Path
 ) -> None:
-    """Without /dev/shm the key goes to the /tmp volume, on the host where the test can see it:
-    private while the task runs, gone once ECS has stopped it."""
+    """Without the task's tmpfs and without /dev/shm the key goes to the /tmp volume, on the host
+    where the test can see it: private while the task runs, gone once ECS has stopped it."""
+    spec = plain_spec
     sm.create_secret(Name=spec.environment["SECRET_NAME"], SecretString=canary_secret_string())
-    task = ecs.start(task_name(), test_only_env=endpoint_env(moto[1]), shm=False)
+    with runner(spec, tmp_path / "volumes") as ecs:
+        stop_and_check_the_key_is_gone(spec, ecs, moto[1])
+
+
+def stop_and_check_the_key_is_gone(spec: TaskSpec, ecs: Runner, moto_url: str) -> None:
+    task = ecs.start(task_name(), test_only_env=endpoint_env(moto_url), shm=False)
     check = health_check(spec)
     monitor = task.monitor(TIME_SCALE)
     try:
@@ -285,3 +328,32 @@ def test_stops_within_stop_timeout_and_leaves_no_key_file(
     stdout, stderr = task.logs()
     assert "Application shutdown complete" in stdout + stderr
     assert_logs_are_awslogs_json(stdout, stderr)
+
+
+def test_without_the_tmpfs_the_key_falls_back_and_the_task_stays_healthy(
+    plain_spec: TaskSpec, sm: Any, moto: tuple[Process, str], tmp_path: Path
+) -> None:
+    """A task definition without the tmpfs (another runtime, an older revision): the service
+    puts the key on /dev/shm, the next private place, and ECS sees it HEALTHY. The same task
+    definition without the capability drop shows that the runner's capabilities come from the
+    task definition: the bounding set is the runtime's default again, not empty."""
+    spec = plain_spec
+    sm.create_secret(Name=spec.environment["SECRET_NAME"], SecretString=canary_secret_string())
+    with runner(spec, tmp_path / "volumes") as ecs:
+        task = ecs.start(task_name(), test_only_env=endpoint_env(moto[1]))
+        monitor = task.monitor(TIME_SCALE)
+        try:
+            healthy = monitor.wait_for("HEALTHY", timeout=decision_time(health_check(spec)))
+        finally:
+            monitor.stop()
+        assert healthy is not None, (monitor.history, task.logs())
+        code, body = health(task.url)
+        assert code == 200 and body["status"] == "ok", body
+        assert KEY_TMPFS not in mounts(task.name)
+        files = service_account_files(task.name)
+        uid = task_uid(spec)
+        assert len(files) == 1 and re.fullmatch(rf"700 {uid} 600 {uid} /dev/shm/[^/]+/service-account\.json", files[0])
+        assert task.exec("sh", "-c", "touch /tmp/.probe && rm /tmp/.probe").returncode == 0
+        service = [row for row in processes(task.name) if "uvicorn" in row["cmd"]]
+        assert service and all(row["CapBnd"] != "0000000000000000" for row in service), service
+        assert_logs_are_awslogs_json(*task.logs())
