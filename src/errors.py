@@ -229,6 +229,13 @@ class ErrorCode(StrEnum):
             "hex>; enable tag immutability on the ECR repository."
         ),
     )
+    InvalidImageReference = (
+        "InvalidImageReference",
+        (
+            "The image is not a reference a registry accepts: registry/repository:tag or "
+            "registry/repository@sha256:<64 hex>, lowercase repository path, no quotes, commas or spaces."
+        ),
+    )
     FileNotFound = ("FileNotFound", "Pass the path of the JSON file, or - for stdin.")
     FileTrackedByGit = (
         "FileTrackedByGit",

@@ -1,8 +1,16 @@
-"""`render`: fill the console-route files (IAM policies, task definition) with a real
+"""`render`: fill the console-route files (IAM policies, task definition) for a real
 account id, region, environment and image, refusing to leave a placeholder behind.
 
-The image must name a release: a tag other than `latest`, or an `@sha256:` digest. The
-stack's ImageUri parameter enforces the same pattern (IMAGE_PATTERN), so both routes agree.
+The documents are built as JSON, never as text: each template is parsed, placeholders are
+filled inside string values only, and the environment's names (src.cli.environments:
+family, task and execution role, log group) are set on the parsed task definition. So no
+option can add a field or change the document's structure; json.dumps writes the result.
+The image must also be a reference a registry accepts (the OCI distribution reference
+grammar, IMAGE_PATTERN) that names a release: a tag other than `latest`, or an `@sha256:`
+digest. Anything else is refused before a file is written.
+
+Each environment renders into its own folder (`<out>/<env>/`), so staging and production
+never overwrite each other's files, and none of their resource names are shared.
 """
 
 from __future__ import annotations
@@ -10,30 +18,45 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from src.app_env import DEFAULT_REGION, REGION_PATTERN, SHORT_NAMES
+from src.cli.environments import CLOUD_ENVS, add_env_option, names_for
 from src.cli.output import Output
 from src.errors import ErrorCode, SecretsError
 
+__all__ = ["CLOUD_ENVS", "IMAGE_PATTERN", "IMAGE_SLOT", "PLACEHOLDER", "TEMPLATES", "render_all", "values_for"]
+
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = (
-    "infra/iam/ecs-task-trust-policy.json",
-    "infra/iam/secrets-read-policy.json",
-    "infra/ecs/task-definition.json",
-)
+TRUST_POLICY = "infra/iam/ecs-task-trust-policy.json"
+READ_POLICY = "infra/iam/secrets-read-policy.json"
+TASK_DEFINITION = "infra/ecs/task-definition.json"
+TEMPLATES = (TRUST_POLICY, READ_POLICY, TASK_DEFINITION)
 PLACEHOLDER = re.compile(r"<[A-Z_]+>")
-CLOUD_ENVS = ("prod", "staging")
 IMAGE_SLOT = "<ECR_URI>:<IMAGE_TAG>"
-# registry/repository, then a tag (not latest, optionally pinned by a digest) or a digest alone.
-IMAGE_PATTERN = (
-    r"^[^\s@]+/[^\s:@/]+"
-    r"(:(?!latest(@|$))[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$"
-)
+IMAGE_KEY = "<IMAGE>"  # the image in render's values; it is set on the container, never substituted
+
+# The OCI distribution reference grammar (github.com/distribution/reference, reference.go):
+#   reference := domain "/" path [":" tag] ["@" digest]; domain := host [":" port]
+#   path component := [a-z0-9]+ (separator [a-z0-9]+)*, separator := [_.] | "__" | "-"+
+#   tag := [\w][\w.-]{0,127}; digest here: sha256 only, 64 lowercase hex.
+# A registry host is required (ECR, or any registry by name), the tag may not be latest, and a
+# tag or a digest must be there. ASCII classes, not \w: Python's \w matches any letter.
+_DOMAIN_COMPONENT = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+_HOST = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = r"(?!latest(?:@|$))[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"sha256:[0-9a-f]{64}"
+IMAGE_PATTERN = rf"{_HOST}/{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG}(?:@{_DIGEST})?|@{_DIGEST})"
+# The name (host and path) may be at most 255 characters (reference.go, NameTotalLengthMax).
+NAME_MAX = 255
+IMAGE_CHARACTERS = re.compile(r"[A-Za-z0-9._:/@-]")
 IMAGE_HINT = (
-    "Give a release tag or a digest, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:1.0.0 "
-    "or ...short-cut-api@sha256:<64 hex>; enable tag immutability on the ECR repository."
+    "Give a registry, a repository and a release tag or a digest, e.g. "
+    "123456789012.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:1.0.0 or ...short-cut-api@sha256:<64 hex>; "
+    "enable tag immutability on the ECR repository."
 )
 
 
@@ -42,6 +65,7 @@ def _invalid(what: str, hint: str) -> SecretsError:
 
 
 def values_for(*, account_id: str, region: str, env: str, image: str) -> dict[str, str]:
+    """The checked values render fills in; raises SecretsError on the first bad one."""
     if not re.fullmatch(r"\d{12}", account_id):
         raise _invalid("--account-id must be 12 digits", "Use aws sts get-caller-identity --query Account.")
     if not REGION_PATTERN.match(region):
@@ -54,47 +78,95 @@ def values_for(*, account_id: str, region: str, env: str, image: str) -> dict[st
         "<REGION>": region,
         "<ENV>": env,
         "<APP_ENV>": SHORT_NAMES[env].value,
-        IMAGE_SLOT: image,
+        IMAGE_KEY: image,
     }
 
 
 def check_image(image: str) -> None:
-    """A release the task definition can be rolled back to: `latest` moves under a running service."""
-    if not image or any(c.isspace() for c in image) or "<" in image or "/" not in image:
-        raise _invalid("--image must be an image URI (registry/repository:tag)", IMAGE_HINT)
+    """A reference a registry accepts, naming a release the task definition can be rolled back to."""
+    bad = next((c for c in image if not IMAGE_CHARACTERS.fullmatch(c)), None)
+    if bad is not None:
+        raise SecretsError(
+            ErrorCode.InvalidImageReference,
+            f"--image holds {bad!r} at character {image.index(bad) + 1}, which no image reference may contain",
+            hint=IMAGE_HINT,
+        )
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    tag = last.partition(":")[2] if ":" in last else ""
+    if len(image) > NAME_MAX + 1 + 128 + 1 + len(_DIGEST) or len(name.removesuffix(f":{tag}")) > NAME_MAX:
+        raise SecretsError(ErrorCode.InvalidImageReference, "--image is too long for a registry", hint=IMAGE_HINT)
     if re.fullmatch(IMAGE_PATTERN, image):
         return
-    name = image.rsplit("/", 1)[-1]
-    tag = name.split("@", 1)[0].partition(":")[2]
-    if tag == "latest":
+    if "/" in image and (tag == "latest" or (not tag and "@" not in image)):
         # ECS resolves the tag when a task starts: after the next push, new tasks and the circuit
         # breaker's rollback run whatever latest is then, not the code this definition was made for.
-        raise SecretsError(ErrorCode.ImageTagRequired, f"--image {image!r} uses the tag latest", hint=IMAGE_HINT)
-    if not tag and "@" not in name:
-        raise SecretsError(ErrorCode.ImageTagRequired, f"--image {image!r} has no tag or digest", hint=IMAGE_HINT)
-    raise _invalid(f"--image {image!r} is not a valid image reference", IMAGE_HINT)
+        what = "uses the tag latest" if tag == "latest" else "has no tag or digest"
+        raise SecretsError(ErrorCode.ImageTagRequired, f"--image {image!r} {what}", hint=IMAGE_HINT)
+    raise SecretsError(
+        ErrorCode.InvalidImageReference,
+        f"--image {image!r} is not an image reference (registry/repository:tag or @sha256:digest)",
+        hint=IMAGE_HINT,
+    )
 
 
-def render_text(text: str, values: dict[str, str]) -> str:
-    # Dict order: the image slot (two placeholders) goes before any single placeholder.
-    for placeholder, value in values.items():
-        text = text.replace(placeholder, value)
-    left = sorted(set(PLACEHOLDER.findall(text)))
+def _fill(value: Any, fill: Callable[[str], str]) -> Any:
+    """The document with `fill` applied to every string value (keys are left as they are)."""
+    if isinstance(value, dict):
+        return {key: _fill(item, fill) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item, fill) for item in value]
+    return fill(value) if isinstance(value, str) else value
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [*value, *(s for item in value.values() for s in _strings(item))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def _set_environment_names(task: dict[str, Any], values: Mapping[str, str]) -> None:
+    """The environment's own names on the task definition, and the image on its container."""
+    names = names_for(values["<ENV>"])
+    account = values["<ACCOUNT_ID>"]
+    task["family"] = names.family
+    task["taskRoleArn"] = f"arn:aws:iam::{account}:role/{names.task_role}"
+    task["executionRoleArn"] = f"arn:aws:iam::{account}:role/{names.execution_role}"
+    containers = task.get("containerDefinitions")
+    if not isinstance(containers, list) or len(containers) != 1:
+        raise SecretsError(ErrorCode.PlaceholderLeft, f"{TASK_DEFINITION} must define exactly one container")
+    container = containers[0]
+    if container.get("image") != IMAGE_SLOT:
+        raise SecretsError(ErrorCode.PlaceholderLeft, f"{TASK_DEFINITION}: the container's image is not {IMAGE_SLOT}")
+    container["image"] = values[IMAGE_KEY]
+    container.setdefault("logConfiguration", {}).setdefault("options", {})["awslogs-group"] = names.log_group
+
+
+def render_all(values: Mapping[str, str], root: Path = ROOT) -> dict[str, Any]:
+    """Each template, parsed and filled; nothing is written."""
+
+    def fill(text: str) -> str:
+        for placeholder, value in values.items():
+            if placeholder != IMAGE_KEY:
+                text = text.replace(placeholder, value)
+        return text
+
+    documents = {name: json.loads((root / name).read_text(encoding="utf-8")) for name in TEMPLATES}
+    _set_environment_names(documents[TASK_DEFINITION], values)
+    documents = {name: _fill(document, fill) for name, document in documents.items()}
+    left = sorted({p for document in documents.values() for s in _strings(document) for p in PLACEHOLDER.findall(s)})
     if left:
         raise SecretsError(ErrorCode.PlaceholderLeft, f"placeholders left after rendering: {', '.join(left)}")
-    return text
-
-
-def render_all(values: dict[str, str], root: Path = ROOT) -> dict[str, Any]:
-    """Each template, rendered and parsed; nothing is written."""
-    return {name: json.loads(render_text((root / name).read_text(encoding="utf-8"), values)) for name in TEMPLATES}
+    return documents
 
 
 def cmd_render(args: argparse.Namespace, _client: object, out: Output) -> int:
     region = args.region or DEFAULT_REGION
     values = values_for(account_id=args.account_id, region=region, env=args.env, image=args.image)
-    rendered = render_all(values)
-    out_dir = Path(args.out)
+    rendered = render_all(values)  # everything is checked before the first file is written
+    out_dir = Path(args.out) / args.env
     written = []
     for name, document in rendered.items():
         target = out_dir / Path(name).relative_to("infra")
@@ -102,7 +174,12 @@ def cmd_render(args: argparse.Namespace, _client: object, out: Output) -> int:
         target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         written.append(str(target))
         out.line(f"wrote {target}")
-    out.set(written=written)
+    names = names_for(args.env)
+    out.line(
+        f"{args.env} names: task role {names.task_role}, read policy {names.read_policy}, "
+        f"execution role {names.execution_role}, family {names.family}, log group {names.log_group}"
+    )
+    out.set(written=written, env=args.env, names=names.as_dict())
     return 0
 
 
@@ -111,16 +188,17 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         "render",
         parents=[common],
         help="fill the IAM policies and task definition for the console/CLI route",
-        description="Writes the rendered files under --out (default build/infra); refuses to leave a placeholder. "
+        description="Writes the rendered files under --out/<env> (default build/infra/<env>); refuses to leave a "
+        "placeholder, and refuses an image that is not a registry reference with a release tag or digest. "
         "--region defaults to us-east-1 here.",
     )
     parser.add_argument("--account-id", required=True, help="the 12-digit AWS account id")
-    parser.add_argument("--env", default="prod", choices=CLOUD_ENVS, help="environment (default prod)")
+    add_env_option(parser, cloud_only=True)
     parser.add_argument(
         "--image",
         required=True,
-        help="image URI with a release tag or digest (not latest), "
+        help="image reference with a release tag or digest (not latest), "
         "e.g. <account>.dkr.ecr.<region>.amazonaws.com/short-cut-api:1.0.0",
     )
-    parser.add_argument("--out", default="build/infra", help="output folder (default build/infra)")
+    parser.add_argument("--out", default="build/infra", help="output folder; files go to <out>/<env> (build/infra)")
     parser.set_defaults(handler=cmd_render)

