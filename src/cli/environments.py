@@ -49,6 +49,7 @@ def add_env_option(parser: argparse.ArgumentParser, *, cloud_only: bool = False)
 class EnvironmentNames:
     """Every name an environment's resources take in an account."""
 
+    suffix: str  # what production's names get appended: "" for prod, "-<env>" otherwise
     secret: str
     task_role: str
     execution_role: str
@@ -60,16 +61,19 @@ class EnvironmentNames:
     alarm_prefix: str
 
     def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+        """The names alone (not the suffix)."""
+        return {key: value for key, value in asdict(self).items() if key != "suffix"}
 
 
 def names_for(env: str) -> EnvironmentNames:
     """The resource names of environment `env` (a short name: prod, staging)."""
     suffix = "" if env == "prod" else f"-{env}"
     return EnvironmentNames(
+        suffix=suffix,
         secret=secret_name(env),
         task_role=f"shortcut-ecs-task-role{suffix}",
-        execution_role=f"shortcut-ecs-execution-role{suffix}",
+        # The console's default execution role (AmazonECSTaskExecutionRolePolicy only) for prod.
+        execution_role=f"ecsTaskExecutionRole{suffix}",
         read_policy=f"ShortCutSecretsReadPolicy{suffix}",
         family=f"short-cut-api{suffix}",
         service=f"short-cut-api{suffix}",

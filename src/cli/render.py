@@ -128,12 +128,14 @@ def _strings(value: Any) -> list[str]:
 
 
 def _set_environment_names(task: dict[str, Any], values: Mapping[str, str]) -> None:
-    """The environment's own names on the task definition, and the image on its container."""
-    names = names_for(values["<ENV>"])
-    account = values["<ACCOUNT_ID>"]
-    task["family"] = names.family
-    task["taskRoleArn"] = f"arn:aws:iam::{account}:role/{names.task_role}"
-    task["executionRoleArn"] = f"arn:aws:iam::{account}:role/{names.execution_role}"
+    """The environment's own names on the task definition, and the image on its container.
+
+    The template holds production's names; another environment's are the same with `-<env>`
+    appended (the rule of src.cli.environments and of the stack). They are derived from the
+    template rather than written over it, so `audit` still sees a template that names the
+    wrong role or log group.
+    """
+    suffix = names_for(values["<ENV>"]).suffix
     containers = task.get("containerDefinitions")
     if not isinstance(containers, list) or len(containers) != 1:
         raise SecretsError(ErrorCode.PlaceholderLeft, f"{TASK_DEFINITION} must define exactly one container")
@@ -141,7 +143,15 @@ def _set_environment_names(task: dict[str, Any], values: Mapping[str, str]) -> N
     if container.get("image") != IMAGE_SLOT:
         raise SecretsError(ErrorCode.PlaceholderLeft, f"{TASK_DEFINITION}: the container's image is not {IMAGE_SLOT}")
     container["image"] = values[IMAGE_KEY]
-    container.setdefault("logConfiguration", {}).setdefault("options", {})["awslogs-group"] = names.log_group
+    options = container.get("logConfiguration", {}).get("options", {})
+    for holder, key in (
+        (task, "family"),
+        (task, "taskRoleArn"),
+        (task, "executionRoleArn"),
+        (options, "awslogs-group"),
+    ):
+        if isinstance(holder.get(key), str):
+            holder[key] += suffix
 
 
 def render_all(values: Mapping[str, str], root: Path = ROOT) -> dict[str, Any]:
