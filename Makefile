@@ -35,7 +35,8 @@ infra-venv: $(INFRA_STAMP) ## create .venv-infra for the infra tests (checkov, c
 # The image installs requirements-api.lock with --require-hashes: every package, transitive
 # ones too, pinned and hashed. uv (pinned) resolves it in its own venv, not the project's.
 # --universal keeps markers for every platform and Python >= 3.11 (the stand-in base is
-# Debian's 3.11, the real base python:3.12-slim). tests/build checks the lock against the pins.
+# Debian's 3.11, the real base python:3.12-slim). tests/lockfile checks the lock against the pins
+# (not tests/build: pytest's default norecursedirs skips any folder named build).
 TOOLS_VENV := .venv-tools
 UV_VERSION := 0.13.8
 UV_STAMP := $(TOOLS_VENV)/.uv-$(UV_VERSION)
