@@ -181,6 +181,14 @@ class ErrorCode(StrEnum):
             "Lambda): nothing was promoted; run the command again on the new version."
         ),
     )
+    ExampleCredentials = (
+        "ExampleCredentials",
+        (
+            "The secret holds the example values of infra/iam/secret-structure-example.json for the named "
+            "secret-bearing keys: put the real values in (python -m src.cli push refuses example values "
+            "without --allow-example). The service serves meanwhile, and reports degraded until then."
+        ),
+    )
     PlaceholderLeft = (
         "PlaceholderLeft",
         ("A placeholder is left after rendering: pass the missing option (see render --help)."),

@@ -43,11 +43,12 @@ def is_loopback(host: str | None) -> bool:
 
 
 def overall(status: SecretStatus, *, max_staleness: float = float("inf"), now: datetime | None = None) -> str:
-    """ok: loaded and current; degraded: serving the last good values after a failure;
-    unavailable: nothing loaded, or a failure has lasted past max_staleness."""
+    """ok: loaded and current; degraded: serving the last good values after a failure, or
+    example credentials in staging/production; unavailable: nothing loaded, or a failure has
+    lasted past max_staleness."""
     if not status.loaded:
         return "unavailable"
-    if status.error is None:
+    if status.problem is None:
         return "ok"
     age = status.age_seconds(now)
     return "unavailable" if age is not None and age > max_staleness else "degraded"

@@ -71,8 +71,16 @@ class Prepared:
     def status(
         self, previous: SecretStatus, *, overridden: tuple[str, ...], timings_ms: Mapping[str, float]
     ) -> SecretStatus:
-        """The status once this load is committed; the refresh schedule carries over."""
+        """The status once this load is committed; the refresh schedule carries over.
+
+        In staging/production it names the secret-bearing keys holding the repository's example
+        values: they pass every payload rule (the emulator serves them), so they are served and
+        reported (issue 21).
+        """
+        from src.payload_values import known_example_keys  # here: the import block is the mask's
+
         bundle, now = self.bundle, status_now()
+        examples = tuple(known_example_keys(bundle.values)) if self.settings.app_env.is_cloud else ()
         return SecretStatus(
             loaded=True,
             source=self.source,
@@ -89,6 +97,7 @@ class Prepared:
             next_refresh_at=previous.next_refresh_at,
             attempts=previous.attempts + 1,
             timings_ms=MappingProxyType({k: round(v, 2) for k, v in timings_ms.items()}),
+            example_keys=examples,
         )
 
 

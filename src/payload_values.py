@@ -10,7 +10,10 @@ Contract:
 - `is_placeholder` knows the operations guide's example values and the usual
   stand-ins (`changeme`, `<...>`, `...`); `placeholder_keys` names the keys holding one.
 - `check_port`: MILVUS_PORT is ASCII digits from 1 to 65535.
-- `example_keys` names secret-bearing values equal to the repository's example file.
+- `example_keys` names secret-bearing values equal to the repository's example file;
+  `known_example_keys` does the same without the file (the image has no `infra/`), from
+  `EXAMPLE_FINGERPRINTS`, sha256 fingerprints of the file's secret-bearing values (a test
+  keeps them equal to the file). A staging/production service reports such values.
 - No message names a value, only its key and what is wrong with it.
 
 Part of `src.payload` (which re-exports these names); standard library only, so the
@@ -19,9 +22,11 @@ rotation Lambda can import it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from src.errors import ErrorCode, SecretsError
@@ -167,3 +172,40 @@ def _sa_fields(value: str | None) -> dict[str, Any]:
         return {}
     data = json.loads(value)
     return data if isinstance(data, dict) else {}
+
+
+# sha256 of the secret-bearing values of infra/iam/secret-structure-example.json, which the
+# image does not carry. tests/unit/test_payload_examples.py keeps them equal to the file.
+EXAMPLE_FINGERPRINTS: Mapping[str, str] = MappingProxyType(
+    {
+        "APP_SECRET_KEY": "8b06c8e02e7a1ae95b841d3e02bccc68407ad0fc659023790f161737f91815e5",
+        "OPENAI_API_KEY": "4a7f70bf4e24b3cf9c83d423191090b79614c23adb847de86042b369e736ef95",
+        "PINECONE_API_KEY": "b1436b9fa65e38b8940721e29127e3417ff3e1ba7a98c2465ec11f85ab757c61",
+        f"{SERVICE_ACCOUNT_KEY}.private_key": "b85d675ee1351f14b336f892d16a322f930cc011022affb9b4e837192323dd9a",
+        f"{SERVICE_ACCOUNT_KEY}.private_key_id": "9692e67b8378a6f6753f97782d458aa757e947eab2fbdf6b5c187b74561eb78f",
+    }
+)
+
+
+def example_fingerprints(values: Mapping[str, str]) -> dict[str, str]:
+    """sha256 of each secret-bearing value in `values`, named as `example_keys` names them."""
+
+    def digest(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    found = {key: digest(values[key]) for key in SECRET_BEARING_KEYS if key in values}
+    fields = _sa_fields(values.get(SERVICE_ACCOUNT_KEY))
+    found.update(
+        {
+            f"{SERVICE_ACCOUNT_KEY}.{name}": digest(fields[name])
+            for name in SECRET_BEARING_SA_FIELDS
+            if isinstance(fields.get(name), str)
+        }
+    )
+    return found
+
+
+def known_example_keys(values: Mapping[str, str]) -> list[str]:
+    """`example_keys` against the repository's example file, known by its fingerprints."""
+    found = example_fingerprints(values).items()
+    return sorted(key for key, digest in found if EXAMPLE_FINGERPRINTS.get(key) == digest)

@@ -217,6 +217,12 @@ def _log_loaded(prepared: Prepared, overridden: tuple[str, ...], status: SecretS
         )
     for warning in bundle.warnings:
         log.warning("secret warning: %s", warning)
+    if status.example_keys:
+        log.warning(
+            "secret holds the example values of infra/iam/secret-structure-example.json: %s",
+            ",".join(status.example_keys),
+            extra={"error_code": "ExampleCredentials", "example_keys": list(status.example_keys)},
+        )
     versions = prepared.versions
     log.info(
         "secrets loaded: source=%s secret_names=%s version_ids=%s key_count=%d",

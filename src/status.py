@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from src.errors import SecretsError
+from src.errors import ErrorCode, SecretsError
 
 SOURCE_AWS = "aws-secrets-manager"
 SOURCE_ENVIRONMENT = "environment"
@@ -49,6 +49,18 @@ class SecretStatus:
     error: SecretsError | None = None
     attempts: int = 0
     timings_ms: Mapping[str, float] = field(default_factory=dict)
+    # Staging/production only: secret-bearing keys holding the repository's example values.
+    example_keys: tuple[str, ...] = ()
+
+    @property
+    def problem(self) -> SecretsError | None:
+        """Why the status is not ok: the last attempt's error, else example credentials in use."""
+        if self.error is not None or not self.example_keys:
+            return self.error
+        return SecretsError(
+            ErrorCode.ExampleCredentials,
+            f"{', '.join(self.example_keys)} hold the example values of infra/iam/secret-structure-example.json",
+        )
 
     def age_seconds(self, at: datetime | None = None) -> float | None:
         if self.verified_at is None:
@@ -74,12 +86,12 @@ class SecretStatus:
             "last_refresh_at": _iso(self.last_refresh_at),
             "next_refresh_at": _iso(self.next_refresh_at),
             "age_seconds": self._age(at),
-            "error": self.error.to_dict() if self.error else None,
+            "error": problem.to_dict() if (problem := self.problem) else None,
         }
 
     def minimal(self, at: datetime | None = None) -> dict[str, Any]:
         return {
             "loaded": self.loaded,
             "age_seconds": self._age(at),
-            "error": {"code": self.error.code} if self.error else None,
+            "error": {"code": problem.code} if (problem := self.problem) else None,
         }

@@ -389,3 +389,34 @@ def test_lost_read_access_degrades_a_running_task_and_keeps_its_values(
     failures = [d for d in emf_lines(output) if metric_names(d) == ["SecretRefreshFailure"]]
     assert failures and {d["error_code"] for d in failures} == {code}
     assert leaked(output) == []
+
+
+# Example credentials in staging or production (issue 21, item 4): the example file passes every
+# payload rule on purpose (the emulator serves it), so the service loads it, and says so.
+EXAMPLE_FILE = ROOT / "infra/iam/secret-structure-example.json"
+
+
+@pytest.mark.parametrize("app_env", ["production", "staging", "local"])
+def test_example_credentials_are_reported_on_health_in_the_cloud(
+    app_env: str, service: ServiceFactory, create_secret: Callable[..., str], secret_name: str, moto_url: str
+) -> None:
+    example = json.loads(EXAMPLE_FILE.read_text())
+    # A real OpenAI key; the rest as the example file has it.
+    create_secret(secret_name, {**example, "OPENAI_API_KEY": "sk-e2e-real-looking-key-9q8w7e"})
+    env = {**production_env(secret_name), "APP_ENV": app_env}
+    process, url = service(env, endpoint=moto_url)
+    body = wait_health(url, 200)
+    secrets = body["secrets"]
+    assert secrets["loaded"] is True
+    if app_env == "local":  # the emulator's example payload is expected there
+        assert body["status"] == "ok" and secrets["error"] is None
+        return
+    assert body["status"] == "degraded", body
+    error = secrets["error"]
+    assert error["code"] == "ExampleCredentials"
+    sa = "GOOGLE_APPLICATION_CREDENTIALS_JSON"
+    named = f"APP_SECRET_KEY, {sa}.private_key, {sa}.private_key_id, PINECONE_API_KEY"
+    assert named in error["message"] and "OPENAI_API_KEY" not in error["message"]
+    log = process.output()
+    assert "ExampleCredentials" in log or "example values" in log
+    assert example["APP_SECRET_KEY"] not in log + json.dumps(body)

@@ -27,6 +27,17 @@ def test_overall_states() -> None:
     assert overall(SecretStatus(error=error)) == "unavailable"
 
 
+def test_example_credentials_are_degraded_not_ok() -> None:
+    """Staging/production values that are the repository's examples: 200, degraded (issue 21, item 4)."""
+    now = datetime.now(UTC)
+    examples = SecretStatus(loaded=True, verified_at=now, example_keys=("OPENAI_API_KEY",))
+    assert overall(examples, now=now) == "degraded"
+    assert overall(SecretStatus(loaded=True, verified_at=now), now=now) == "ok"
+    code, body = HealthRenderer(lambda: examples, app_env="production", version="t").render(full=False)
+    assert code == 200 and json.loads(body)["status"] == "degraded"
+    assert json.loads(body)["secrets"]["error"] == {"code": "ExampleCredentials"}
+
+
 def test_renderer_caches_per_snapshot_and_follows_changes() -> None:
     status = {"now": SecretStatus()}
     renderer = HealthRenderer(lambda: status["now"], app_env="production", version="1")

@@ -46,3 +46,19 @@ def test_age_is_none_before_any_load_and_never_negative() -> None:
     assert SecretStatus().age_seconds() is None and SecretStatus().minimal()["age_seconds"] is None
     future = SecretStatus(verified_at=datetime.now(UTC) + timedelta(seconds=5))
     assert future.age_seconds() == 0.0
+
+
+def test_example_credentials_are_the_problem_when_nothing_failed() -> None:
+    """A staging/production load holding the repository's example values (issue 21, item 4)."""
+    examples = ("APP_SECRET_KEY", "GOOGLE_APPLICATION_CREDENTIALS_JSON.private_key")
+    quiet = SecretStatus(loaded=True, verified_at=datetime.now(UTC), example_keys=examples)
+    assert quiet.error is None and quiet.problem is not None
+    assert quiet.problem.code == ErrorCode.ExampleCredentials
+    full, minimal = quiet.full(), quiet.minimal()
+    assert full["error"]["code"] == "ExampleCredentials" and "APP_SECRET_KEY" in full["error"]["message"]
+    assert full["error"]["hint"] == ErrorCode.ExampleCredentials.hint
+    assert minimal["error"] == {"code": "ExampleCredentials"}
+    # A failed attempt is shown first; example credentials again once it clears.
+    failing = SecretStatus(loaded=True, example_keys=examples, error=status().error)
+    assert failing.problem is failing.error
+    assert SecretStatus(loaded=True).problem is None and SecretStatus(loaded=True).full()["error"] is None
