@@ -69,7 +69,12 @@ def test_no_grace_period_without_a_load_balancer() -> None:
 
 
 def test_grace_period_rule_fails_on_a_broken_copy(repo: Path) -> None:
-    replace(repo / STACK, "      DesiredCount: !If", "      HealthCheckGracePeriodSeconds: 60\n      DesiredCount: !If")
+    # The grace period set whether or not the optional load balancer exists.
+    replace(
+        repo / STACK,
+        "HealthCheckGracePeriodSeconds: !If [WithLoadBalancer, 60, !Ref AWS::NoValue]",
+        "HealthCheckGracePeriodSeconds: 60",
+    )
     assert grace_period_problems(template(repo)) == ["Service: HealthCheckGracePeriodSeconds without LoadBalancers"]
 
 

@@ -9,6 +9,7 @@ Each rule is a `*_problems` function over parsed documents, returning the proble
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
@@ -103,14 +104,40 @@ def private_dir_problems(task: dict[str, Any], dockerfile: str | None) -> list[s
     return problems
 
 
+def _if_conditions(value: Any) -> set[str]:
+    """The condition names of every Fn::If inside a property value."""
+    if isinstance(value, dict):
+        found = {value["Fn::If"][0]} if set(value) == {"Fn::If"} else set()
+        return found.union(*(_if_conditions(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_if_conditions(v) for v in value))
+    return set()
+
+
+def _branch(value: Any, truth: dict[str, bool]) -> Any:
+    """The value with each Fn::If taken as `truth` says; Ref AWS::NoValue (no property) is None."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        name, if_true, if_false = value["Fn::If"]
+        return _branch(if_true if truth[name] else if_false, truth)
+    if value == {"Ref": "AWS::NoValue"}:
+        return None
+    return value
+
+
 def grace_period_problems(template: dict[str, Any]) -> list[str]:
-    """ECS refuses HealthCheckGracePeriodSeconds on a service without load balancers."""
-    return [
-        f"{name}: HealthCheckGracePeriodSeconds without LoadBalancers"
-        for name, service in resources(template, "AWS::ECS::Service").items()
-        if "HealthCheckGracePeriodSeconds" in service.get("Properties", {})
-        and not service.get("Properties", {}).get("LoadBalancers")
-    ]
+    """ECS refuses HealthCheckGracePeriodSeconds on a service without load balancers, in every
+    branch of the conditions the two properties use (an optional load balancer sets both by one)."""
+    problems = []
+    for name, service in resources(template, "AWS::ECS::Service").items():
+        props = service.get("Properties", {})
+        grace, balancers = props.get("HealthCheckGracePeriodSeconds"), props.get("LoadBalancers")
+        names = sorted(_if_conditions(grace) | _if_conditions(balancers))
+        branches = [
+            dict(zip(names, values, strict=True)) for values in itertools.product((True, False), repeat=len(names))
+        ]
+        if any(_branch(grace, truth) is not None and not _branch(balancers, truth) for truth in branches):
+            problems.append(f"{name}: HealthCheckGracePeriodSeconds without LoadBalancers")
+    return problems
 
 
 def secret_retention_problems(template: dict[str, Any]) -> list[str]:
