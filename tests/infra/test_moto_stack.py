@@ -32,6 +32,9 @@ BUCKET = "short-cut-rotation-code"
 # moto 5.2 has no CloudFormation model for these; it logs "No Moto CloudFormation support" and
 # goes on. A newer moto that supports one simply shrinks the skipped list.
 MOTO_UNSUPPORTED = {"AWS::SecretsManager::Secret", "AWS::SecretsManager::RotationSchedule", "AWS::CloudWatch::Alarm"}
+MOTO_UNSUPPORTED |= {"AWS::SQS::QueuePolicy"}  # the secret-events queue's policy (EventRefresh=true)
+# Only the stack has the secret-events queue; the console route (the JSON file) polls.
+STACK_ONLY_ENVIRONMENT = {"SECRETS_EVENTS_QUEUE_URL"}
 # The container fields the stack and infra/ecs/task-definition.json must agree on.
 CONTAINER_FIELDS = (
     "name",
@@ -198,6 +201,13 @@ def test_logs_task_definition_and_service(
     json_task = docs["infra/ecs/task-definition.json"]
     (container,) = task["containerDefinitions"]
     (json_container,) = json_task["containerDefinitions"]
+    container = {
+        **container,
+        # moto leaves an !If's AWS::NoValue list element as None; CloudFormation drops it.
+        "environment": [
+            e for e in container["environment"] if e is not None and e["name"] not in STACK_ONLY_ENVIRONMENT
+        ],
+    }
     for field in CONTAINER_FIELDS:
         assert container.get(field) == json_container.get(field), field
     assert task["family"] == json_task["family"] == "short-cut-api"
