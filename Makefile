@@ -10,7 +10,7 @@ LAMBDA_ZIP := build/short-cut-rotation.zip
 LAMBDA_FILES := src/__init__.py src/errors.py src/payload.py src/payload_keys.py src/payload_values.py src/payload_json.py \
 	src/aws.py src/aws_errors.py src/botocore_session.py src/rotation/__init__.py src/rotation/lambda_function.py
 
-.PHONY: help venv infra-venv run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability clean
+.PHONY: help venv infra-venv run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability image push-image clean
 
 # `make help` prints the `## ` text after each target, so a target and its description sit together.
 help: ## list the targets
@@ -85,11 +85,12 @@ e2e: $(STAMP) $(INFRA_STAMP) ## pytest tests/e2e only (moto_server and ./entrypo
 # (uidmap installs newuidmap, no command of its own name).
 # wrk drives the load in the benchmark smoke test and the reliability suite; git is for the CLI's e2e tests.
 APT_PACKAGES_test := wrk git
-# podman with runc (crun fails on cgroups here), debootstrap for the stand-in base image.
-APT_PACKAGES_container := podman runc debootstrap catatonit uidmap
+# podman with runc (crun fails on cgroups here), debootstrap for the stand-in base image,
+# docker-registry for a loopback registry that `make push-image` pushes to in the tests.
+APT_PACKAGES_container := podman runc debootstrap catatonit uidmap docker-registry
 
 apt-test: ## install the Debian packages the test, bench and reliability runs need (wrk, git) if missing
-apt-container: ## install podman, runc, debootstrap, catatonit and uidmap if missing
+apt-container: ## install podman, runc, debootstrap, catatonit, uidmap and docker-registry if missing
 apt-test apt-container: apt-%:
 	@missing=""; for p in $(APT_PACKAGES_$*); do \
 		command -v $$p >/dev/null 2>&1 || dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
@@ -113,6 +114,45 @@ reliability: $(STAMP) apt-test ## faults, bad input, load and a leak hunt (tests
 container-test: $(STAMP) apt-container ## build the Dockerfile with podman and run it, plain and as the ECS task definition says (tests/container)
 	sh tests/container/build-standin-base.sh
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest tests/container --timeout 600
+
+# The image for ECR. podman when it is installed (docker's CLI may be there without a daemon),
+# else docker; CONTAINER_TOOL=docker chooses. podman builds in docker format: the OCI format has
+# no HEALTHCHECK and podman drops it with only a warning (containers/buildah#2388, "HEALTHCHECK is
+# not supported for OCI image format and will be ignored"). The platform is the task
+# definition's runtimePlatform (X86_64), whatever the builder's CPU.
+CONTAINER_TOOL ?= $(if $(shell command -v podman 2>/dev/null),podman,docker)
+IMAGE_NAME ?= short-cut-api
+IMAGE_PLATFORM ?= linux/amd64
+IMAGE_BUILD_FLAGS ?=
+# The tag is the commit. Files the image is built from that differ from it (tracked or not) add
+# -dirty, and push-image refuses such a tag: ECR tags are immutable, and a tag must name code
+# that anyone can check out.
+IMAGE_FILES := Dockerfile .dockerignore requirements-api.lock entrypoint.sh src
+IMAGE_TAG ?= $(shell git rev-parse --short=12 HEAD)$(if $(shell git status --porcelain -- $(IMAGE_FILES)),-dirty)
+# Where to push: ECR_REPO_URI, or AWS_ACCOUNT_ID and AWS_REGION (and REPO, default short-cut-api).
+REPO ?= short-cut-api
+AWS_REGION ?= $(AWS_DEFAULT_REGION)
+ECR_REPO_URI ?= $(if $(AWS_ACCOUNT_ID),$(AWS_ACCOUNT_ID).dkr.ecr.$(AWS_REGION).amazonaws.com/$(REPO))
+ECR_REGISTRY = $(firstword $(subst /, ,$(ECR_REPO_URI)))
+# An ECR host names its region (<account>.dkr.ecr.<region>.amazonaws.com); any other, AWS_REGION.
+ECR_REGION = $(if $(findstring .dkr.ecr.,$(ECR_REGISTRY)),$(word 4,$(subst ., ,$(ECR_REGISTRY))),$(AWS_REGION))
+
+image: ## build the image (podman or docker, CONTAINER_TOOL) as short-cut-api:<commit>, -dirty if its files changed
+	@case "$(IMAGE_TAG)" in ""|-dirty) echo "image: no commit to tag with (not a git checkout?): set IMAGE_TAG" >&2; exit 2;; esac
+	$(CONTAINER_TOOL) build $(if $(filter podman,$(notdir $(CONTAINER_TOOL))),--format docker) \
+		--platform $(IMAGE_PLATFORM) $(IMAGE_BUILD_FLAGS) -t $(IMAGE_NAME):$(IMAGE_TAG) .
+	@echo "built $(IMAGE_NAME):$(IMAGE_TAG)"
+
+push-image: ## build, log in to ECR (aws ecr get-login-password), push, print the stack's ImageUri (ECR_REPO_URI, or AWS_ACCOUNT_ID + AWS_REGION)
+	@test -n "$(ECR_REPO_URI)" || { echo "push-image: set ECR_REPO_URI=<account>.dkr.ecr.<region>.amazonaws.com/$(REPO), or AWS_ACCOUNT_ID and AWS_REGION" >&2; exit 2; }
+	@test -n "$(ECR_REGION)" || { echo "push-image: set AWS_REGION (the registry's region)" >&2; exit 2; }
+	@case "$(IMAGE_TAG)" in *-dirty) echo "push-image: refusing $(IMAGE_TAG): $(IMAGE_FILES) differ from the commit; commit them first (ECR tags are immutable)" >&2; exit 2;; esac
+	$(MAKE) --no-print-directory image
+	set -o pipefail; aws ecr get-login-password --region $(ECR_REGION) \
+		| $(CONTAINER_TOOL) login --username AWS --password-stdin $(ECR_REGISTRY)
+	$(CONTAINER_TOOL) tag $(IMAGE_NAME):$(IMAGE_TAG) $(ECR_REPO_URI):$(IMAGE_TAG)
+	$(CONTAINER_TOOL) push $(ECR_REPO_URI):$(IMAGE_TAG)
+	@echo "ImageUri=$(ECR_REPO_URI):$(IMAGE_TAG)"
 
 clean: ## remove the venvs, build/ and the tool caches
 	rm -rf $(VENV) $(INFRA_VENV) $(TOOLS_VENV) build .mypy_cache .ruff_cache .pytest_cache
