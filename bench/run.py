@@ -707,10 +707,10 @@ def main() -> int:
     parser.add_argument("--cpu", type=int, default=None, help="the CPU the measured process runs on (default: last)")
     parser.add_argument("--no-podman", action="store_true", help="skip the podman --cpus 0.5 section")
     parser.add_argument("--no-build", action="store_true", help=f"use the existing {IMAGE} image")
-    parser.add_argument("--only", choices=("startup", "serving", "aws", "podman"), action="append")
+    parser.add_argument("--only", choices=("startup", "serving", "aws", "podman", "convergence"), action="append")
     args = parser.parse_args()
     runs = 1 if args.smoke else max(7, args.runs)
-    only = set(args.only or ("startup", "serving", "aws", "podman"))
+    only = set(args.only or ("startup", "serving", "aws", "podman", "convergence"))
     pinning = Pinning.detect(args.cpu)
     # The poller, wrk and moto_server (started below, inheriting this) stay off the measured CPU.
     os.sched_setaffinity(0, pinning.driver)
@@ -740,6 +740,10 @@ def main() -> int:
             bench.refresh_under_load()
         if "aws" in only:
             bench.aws_calls(second)
+        if "convergence" in only:
+            from bench import convergence
+
+            bench.rows.extend(Row(**row) for row in convergence.rows(work, smoke=args.smoke))
         if "podman" in only:
             skipped = "--no-podman" if args.no_podman else bench.half_vcpu(build=not args.no_build)
     finally:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from src import __version__, metrics, startup_gc, task_metadata
 from src.config import load_settings, settings_error
+from src.events import OFF, EventSource, event_source
 from src.health import HealthRenderer, health_router
 from src.logs import configure_logging
 from src.refresh import Supervisor
@@ -40,6 +41,7 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
     metrics.configure(settings.app_env.value, settings.metrics)
     task_metadata.prefetch()
     supervisor = Supervisor(boot)
+    events: EventSource | None = None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -47,7 +49,10 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
         # (the prefetch child's answer or GetSecretValue per name, validate, build Settings), then
         # boot.commit (service-account file, os.environ, install_config, status). A failure is
         # recorded and retried with backoff by the Supervisor's task, which then refreshes.
+        nonlocal events
         await supervisor.start(settings)
+        # SECRETS_EVENTS_QUEUE_URL: `Secret Label Updated` events wake the Supervisor (src.events).
+        events = event_source(settings, boot, asyncio.get_running_loop(), lambda: supervisor.wake())
         # The first load has been tried: start-up is over, whatever its outcome.
         startup_gc.settle()
         ticker = asyncio.create_task(metrics.age_ticker(lambda: boot.status), name="secret-age-metric")
@@ -55,6 +60,8 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
             yield
         finally:
             ticker.cancel()
+            if events is not None:
+                events.stop()
             await supervisor.stop()
             boot.applier.cleanup()
 
@@ -72,6 +79,7 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
         app_env=settings.app_env.value,
         version=__version__,
         max_staleness=settings.secrets_max_staleness,
+        events=lambda: events.state if events is not None else OFF,
     )
     app.include_router(health_router(renderer, full_for=settings.health_full_for, documented=docs))
     return app

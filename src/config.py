@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # Comma list of keys beyond the guide's seven that the secret may put into os.environ.
     # Set in the task definition, never in the secret (SECRETS_* keys are forbidden there).
     secrets_extra_keys: str | None = None
+    # The SQS queue of `Secret Label Updated` events (src.events); None: polling only.
+    secrets_events_queue_url: str | None = None
     log_level: LogLevel = DEFAULT_LOG_LEVEL
     # None: JSON lines in staging/production, text elsewhere.
     log_format: LogFormat | None = None
@@ -93,6 +95,18 @@ class Settings(BaseSettings):
             value = value.strip().lower()
             if not value:
                 raise PydanticUseDefault()
+        return value
+
+    @field_validator("secrets_events_queue_url", mode="before")
+    @classmethod
+    def _queue_url(cls, value: object) -> object:
+        # Empty means unset (polling only); anything else must be an SQS queue URL botocore can call.
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                raise PydanticUseDefault()
+            if not value.startswith(("https://", "http://")) or "/" not in value.split("://", 1)[1].rstrip("/"):
+                raise ValueError("must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)")
         return value
 
     @field_validator("app_env", mode="before")

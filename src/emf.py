@@ -51,6 +51,7 @@ UNITS: dict[str, str] = {
     "SecretVersionChange": "Count",
     "SecretStartupMs": "Milliseconds",
     "ThrottlingRetries": "Count",
+    "EventSourceFailure": "Count",
 }
 PROPERTIES = frozenset({"error_code", "secret_name", "version_id"})
 

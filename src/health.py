@@ -10,6 +10,10 @@ the secrets are loaded, their age and an error code. Names, version ids, keys,
 AWS's messages (which name the account and role) and hints go to loopback peers
 only: the container health check and `curl` through ECS Exec. HEALTH_DETAILS
 overrides this (see Settings.health_full_for).
+
+The full body also shows the event source (src.events): `events.state` is off, starting,
+ok or failing, with the error code. It never changes `status`: a failing event source
+only loses the speed-up, and the timed refresh goes on. The minimal body omits it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from src.events import OFF, EventSourceState
 from src.status import SecretStatus
 
 
@@ -62,28 +67,30 @@ class HealthRenderer:
         app_env: str,
         version: str,
         max_staleness: float = float("inf"),
+        events: Callable[[], EventSourceState] | None = None,
     ) -> None:
         self._status = status
+        self._events = events or (lambda: OFF)
         self._app_env = app_env
         self._version = version
         self._max_staleness = max_staleness
-        self._cache: dict[bool, tuple[SecretStatus, int, int, bytes]] = {}
+        self._cache: dict[bool, tuple[SecretStatus, EventSourceState, int, int, bytes]] = {}
 
     def render(self, *, full: bool = True) -> tuple[int, bytes]:
-        status = self._status()
+        status, events = self._status(), self._events()
         second = int(time.monotonic())
         cached = self._cache.get(full)
-        if cached is not None and cached[0] is status and cached[1] == second:
-            return cached[2], cached[3]
+        if cached is not None and cached[0] is status and cached[1] is events and cached[2] == second:
+            return cached[3], cached[4]
         now = datetime.now(UTC)
         state = overall(status, max_staleness=self._max_staleness, now=now)
         secrets = status.full(now) if full else status.minimal(now)
-        body = json.dumps(
-            {"status": state, "app_env": self._app_env, "version": self._version, "secrets": secrets},
-            separators=(",", ":"),
-        ).encode()
+        document = {"status": state, "app_env": self._app_env, "version": self._version, "secrets": secrets}
+        if full:
+            document["events"] = events.view()
+        body = json.dumps(document, separators=(",", ":")).encode()
         code = 503 if state == "unavailable" else 200
-        self._cache[full] = (status, second, code, body)
+        self._cache[full] = (status, events, second, code, body)
         return code, body
 
 

@@ -36,6 +36,15 @@ class SecretsHealth(BaseModel):
     error: HealthError | None
 
 
+class EventsHealth(BaseModel):
+    """The event source (src.events); `failing` never changes the overall status."""
+
+    state: Literal["off", "starting", "ok", "failing"]
+    error: str | None
+    last_event_at: str | None
+    refreshes: int
+
+
 class HealthBody(BaseModel):
     """The full shape of /health; the body itself is pre-rendered bytes (see HealthRenderer)."""
 
@@ -43,6 +52,7 @@ class HealthBody(BaseModel):
     app_env: str
     version: str
     secrets: SecretsHealth
+    events: EventsHealth
 
 
 class MinimalError(BaseModel):

@@ -2,7 +2,8 @@
 
 Contract:
 - Metrics: SecretLoadSuccess, SecretLoadFailure, SecretRefreshFailure,
-  SecretAgeSeconds, SecretVersionChange, SecretStartupMs, ThrottlingRetries; the
+  SecretAgeSeconds, SecretVersionChange, SecretStartupMs, ThrottlingRetries,
+  EventSourceFailure; the
   functions below are the only way the service reports them. Each line is an
   Embedded Metric Format (EMF) document on stdout, written by `src.emf` (its
   docstring: one line each, never interleaved, properties an allow-list, and why
@@ -62,6 +63,7 @@ __all__ = [
     "enabled",
     "enabled_for",
     "environment_dimension",
+    "event_source_failed",
     "load_failed",
     "load_succeeded",
     "refresh_failed",
@@ -168,6 +170,11 @@ def secret_age(age_seconds: float, versions: Mapping[str, str]) -> None:
         _emitter.emit({"SecretAgeSeconds": age})
     for name, version_id in versions.items():
         _emitter.emit({"SecretAgeSeconds": age}, secret_name=name, version_id=version_id)
+
+
+def event_source_failed(code: str | SecretsError) -> None:
+    """A receive from the secret event queue failed; refreshes go on by polling (src.events)."""
+    _emitter.emit({"EventSourceFailure": 1}, error_code=safe_code(code))
 
 
 def throttling_retries(count: int = 1) -> None:

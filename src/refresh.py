@@ -7,6 +7,14 @@ failed check, retry sooner with backoff. Fetching and validating run in a worker
 thread; the commit runs on the event loop, so no request handler runs while
 the environment and config are swapped.
 
+`wake()` (src.events, on a `Secret Label Updated` event) cuts the wait short: the
+next refresh runs after a random delay of up to EVENT_DELAY seconds, so a fleet
+that receives the event at the same instant does not call DescribeSecret in
+lockstep. Wakes coalesce: one arriving during the delay joins that refresh; one
+arriving while a refresh runs causes one more right after it, so a rotation that
+lands mid-refresh is never missed. The timed refresh stays the fallback, and
+with the event source on, a refresh interval of 0 still refreshes on events.
+
 The Supervisor knows the bootstrapper only through the small `Secrets` protocol:
 load, refresh and commit, the status it reads, and the two things only it knows
 (when the next refresh runs, and that the client is worth building now).
@@ -31,6 +39,8 @@ from src.status import SecretStatus
 log = logging.getLogger("short_cut.refresh")
 
 JITTER = 0.1
+# The most a woken refresh waits (uniform from 0), to spread a fleet's DescribeSecret calls.
+EVENT_DELAY = 1.0
 
 
 def backoff(failures: int, cap: float, base: float = 0.5) -> float:
@@ -40,6 +50,11 @@ def backoff(failures: int, cap: float, base: float = 0.5) -> float:
 
 def jittered(interval: float) -> float:
     return interval * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 - not for security
+
+
+def event_delay() -> float:
+    """How long a woken refresh waits: uniform in [0, EVENT_DELAY]."""
+    return random.uniform(0, EVENT_DELAY)  # noqa: S311 - not for security
 
 
 class Secrets(Protocol):
@@ -77,6 +92,12 @@ class Supervisor:
     def __init__(self, secrets: Secrets) -> None:
         self._secrets = secrets
         self._task: asyncio.Task[None] | None = None
+        self._woken = asyncio.Event()
+        self._wakeable = False
+
+    def wake(self) -> None:
+        """Refresh soon, whatever the interval (call it on the event loop's thread)."""
+        self._woken.set()
 
     async def start(self, settings: Settings | None = None) -> None:
         """First load now (before serving); then keep going in the background."""
@@ -85,9 +106,10 @@ class Supervisor:
                 settings = load_settings()
             except ValidationError:
                 return
+        self._wakeable = bool(settings.secrets_events_queue_url and settings.secret_names)
         with contextlib.suppress(SecretsError):
             await asyncio.to_thread(self._secrets.load, settings)
-        if not self._secrets.status.loaded or self._refresh_interval(settings) > 0:
+        if not self._secrets.status.loaded or self._refresh_interval(settings) > 0 or self._wakeable:
             self._task = asyncio.create_task(self._run(settings), name="secrets-supervisor")
 
     async def stop(self) -> None:
@@ -104,25 +126,28 @@ class Supervisor:
     async def _run(self, settings: Settings) -> None:
         failures = 0 if self._secrets.status.loaded else 1
         cap = settings.secrets_retry_max_backoff
-        if self._secrets.status.loaded and self._refresh_interval(settings) > 0:
+        if self._secrets.status.loaded and (self._refresh_interval(settings) > 0 or self._wakeable):
             # The first load may have come from the prefetch child: build our own client now,
             # off the event loop, rather than in the middle of the first refresh.
             await asyncio.to_thread(self._secrets.warm, settings)
         while True:
             interval = self._refresh_interval(settings)
+            delay: float | None
             if not self._secrets.status.loaded:
                 delay = backoff(failures, cap)
-            elif interval <= 0:
+            elif interval <= 0 and not self._wakeable:
                 self._secrets.schedule(None)
                 return
+            elif interval <= 0:
+                delay = None  # events only: wait for a wake
             else:
                 delay = jittered(interval) if failures == 0 else min(backoff(failures, cap), jittered(interval))
             try:
                 # Inside the guard: even a date the clock cannot hold must not end the loop.
-                self._secrets.schedule(datetime.now(UTC) + timedelta(seconds=delay))
+                self._secrets.schedule(None if delay is None else datetime.now(UTC) + timedelta(seconds=delay))
             except (OverflowError, ValueError):
                 log.exception("the next refresh time cannot be shown")
-            await asyncio.sleep(delay)
+            await self._wait(delay)
             try:
                 await self._step(settings)
                 failures = 0
@@ -132,6 +157,16 @@ class Supervisor:
                 # Never let the supervisor die: a dead refresh loop is a silent outage.
                 log.exception("unexpected error in the secrets supervisor")
                 failures += 1
+
+    async def _wait(self, delay: float | None) -> None:
+        """Sleep `delay` seconds (None: until woken), or until woken and then up to EVENT_DELAY more."""
+        try:
+            await asyncio.wait_for(self._woken.wait(), timeout=delay)
+        except TimeoutError:
+            return
+        await asyncio.sleep(event_delay())
+        # Cleared after the delay, before the refresh: a wake from here on gets a refresh of its own.
+        self._woken.clear()
 
     async def _step(self, settings: Settings) -> None:
         prepared = await asyncio.to_thread(self._secrets.refresh, settings)

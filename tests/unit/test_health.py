@@ -49,7 +49,8 @@ def test_renderer_caches_per_snapshot_and_follows_changes() -> None:
     assert code == 200
     data = json.loads(body)
     assert data["status"] == "ok" and data["secrets"]["keys"] == ["A"]
-    assert set(data) == {"status", "app_env", "version", "secrets"}
+    assert set(data) == {"status", "app_env", "version", "secrets", "events"}
+    assert data["events"]["state"] == "off"  # no event source given: polling only
     assert set(data["secrets"]) == {
         "loaded",
         "source",

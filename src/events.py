@@ -1,0 +1,418 @@
+"""The event source: `Secret Label Updated` events from an SQS queue wake the refresh at once.
+
+Contract:
+- Off unless SECRETS_EVENTS_QUEUE_URL is set (and the service reads secrets from AWS): then
+  polling alone keeps the values fresh, as before. On, one daemon thread long-polls the
+  queue (ReceiveMessage, WaitTimeSeconds=20, VisibilityTimeout=0, up to 10 messages) and
+  never deletes, changes or sends a message: `sqs:ReceiveMessage` on the one queue is the
+  only permission it needs.
+- Each message body is the event as EventBridge delivers it to an SQS target: the whole
+  event JSON (`source` aws.secretsmanager, `detail-type` Secret Label Updated, `detail`
+  with `name`, `labelUpdated`, `versionId`; see
+  https://docs.aws.amazon.com/secretsmanager/latest/userguide/event-detail-secret-label-updated-secretsmanager.html).
+  Anything else is ignored. An event for a served secret (by name, or by ARN when
+  SECRET_NAME is one) whose `labelUpdated` is AWSCURRENT and whose `versionId` differs from
+  the version served calls `wake`: the Supervisor (src.refresh) refreshes after a random
+  delay of up to a second, DescribeSecret first, as a timed refresh does. The event only
+  says "look now"; DescribeSecret decides. So a duplicate, a late or an out-of-order event
+  costs at most one DescribeSecret and never a fetch of an old version (a rollback to an
+  earlier version is a real change, which is why an "older" id cannot be skipped locally).
+- A failing source (AccessDenied, the queue deleted, the endpoint unreachable, anything
+  else) never stops the service or the poll: it is logged, counted (EventSourceFailure,
+  property error_code), shown as `failing` with its code in the full /health view, which
+  stays `ok` for that alone, and retried with capped full-jitter backoff.
+
+Why one queue read by every task without deleting (the fan-out): EventBridge puts each
+event on the queue once; every task long-polls the same queue with VisibilityTimeout=0,
+so a received message stays visible to the others (aws/aws-sdk-java#705: with no
+visibility timeout the message "can be picked up by multiple consumers"), and nobody
+deletes it: the queue's MessageRetentionPeriod (60 s, SQS's minimum) removes it. Each
+process remembers the message and event ids it has handled (bounded, for longer than the
+retention), and after a receive that returned only messages it has seen it pauses about
+a second (jittered) before the next, so it does not spin on a visible message for the
+minute it lives. Failure modes:
+- a task that starts during an event still sees the message for up to 60 s and compares
+  its `versionId` with what it loaded: equal (it started on the new version) does nothing;
+- a task that stops, or is SIGKILLed, leaves nothing behind: it owns no queue, no
+  subscription and no message;
+- duplicates (SQS and EventBridge are both at-least-once) and out-of-order events are
+  settled by the version comparison and DescribeSecret, above;
+- a message lost (Secrets Manager's events are best effort), a queue deleted or a
+  permission removed: the timed poll (SECRETS_REFRESH_INTERVAL) still refreshes; only
+  the speed-up is lost, and /health, the log and the metric say so.
+The queue must have no redrive policy: every receive counts towards maxReceiveCount, and
+a dead-letter queue would take the event from the other tasks.
+The alternative, an SNS topic with one queue per task, delivers each event to each task
+once, but every task must create, subscribe, authorise and delete its own queue at run
+time (sqs:CreateQueue, sns:Subscribe, SetQueueAttributes...: far more IAM than one
+ReceiveMessage), and a SIGKILLed or OOM-killed task leaves an orphan queue and
+subscription that nobody deletes. Read-without-delete keeps the task role at one action
+on one queue and has nothing to clean up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from src import metrics
+from src.aws import CURRENT, aws_errors
+from src.config import Settings
+from src.errors import ErrorCode, SecretsError
+from src.refresh import backoff
+from src.status import now
+
+__all__ = [
+    "EventSource",
+    "EventSourceState",
+    "QueueReader",
+    "SecretEvent",
+    "SeenIds",
+    "event_source",
+    "parse_event",
+    "stale_name",
+]
+
+log = logging.getLogger("short_cut.events")
+
+SOURCE = "aws.secretsmanager"
+DETAIL_TYPE = "Secret Label Updated"
+# SQS's limits: a long poll waits at most 20 s and returns at most 10 messages.
+WAIT_SECONDS = 20
+MAX_MESSAGES = 10
+# After a receive that returned only seen messages: pause this long (±25 %) before the next.
+SEEN_PAUSE = 1.0
+# Remember this many ids, each for this long: far past the queue's 60 s retention.
+SEEN_CAPACITY = 4096
+SEEN_TTL = 900.0
+# Retry a failing source with full-jitter backoff up to this cap.
+FAILURE_BACKOFF_CAP = 60.0
+# The one SQS error code with a dotted query-protocol spelling: report it by its API name.
+_QUERY_CODES = {"AWS.SimpleQueueService.NonExistentQueue": "QueueDoesNotExist"}
+HINT = (
+    "The event source only speeds refreshes up: the timed refresh (SECRETS_REFRESH_INTERVAL) keeps "
+    "working. Check that SECRETS_EVENTS_QUEUE_URL names the stack's queue, that the queue exists, and "
+    "that the task role may sqs:ReceiveMessage on it (and reach the SQS endpoint)."
+)
+
+State = Literal["off", "starting", "ok", "failing"]
+
+
+@dataclass(frozen=True)
+class SecretEvent:
+    """The parts of a `Secret Label Updated` event the service uses; never a value (it carries none)."""
+
+    name: str
+    label: str
+    version_id: str
+    resources: tuple[str, ...] = ()
+    event_id: str = ""
+
+
+def parse_event(body: str) -> SecretEvent | None:
+    """The event in an SQS message body as EventBridge delivers it, or None if it is not one."""
+    try:
+        event = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(event, dict) or event.get("source") != SOURCE or event.get("detail-type") != DETAIL_TYPE:
+        return None
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        return None
+    name, label, version_id = detail.get("name"), detail.get("labelUpdated"), detail.get("versionId")
+    if not all(isinstance(v, str) and v for v in (name, label, version_id)):
+        return None
+    raw = event.get("resources")
+    resources = tuple(r for r in raw if isinstance(r, str)) if isinstance(raw, list) else ()
+    event_id = event.get("id")
+    return SecretEvent(str(name), str(label), str(version_id), resources, event_id if isinstance(event_id, str) else "")
+
+
+def stale_name(event: SecretEvent, names: tuple[str, ...], served: Mapping[str, str]) -> str | None:
+    """The served secret this event says has moved on, if any: AWSCURRENT now on another version.
+
+    SECRET_NAME may be a name or an ARN: the event names the secret both ways (`detail.name`,
+    `resources`). A name not loaded yet counts as stale (the Supervisor is retrying it anyway).
+    """
+    if event.label != CURRENT:
+        return None
+    for name in names:
+        if (name == event.name or name in event.resources) and served.get(name) != event.version_id:
+            return name
+    return None
+
+
+class SeenIds:
+    """Message and event ids already handled: at most `capacity`, each kept `ttl` seconds."""
+
+    def __init__(
+        self, capacity: int = SEEN_CAPACITY, ttl: float = SEEN_TTL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ids: OrderedDict[str, float] = OrderedDict()
+        self._capacity, self._ttl, self._clock = capacity, ttl, clock
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, *ids: str) -> bool:
+        """Remember the ids; True when none of the non-empty ones was known."""
+        moment = self._clock()
+        while self._ids and (len(self._ids) > self._capacity or next(iter(self._ids.values())) < moment - self._ttl):
+            self._ids.popitem(last=False)
+        known = [i for i in ids if i]
+        fresh = not any(i in self._ids for i in known)
+        for i in known:
+            self._ids[i] = moment
+            self._ids.move_to_end(i)
+        while len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+        return fresh
+
+
+@dataclass(frozen=True)
+class EventSourceState:
+    """What /health's full view shows of the event source: state, error code, last event."""
+
+    state: State = "off"
+    error: str | None = None
+    last_event_at: datetime | None = None
+    refreshes: int = field(default=0)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "error": self.error,
+            "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
+            "refreshes": self.refreshes,
+        }
+
+
+OFF = EventSourceState()
+
+
+class Reader(Protocol):
+    def receive(self) -> list[tuple[str, str]]:
+        """(MessageId, Body) of the messages a long poll returned; raises SecretsError."""
+        ...
+
+
+@contextmanager
+def _sqs_errors() -> Iterator[None]:
+    """src.aws_errors' mapping, with SQS named instead of Secrets Manager and SQS's dotted code by its name."""
+    try:
+        with aws_errors():
+            yield
+    except SecretsError as error:
+        code = _QUERY_CODES.get(error.code, error.code)
+        message = error.message.replace("Secrets Manager", "the SQS endpoint")
+        raise SecretsError.from_aws(code, message).with_hint(HINT) from None
+
+
+class QueueReader:
+    """Long-polls one queue without deleting; its botocore client is built on first use."""
+
+    def __init__(
+        self,
+        queue_url: str,
+        region: str | None,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        max_attempts: int,
+        client: Any = None,
+    ) -> None:
+        self._queue_url, self._region = queue_url, region
+        self._connect_timeout, self._max_attempts = connect_timeout, max_attempts
+        # The answer to a long poll takes up to WaitTimeSeconds: the read timeout must be longer
+        # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/best-practices-setting-up-long-polling.html).
+        self._read_timeout = WAIT_SECONDS + read_timeout
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with _sqs_errors():
+                from botocore.config import Config
+
+                from src.botocore_session import session_for
+
+                config = Config(
+                    region_name=self._region,
+                    connect_timeout=self._connect_timeout,
+                    read_timeout=self._read_timeout,
+                    retries={"mode": "standard", "total_max_attempts": self._max_attempts},
+                )
+                # The endpoint comes from botocore: AWS_ENDPOINT_URL_SQS, then AWS_ENDPOINT_URL.
+                self._client = session_for("sqs").create_client("sqs", config=config)
+        return self._client
+
+    def receive(self) -> list[tuple[str, str]]:
+        client = self.client
+        with _sqs_errors():
+            response = client.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=MAX_MESSAGES,
+                WaitTimeSeconds=WAIT_SECONDS,
+                # Leave each message visible to every other task: see the module docstring.
+                VisibilityTimeout=0,
+            )
+        messages = response.get("Messages") or []
+        return [(str(m.get("MessageId", "")), str(m.get("Body", ""))) for m in messages]
+
+
+Wake = Callable[[SecretEvent, str], None]
+
+
+class EventSource:
+    """The long-poll loop, in one daemon thread; `run_once` is one turn of it (tests drive it)."""
+
+    def __init__(
+        self,
+        reader: Reader,
+        *,
+        names: tuple[str, ...],
+        served: Callable[[], Mapping[str, str]],
+        wake: Wake,
+    ) -> None:
+        self._reader = reader
+        self._names = names
+        self._served = served
+        self._wake = wake
+        self._seen = SeenIds()
+        self._failures = 0
+        self._state = EventSourceState(state="starting")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def state(self) -> EventSourceState:
+        return self._state
+
+    def start(self) -> None:
+        # A daemon: a long poll in flight must not hold up the process's exit for 20 s.
+        self._thread = threading.Thread(target=self._run, name="secret-events", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pause = self.run_once()
+            if pause > 0:
+                self._stop.wait(pause)
+
+    def run_once(self) -> float:
+        """Receive once and handle what is new; the seconds to wait before the next receive."""
+        try:
+            messages = self._reader.receive()
+        except SecretsError as error:
+            return self._failed(error)
+        except Exception as exc:
+            # Never let the thread die: a dead event source would be a silent loss of the speed-up.
+            log.exception("unexpected error in the secret event source")
+            return self._failed(SecretsError(ErrorCode.InternalError, f"{type(exc).__name__} in the event source"))
+        if self._state.state != "ok":
+            if self._state.state == "failing":
+                log.info("secret event source recovered", extra={"event_source": "sqs"})
+            self._state = replace(self._state, state="ok", error=None)
+        self._failures = 0
+        fresh = False
+        for message_id, body in messages:
+            event = parse_event(body)
+            if not self._seen.add(message_id, event.event_id if event else ""):
+                continue
+            fresh = True
+            if event is not None:
+                self._handle(event)
+        if messages and not fresh:
+            return SEEN_PAUSE * random.uniform(0.75, 1.25)  # noqa: S311 - not for security
+        return 0.0
+
+    def _handle(self, event: SecretEvent) -> None:
+        name = stale_name(event, self._names, self._served())
+        if name is None:
+            log.debug(
+                "secret event ignored: %s %s -> %s (not served, not AWSCURRENT, or the version served)",
+                event.name,
+                event.label,
+                event.version_id,
+            )
+            return
+        log.info(
+            "secret event: %s AWSCURRENT -> %s; refreshing now",
+            name,
+            event.version_id,
+            extra={"secret_name": name, "version_id": event.version_id, "event_source": "sqs"},
+        )
+        self._state = replace(self._state, last_event_at=now(), refreshes=self._state.refreshes + 1)
+        try:
+            self._wake(event, name)
+        except Exception:
+            log.exception("the refresh could not be woken")
+
+    def _failed(self, error: SecretsError) -> float:
+        self._failures += 1
+        first = self._state.state != "failing" or self._state.error != error.code
+        self._state = replace(self._state, state="failing", error=error.code)
+        metrics.event_source_failed(error)
+        pause = max(backoff(self._failures, FAILURE_BACKOFF_CAP), 0.2)
+        # One WARNING when the source starts failing (or fails differently), then INFO per retry.
+        log.log(
+            logging.WARNING if first else logging.INFO,
+            "secret event source failing, polling continues; retry in %.1f s: %s",
+            pause,
+            error,
+            extra={"error_code": error.code, "hint": error.hint, "event_source": "sqs"},
+        )
+        return pause
+
+
+class _HasStatus(Protocol):
+    @property
+    def status(self) -> Any: ...
+
+
+def event_source(
+    settings: Settings, secrets: _HasStatus, loop: asyncio.AbstractEventLoop, wake: Callable[[], None]
+) -> EventSource | None:
+    """Start the event source SECRETS_EVENTS_QUEUE_URL names, waking `wake` on `loop`; None when off."""
+    queue_url = settings.secrets_events_queue_url
+    if not queue_url:
+        return None
+    if not settings.secret_names:
+        log.warning("SECRETS_EVENTS_QUEUE_URL is set but no secret is read from AWS: the event source stays off")
+        return None
+
+    def wake_on_loop(_: SecretEvent, __: str) -> None:
+        # From the source's thread: the Supervisor's event belongs to the event loop.
+        with contextlib.suppress(RuntimeError):  # the loop closed: the process is stopping
+            loop.call_soon_threadsafe(wake)
+
+    reader = QueueReader(
+        queue_url,
+        settings.region,
+        connect_timeout=settings.secrets_connect_timeout,
+        read_timeout=settings.secrets_read_timeout,
+        max_attempts=settings.secrets_max_attempts,
+    )
+    source = EventSource(
+        reader, names=settings.secret_names, served=lambda: secrets.status.version_ids, wake=wake_on_loop
+    )
+    source.start()
+    log.info("secret event source started", extra={"event_source": "sqs"})
+    return source

@@ -1,0 +1,125 @@
+"""The Supervisor's wake-up (src/refresh.py): an event refreshes now, DescribeSecret first; wakes coalesce;
+a wake during a refresh is not lost; with the event source on, interval 0 still refreshes on events."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from src import refresh
+from src.refresh import Supervisor
+from tests.unit.test_refresh import NAME, FakeClient, make, wait_until
+
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/short-cut-prod-secret-events"
+
+
+@pytest.fixture(autouse=True)
+def short_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(refresh, "EVENT_DELAY", 0.05)
+
+
+def test_a_wake_refreshes_now_and_a_stale_one_fetches_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeClient()
+    boot = make(tmp_path, fake, monkeypatch, SECRETS_REFRESH_INTERVAL="3600", SECRETS_EVENTS_QUEUE_URL=QUEUE)
+    supervisor = Supervisor(boot)
+
+    async def scenario() -> None:
+        await supervisor.start()
+        await asyncio.sleep(0.1)
+        assert (fake.describes, fake.gets) == (0, 1)  # an hour to the next timed refresh
+        fake.version = "v-rotated"
+        supervisor.wake()
+        await wait_until(lambda: boot.status.version_ids.get(NAME) == "v-rotated")
+        assert (fake.describes, fake.gets) == (1, 2)  # DescribeSecret first, then the one fetch
+        supervisor.wake()  # a late or duplicate event: DescribeSecret says nothing changed
+        await wait_until(lambda: fake.describes == 2)
+        await asyncio.sleep(0.1)
+        assert fake.gets == 2
+        await supervisor.stop()
+
+    asyncio.run(scenario())
+    boot.applier.cleanup()
+
+
+def test_wakes_coalesce_and_one_during_a_refresh_is_not_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeClient()
+    boot = make(tmp_path, fake, monkeypatch, SECRETS_REFRESH_INTERVAL="3600", SECRETS_EVENTS_QUEUE_URL=QUEUE)
+    supervisor = Supervisor(boot)
+    slow = {"on": False}
+    describe = fake.current_version
+
+    def slow_describe(name: str) -> str:
+        version = describe(name)
+        if slow["on"]:
+            # The rotation lands just after this DescribeSecret answered: the old version.
+            fake.version = "v-rotated"
+            slow["on"] = False
+        return version
+
+    fake.current_version = slow_describe  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        await supervisor.start()
+        for _ in range(5):
+            supervisor.wake()  # a burst (five copies of one event): one refresh
+        await wait_until(lambda: fake.describes == 1)
+        await asyncio.sleep(0.2)
+        assert fake.describes == 1
+        slow["on"] = True
+        supervisor.wake()
+        await wait_until(lambda: fake.describes == 2)
+        supervisor.wake()  # the event for the rotation arrives while that refresh ran
+        await wait_until(lambda: boot.status.version_ids.get(NAME) == "v-rotated")
+        await supervisor.stop()
+
+    asyncio.run(scenario())
+    boot.applier.cleanup()
+
+
+def test_interval_zero_with_events_still_refreshes_on_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeClient()
+    boot = make(tmp_path, fake, monkeypatch, SECRETS_REFRESH_INTERVAL="0", SECRETS_EVENTS_QUEUE_URL=QUEUE)
+    supervisor = Supervisor(boot)
+
+    async def scenario() -> None:
+        await supervisor.start()
+        await asyncio.sleep(0.1)
+        assert boot.status.next_refresh_at is None  # no timed refresh
+        fake.version = "v-rotated"
+        supervisor.wake()
+        await wait_until(lambda: boot.status.version_ids.get(NAME) == "v-rotated")
+        await supervisor.stop()
+
+    asyncio.run(scenario())
+    boot.applier.cleanup()
+
+
+def test_the_delay_is_random_and_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet gets the event at once: each task waits uniform(0, EVENT_DELAY) before DescribeSecret."""
+    delays: list[float] = []
+    real = refresh.event_delay
+
+    def recorded() -> float:
+        delays.append(real())
+        return 0.0
+
+    monkeypatch.setattr(refresh, "EVENT_DELAY", 1.0)
+    monkeypatch.setattr(refresh, "event_delay", recorded)
+    fake = FakeClient()
+    boot = make(tmp_path, fake, monkeypatch, SECRETS_REFRESH_INTERVAL="3600", SECRETS_EVENTS_QUEUE_URL=QUEUE)
+    supervisor = Supervisor(boot)
+
+    async def scenario() -> None:
+        await supervisor.start()
+        for _ in range(30):
+            before = fake.describes
+            supervisor.wake()
+            await wait_until(lambda b=before: fake.describes > b)  # type: ignore[misc]
+        await supervisor.stop()
+
+    asyncio.run(scenario())
+    boot.applier.cleanup()
+    assert len(delays) == 30 and all(0 <= d <= 1.0 for d in delays)
+    assert max(delays) - min(delays) > 0.3  # spread, not one fixed pause
