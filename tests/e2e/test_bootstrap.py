@@ -338,9 +338,13 @@ def test_operator_snippet_leaves_no_private_key_behind(
 # key disabled or pending deletion (https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html).
 # moto enforces none of it, so the fault proxy refuses GetSecretValue by X-Amz-Target and forwards
 # DescribeSecret to moto_server.
-@pytest.mark.parametrize("code", ["AccessDeniedException", "KMSInvalidStateException", "DecryptionFailure"])
+@pytest.mark.parametrize(
+    ("code", "log_format"),
+    [("AccessDeniedException", "json"), ("KMSInvalidStateException", "text"), ("DecryptionFailure", "json")],
+)
 def test_lost_read_access_degrades_a_running_task_and_keeps_its_values(
     code: str,
+    log_format: str,
     service: ServiceFactory,
     create_secret: Callable[..., str],
     secret_name: str,
@@ -351,7 +355,12 @@ def test_lost_read_access_degrades_a_running_task_and_keeps_its_values(
 
     version = create_secret(secret_name, canary_payload())
     env = production_env(
-        secret_name, SECRETS_REFRESH_INTERVAL="0.3", SECRETS_VERIFY_EVERY="3", SECRETS_RETRY_MAX_BACKOFF="0.3"
+        secret_name,
+        SECRETS_REFRESH_INTERVAL="0.3",
+        SECRETS_VERIFY_EVERY="3",
+        SECRETS_RETRY_MAX_BACKOFF="0.3",
+        LOG_FORMAT=log_format,
+        METRICS="emf",
     )
     process, url = service(env, endpoint=proxy.url)
     assert wait_health(url, 200)["status"] == "ok"
@@ -388,6 +397,7 @@ def test_lost_read_access_degrades_a_running_task_and_keeps_its_values(
     output = process.output()
     failures = [d for d in emf_lines(output) if metric_names(d) == ["SecretRefreshFailure"]]
     assert failures and {d["error_code"] for d in failures} == {code}
+    assert "reading the version in use" in output  # the WARNING names the refused read
     assert leaked(output) == []
 
 

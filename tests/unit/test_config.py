@@ -10,7 +10,14 @@ from pydantic import ValidationError
 
 from src import config
 from src.app_env import AppEnv, region_from
-from src.config import Settings, get_config, load_settings, settings_from_environ, update_config_from_env
+from src.config import (
+    Settings,
+    get_config,
+    load_settings,
+    settings_error,
+    settings_from_environ,
+    update_config_from_env,
+)
 
 
 @pytest.mark.parametrize(
@@ -174,3 +181,21 @@ def test_long_but_finite_durations_still_load(monkeypatch: pytest.MonkeyPatch, n
     """The bounds stop overflow, not operators: values a task definition may reasonably hold load."""
     monkeypatch.setenv(name, value)
     assert getattr(load_settings(), name.lower()) == float(value)
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "twelve", "1e9"])
+def test_secrets_verify_every_is_a_bounded_count(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("SECRETS_VERIFY_EVERY", value)
+    with pytest.raises(ValidationError) as caught:
+        load_settings()
+    assert value not in str(settings_error(caught.value)) and "SECRETS_VERIFY_EVERY" in str(
+        settings_error(caught.value)
+    )
+
+
+def test_secrets_verify_every_defaults_to_an_hour_of_refreshes(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(app_env="production")
+    assert settings.secrets_verify_every == 12
+    assert settings.secrets_verify_every * settings.refresh_interval == 3600
+    monkeypatch.setenv("SECRETS_VERIFY_EVERY", "0")
+    assert load_settings().secrets_verify_every == 0
