@@ -244,6 +244,20 @@ class ErrorCode(StrEnum):
             "registry/repository@sha256:<64 hex>, lowercase repository path, no quotes, commas or spaces."
         ),
     )
+    ConfirmationRequired = (
+        "ConfirmationRequired",
+        (
+            "A write to production (push, rotate, rollback) is confirmed on a terminal by answering yes; "
+            "without a terminal (scripts, CI) pass --yes. Nothing was written."
+        ),
+    )
+    RollbackWouldUndo = (
+        "RollbackWouldUndo",
+        (
+            "AWSPREVIOUS is the version an earlier rollback moved away from, so another rollback would undo "
+            "it: pass --to-version with the version you want (see describe). Nothing was changed."
+        ),
+    )
     FileNotFound = ("FileNotFound", "Pass the path of the JSON file, or - for stdin.")
     FileTrackedByGit = (
         "FileTrackedByGit",

@@ -31,7 +31,22 @@ class Output:
             print(json.dumps(self.document, indent=2, sort_keys=True, default=str))
 
 
+# The generic hints' stand-ins for the secret's name (src.errors); the CLI knows the real one.
+NAME_SLOTS = ("<SECRET_NAME>", "<name>")
+
+
+def specific(error: SecretsError) -> SecretsError:
+    """The error with its hint naming the real secret where the generic hint has a stand-in."""
+    if not error.secret_name or not any(slot in error.hint for slot in NAME_SLOTS):
+        return error
+    hint = error.hint
+    for slot in NAME_SLOTS:
+        hint = hint.replace(slot, error.secret_name)
+    return error.with_hint(hint)
+
+
 def print_error(error: SecretsError, *, as_json: bool) -> None:
+    error = specific(error)
     if as_json:
         print(json.dumps({"error": error.to_dict()}), file=sys.stderr)
     else:

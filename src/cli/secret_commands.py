@@ -8,6 +8,7 @@ the CLI accepts is one the service accepts. No command prints a value.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from src.app_env import PROJECT, SHORT_NAMES
 from src.aws import SecretsClient
 from src.cli.as_role import assume_role_client
+from src.cli.confirm import add_yes_option, confirm_write
 from src.cli.git import git_status
 from src.cli.output import Output
 from src.cli.target import add_secret_command, remember, target
@@ -61,6 +63,27 @@ def read_payload(file_arg: str) -> str:
     return raw
 
 
+def check_json(raw: str, source: str) -> None:
+    """A file that is not JSON is named with the place it breaks (line, column), never its content."""
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError as exc:
+        # exc.msg is the parser's own words ("Expecting ',' delimiter"): it never quotes the document.
+        raise SecretsError(
+            ErrorCode.InvalidSecretJSON,
+            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            hint=f"Fix {source} at that place (an editor's JSON mode shows it too); nothing was written.",
+        ) from None
+
+
+def example_values_in(raw: str) -> list[str]:
+    """The secret-bearing keys of `raw` that still hold the repository's example values."""
+    if not EXAMPLE_FILE.is_file():
+        return []
+    example = parse_secret(EXAMPLE_FILE.read_text(encoding="utf-8")).values
+    return example_keys(parse_secret(raw).values, example)
+
+
 def check_for_push(raw: str, *, allow_extra: bool) -> list[str]:
     """The service's strict rules, plus: no unknown keys unless allowed. Returns the key names."""
     bundle = validate_strict(raw)
@@ -75,10 +98,7 @@ def check_for_push(raw: str, *, allow_extra: bool) -> list[str]:
 
 
 def refuse_example_values(raw: str) -> None:
-    if not EXAMPLE_FILE.is_file():
-        return
-    example = parse_secret(EXAMPLE_FILE.read_text(encoding="utf-8")).values
-    found = example_keys(parse_secret(raw).values, example)
+    found = example_values_in(raw)
     if found:
         raise SecretsError(
             ErrorCode.PlaceholderValue,
@@ -90,9 +110,11 @@ def refuse_example_values(raw: str) -> None:
 def cmd_push(args: argparse.Namespace, client: SecretsClient, out: Output) -> int:
     name = target(args)
     raw = read_payload(args.file)
+    check_json(raw, "stdin" if args.file == "-" else args.file)
     keys = check_for_push(raw, allow_extra=args.allow_extra)
     if not args.allow_example:
         refuse_example_values(raw)
+    confirm_write(args, name, f"push {len(keys)} keys to {name}", stdin_is_data=args.file == "-")
     # A push during a rotation is safe: the Lambda's testSecret and finishSecret then refuse
     # to promote their stale copy (StaleRotation), so the pushed values stay current.
     if client.describe_if_exists(name) is not None:
@@ -128,15 +150,30 @@ def cmd_verify(args: argparse.Namespace, client: SecretsClient, out: Output) -> 
     out.line(f"version {fetched.version_id} of {name}")
     if whole is not None and all(f == "OK" for f in findings.values()):
         out.line(f"FAIL secret as a whole: {whole.code}: {whole.message}")
+    examples = _example_values_or_none(fetched.secret_string)
+    if examples:
+        # push refuses these; the service serves them, but a production service reports them.
+        out.line(
+            f"WARN {', '.join(examples)} still hold the example values of "
+            f"{EXAMPLE_FILE.relative_to(EXAMPLE_FILE.parents[2])}: put the real values in"
+        )
     ok = whole is None and all(f == "OK" for f in findings.values())
     out.set(
         secret_name=name,
         version_id=fetched.version_id,
         keys=findings,
+        example_values=examples,
         error=whole.to_dict() if whole else None,
         ok=ok,
     )
     return 0 if ok else 1
+
+
+def _example_values_or_none(raw: str | None) -> list[str]:
+    try:
+        return example_values_in(raw or "")
+    except SecretsError:
+        return []  # a secret that does not parse is reported above
 
 
 def cmd_describe(args: argparse.Namespace, client: SecretsClient, out: Output) -> int:
@@ -182,6 +219,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
     push.add_argument("--file", required=True, help="the JSON file, or - for stdin")
     push.add_argument("--allow-extra", action="store_true", help="accept keys the service does not use")
     push.add_argument("--allow-example", action="store_true", help="accept the example values (to seed an emulator)")
+    add_yes_option(push)
     verify = add_secret_command(
         commands,
         common,

@@ -31,9 +31,11 @@ def cli(
     env = clean_environment(AWS_REGION="us-east-1", **(DUMMY_CREDENTIALS if creds else {}))
     if endpoint:
         env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = endpoint
+    # A new session: no controlling terminal, as in CI, so a production write cannot ask.
     result = subprocess.run(
         [str(BIN / "python"), "-m", "src.cli", *args],
         cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False,
+        start_new_session=True,
     )  # fmt: skip
     OUTPUTS.extend([result.stdout, result.stderr])
     return result
@@ -339,3 +341,211 @@ def cli_sts(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
     OUTPUTS.extend([result.stdout, result.stderr])
     return result
+
+
+# -- issue 21, item 4: a CLI for people in a hurry ---------------------------------------
+
+
+@pytest.fixture
+def prod_name() -> str:
+    return f"short-cut/prod/app-cli-{uuid.uuid4().hex[:8]}"
+
+
+def on_a_terminal(*args: str, answer: str, endpoint: str) -> tuple[int, str]:
+    """Run the CLI with a pty as its terminal (stdin, stdout, stderr) and type `answer`."""
+    import os
+    import pty
+    import select
+
+    main_fd, child_fd = pty.openpty()
+    env = clean_environment(AWS_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint, **DUMMY_CREDENTIALS)
+    process = subprocess.Popen(
+        [str(BIN / "python"), "-m", "src.cli", *args],
+        cwd=ROOT, env=env, stdin=child_fd, stdout=child_fd, stderr=child_fd, start_new_session=True,
+    )  # fmt: skip
+    os.close(child_fd)
+    seen = b""
+    answered = False
+    try:
+        while True:
+            ready, _, _ = select.select([main_fd], [], [], 30)
+            if not ready:
+                break
+            try:
+                chunk = os.read(main_fd, 4096)
+            except OSError:  # the child closed the pty
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not answered and b"Type yes to go on:" in seen:
+                os.write(main_fd, answer.encode() + b"\n")
+                answered = True
+        code = process.wait(timeout=30)
+    finally:
+        process.kill()
+        os.close(main_fd)
+    text = seen.decode(errors="replace")
+    OUTPUTS.append(text)
+    return code, text
+
+
+@pytest.mark.parametrize("answer", ["yes", "no"])
+def test_push_to_production_asks_on_a_terminal(
+    moto_url: str, sm: Any, prod_name: str, values_file: Path, answer: str
+) -> None:
+    code, text = on_a_terminal(
+        "push", "--env", "production", "--name", prod_name, "--file", str(values_file), answer=answer,
+        endpoint=moto_url,
+    )  # fmt: skip
+    assert f"This writes to production ({prod_name}). Type yes to go on:" in text
+    if answer == "yes":
+        assert code == 0, text
+        assert sm.describe_secret(SecretId=prod_name)["Name"] == prod_name
+    else:
+        assert code == 3 and "ConfirmationRequired" in text and "nothing was written" in text
+        with pytest.raises(sm.exceptions.ResourceNotFoundException):
+            sm.describe_secret(SecretId=prod_name)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["push", "--file", "-"],
+        ["rotate", "--key", "APP_SECRET_KEY"],
+        ["rollback"],
+    ],
+)
+def test_production_writes_without_a_terminal_need_yes(
+    moto_url: str, sm: Any, prod_name: str, command: list[str]
+) -> None:
+    sm.create_secret(Name=prod_name, SecretString=canary_secret_string())
+    sm.put_secret_value(SecretId=prod_name, SecretString=canary_secret_string(MILVUS_PORT="1"))
+    before = sm.describe_secret(SecretId=prod_name)["VersionIdsToStages"]
+    payload = canary_secret_string(MILVUS_PORT="2")
+    refused = cli(*command, "--name", prod_name, stdin=payload, endpoint=moto_url)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert refused.stderr.startswith("error: ConfirmationRequired:") and "--yes" in refused.stderr
+    assert sm.describe_secret(SecretId=prod_name)["VersionIdsToStages"] == before
+    done = cli(*command, "--name", prod_name, "--yes", stdin=payload, endpoint=moto_url)
+    assert done.returncode == 0, done.stderr
+    assert sm.describe_secret(SecretId=prod_name)["VersionIdsToStages"] != before
+
+
+def test_staging_writes_do_not_ask(moto_url: str, sm: Any) -> None:
+    staging = f"short-cut/staging/app-cli-{uuid.uuid4().hex[:8]}"
+    result = cli("push", "--env", "staging", "--name", staging, "--file", "-", stdin=canary_secret_string(),
+                 endpoint=moto_url)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('{"OPENAI_API_KEY": "sk-CANARY-x",\n  "PINECONE_API_KEY": "CANARYpine"\n  "X": 1}', "line 3, column 3"),
+        ('{"OPENAI_API_KEY": "sk-CANARY-trailing",}', "line 1, column 41"),
+        ("", "line 1, column 1"),
+    ],
+)
+def test_push_of_a_file_that_is_not_json_says_where(
+    moto_url: str, sm: Any, name: str, tmp_path: Path, text: str, where: str
+) -> None:
+    bad = tmp_path / "secrets-values.json"
+    bad.write_text(text)
+    result = cli("push", "--name", name, "--file", str(bad), endpoint=moto_url)
+    assert result.returncode == 3
+    assert result.stderr.startswith(f"error: InvalidSecretJSON: {bad} is not valid JSON: ")
+    assert where in result.stderr
+    assert "get-secret-value" not in result.stderr  # not how to inspect the remote secret
+    assert "CANARY" not in result.stderr
+    with pytest.raises(sm.exceptions.ResourceNotFoundException):
+        sm.describe_secret(SecretId=name)
+
+
+def test_verify_warns_about_example_values(moto_url: str, sm: Any, name: str) -> None:
+    example = json.loads((ROOT / "infra/iam/secret-structure-example.json").read_text())
+    payload = canary_payload(PINECONE_API_KEY=example["PINECONE_API_KEY"])
+    sm.create_secret(Name=name, SecretString=json.dumps(payload))
+    result = cli("verify", "--name", name, endpoint=moto_url)
+    assert "WARN PINECONE_API_KEY still hold the example values" in result.stdout
+    document = json.loads(cli("verify", "--name", name, "--json", endpoint=moto_url).stdout)
+    assert document["example_values"] == ["PINECONE_API_KEY"]
+    clean = cli("verify", "--name", name.replace("cli", "clean"), endpoint=moto_url)
+    assert "WARN" not in clean.stdout
+
+
+def test_hints_name_the_real_secret(moto_url: str, name: str) -> None:
+    result = cli("describe", "--name", name, endpoint=moto_url)
+    assert result.returncode == 3
+    assert f"describe-secret --secret-id {name})" in result.stderr and "<name>" not in result.stderr
+
+
+# One switch for the emulator: botocore's global AWS_ENDPOINT_URL ("the endpoint for all
+# services", https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html) reaches
+# every service the CLI calls, with no AWS_ENDPOINT_URL_<SERVICE> set.
+
+
+def only_global_endpoint(*args: str, endpoint: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = clean_environment(AWS_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint, **DUMMY_CREDENTIALS)
+    assert not any(key.startswith("AWS_ENDPOINT_URL_") for key in env)
+    result = subprocess.run(
+        [str(BIN / "python"), "-m", "src.cli", *args],
+        cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=120, check=False,
+        start_new_session=True,
+    )  # fmt: skip
+    OUTPUTS.extend([result.stdout, result.stderr])
+    return result
+
+
+def test_aws_endpoint_url_reaches_every_service_the_cli_calls(moto_url: str, sm: Any, name: str) -> None:
+    iam = moto_client("iam", moto_url)
+    trust = (ROOT / "infra/iam/ecs-task-trust-policy.json").read_text().replace("<ACCOUNT_ID>", "123456789012")
+    role = iam.create_role(
+        RoleName=f"shortcut-ecs-task-role-{uuid.uuid4().hex[:6]}",
+        AssumeRolePolicyDocument=trust.replace("<REGION>", "us-east-1"),
+    )["Role"]["Arn"]
+    group = f"/ecs/short-cut-api-e2e-{uuid.uuid4().hex[:6]}"
+    moto_client("logs", moto_url).create_log_group(logGroupName=group)
+    steps = [
+        (["push", "--name", name, "--file", "-"], 0),  # Secrets Manager
+        (["verify", "--name", name], 0),
+        (["verify", "--name", name, "--as-role", role], 0),  # STS, then Secrets Manager as the role
+        (["describe", "--name", name], 0),
+        (["rotate", "--name", name, "--key", "APP_SECRET_KEY"], 0),
+        (["rollback", "--name", name], 0),
+        (["fleet", "--name", name, "--log-group", group], 1),  # CloudWatch Logs (no task reported: 1)
+    ]
+    for argv, expected in steps:
+        result = only_global_endpoint(*argv, endpoint=moto_url, stdin=canary_secret_string())
+        assert result.returncode == expected, f"{argv[0]}: {result.stdout}{result.stderr}"
+        assert "EndpointUnreachable" not in result.stderr and "NoCredentials" not in result.stderr
+    # audit --aws calls STS, IAM, CloudWatch Logs, CloudWatch (and SNS): its checks may fail on
+    # this bare account, but every call reaches the emulator.
+    audit = only_global_endpoint("audit", "--aws", endpoint=moto_url)
+    assert audit.returncode in (0, 1), audit.stdout + audit.stderr
+    assert "EndpointUnreachable" not in audit.stdout + audit.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "service", "variable"),
+    [
+        (["describe"], "Secrets Manager", "AWS_ENDPOINT_URL_SECRETS_MANAGER"),
+        (["verify", "--as-role", "arn:aws:iam::123456789012:role/r"], "STS", "AWS_ENDPOINT_URL_STS"),
+        (["fleet", "--log-group", "/ecs/x"], "CloudWatch Logs", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"),
+    ],
+)
+def test_endpoint_unreachable_names_the_service(
+    moto_url: str, sm: Any, name: str, argv: list[str], service: str, variable: str
+) -> None:
+    # Only the service under test points at a closed port; the others reach moto_server.
+    sm.create_secret(Name=name, SecretString=canary_secret_string())
+    env = clean_environment(AWS_REGION="us-east-1", AWS_ENDPOINT_URL=moto_url, **DUMMY_CREDENTIALS)
+    env[variable] = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [str(BIN / "python"), "-m", "src.cli", *argv, "--name", name],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False, start_new_session=True,
+    )  # fmt: skip
+    OUTPUTS.extend([result.stdout, result.stderr])
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith(f"error: EndpointUnreachable: could not reach {service} "), result.stderr
+    assert variable in result.stderr

@@ -27,6 +27,9 @@ def args(**values: Any) -> Any:
         "allow_extra": False,
         "allow_example": False,
         "as_role": None,
+        "to_version": None,
+        # Confirmation is tested on its own (test_confirm.py); here production writes go ahead.
+        "yes": True,
     }
     return type("Args", (), {**defaults, **values})()
 

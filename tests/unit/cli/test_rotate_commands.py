@@ -148,8 +148,75 @@ def test_rollback_moves_awscurrent_back_to_awsprevious(sm: Any) -> None:
     second = sm.put_secret_value(SecretId=NAME, SecretString=canary_secret_string(MILVUS_PORT="1"))["VersionId"]
     out = Output(as_json=True)
     assert rc.cmd_rollback(args(), SecretsClient("us-east-1"), out) == 0
-    assert out.document == {"secret_name": NAME, "from_version_id": second, "to_version_id": first}
-    assert stages(sm) == {first: ["AWSCURRENT"], second: ["AWSPREVIOUS"]}
+    assert out.document == {
+        "secret_name": NAME,
+        "from_version_id": second,
+        "to_version_id": first,
+        "changed": True,
+        "undo": False,
+    }
+    assert stages(sm) == {first: ["AWSCURRENT"], second: ["AWSPREVIOUS", rc.ROLLED_BACK]}
+
+
+def three_versions(sm: Any) -> list[str]:
+    first = sm.create_secret(Name=NAME, SecretString=canary_secret_string())["VersionId"]
+    second = sm.put_secret_value(SecretId=NAME, SecretString=canary_secret_string(MILVUS_PORT="1"))["VersionId"]
+    third = sm.put_secret_value(SecretId=NAME, SecretString=canary_secret_string(MILVUS_PORT="2"))["VersionId"]
+    return [first, second, third]
+
+
+def test_rollback_twice_is_not_a_silent_undo(sm: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: the second rollback moved AWSCURRENT back to the version the first rolled away from.
+    _first, second, third = three_versions(sm)
+    client = SecretsClient("us-east-1")
+    assert rc.cmd_rollback(args(), client, Output(as_json=False)) == 0
+    said = capsys.readouterr().out
+    assert f"rolled back {NAME}: AWSCURRENT {third} -> {second}" in said
+    assert f"rollback again refuses (it would undo this); to undo it: short-cut rollback --name {NAME}" in said
+    with pytest.raises(SecretsError) as caught:
+        rc.cmd_rollback(args(), client, Output(as_json=False))
+    assert caught.value.code == "RollbackWouldUndo"
+    assert f"--to-version {third}" in caught.value.hint and third in caught.value.message
+    assert sm.get_secret_value(SecretId=NAME, VersionStage="AWSCURRENT")["VersionId"] == second
+
+
+def test_rollback_to_version_goes_further_back_or_undoes(sm: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second, third = three_versions(sm)
+    client = SecretsClient("us-east-1")
+    assert rc.cmd_rollback(args(), client, Output(as_json=False)) == 0  # third -> second
+    assert rc.cmd_rollback(args(to_version=first), client, Output(as_json=False)) == 0  # further back
+    assert stages(sm)[first] == ["AWSCURRENT"]
+    assert rc.ROLLED_BACK in stages(sm)[second] and rc.ROLLED_BACK not in stages(sm)[third]
+    capsys.readouterr()
+    assert rc.cmd_rollback(args(to_version=second), client, Output(as_json=False)) == 0  # undo the last one
+    assert "undid the rollback of" in capsys.readouterr().out
+    assert stages(sm)[second] == ["AWSCURRENT"]
+    assert all(rc.ROLLED_BACK not in labels for labels in stages(sm).values())
+
+
+def test_rollback_to_an_unknown_version_or_the_current_one(sm: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    _first, _second, third = three_versions(sm)
+    client = SecretsClient("us-east-1")
+    with pytest.raises(SecretsError) as caught:
+        rc.cmd_rollback(args(to_version="00000000-0000-4000-8000-000000000000"), client, Output(as_json=False))
+    assert caught.value.code == "UnknownVersion" and f"describe --name {NAME}" in caught.value.hint
+    assert rc.cmd_rollback(args(to_version=third), client, Output(as_json=False)) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert stages(sm)[third] == ["AWSCURRENT"]
+
+
+def test_rollback_refuses_while_a_version_holds_awspending(sm: Any) -> None:
+    _first, second, third = three_versions(sm)
+    pending = sm.put_secret_value(
+        SecretId=NAME, SecretString=canary_secret_string(MILVUS_PORT="3"), VersionStages=["AWSPENDING"]
+    )["VersionId"]
+    with pytest.raises(SecretsError) as caught:
+        rc.cmd_rollback(args(), SecretsClient("us-east-1"), Output(as_json=False))
+    assert caught.value.code == "RotationInProgress"
+    # The hint names the real secret and version, not <name>/<id>.
+    assert f"--secret-id {NAME} --version-stage AWSPENDING --remove-from-version-id {pending}" in caught.value.hint
+    assert "<name>" not in caught.value.hint and "<id>" not in caught.value.hint
+    assert stages(sm)[third] == ["AWSCURRENT"] and stages(sm)[second] == ["AWSPREVIOUS"]
 
 
 def test_rollback_without_a_previous_version(sm: Any) -> None:
