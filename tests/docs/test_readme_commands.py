@@ -42,9 +42,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,23 @@ def test_every_shell_block_is_marked() -> None:
     assert any(b.mode == RUN for b in blocks)
     for block in blocks:
         assert block.reason if block.mode == ILLUSTRATION else all(rule.reason for rule in block.rules), block
+
+
+def cli_commands() -> set[str]:
+    from src.cli import build_parser
+
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if a.choices and a.dest == "command"]  # argparse keeps them here
+    assert isinstance(commands.choices, dict)
+    return set(commands.choices)
+
+
+def test_every_cli_command_runs_in_some_block() -> None:
+    """The issue's "each CLI command": each subcommand appears in a command that a run block runs."""
+    ran = " ".join(command for block in BLOCKS if block.mode == RUN for command in block.runnable())
+    words = set(re.findall(r"(?:src\.cli|short-cut)\s+([a-z-]+)", ran))
+    missing = cli_commands() - words
+    assert missing == set(), f"CLI commands no README run block runs: {sorted(missing)}"
 
 
 def user_path() -> str:
@@ -305,6 +324,24 @@ def test_a_command_past_its_timeout_fails(tmp_path: Path) -> None:
     env = {"PATH": os.environ["PATH"], "PORT": str(free_port())}
     run = run_block(block, cwd=tmp_path, env=env, placeholders={}, timeout=1, log_dir=tmp_path)
     assert [o.returncode for o in run.failures()] == [124]
+
+
+def test_a_prompt_is_answered_on_a_terminal(tmp_path: Path) -> None:
+    [block] = parse('<!-- test: run -->\n```sh\ntest -t 0 && read -r answer && test "$answer" = yes\n```\n')
+    env = {"PATH": os.environ["PATH"], "PORT": str(free_port())}
+    run = run_block(block, cwd=tmp_path, env=env, placeholders={}, timeout=10, log_dir=tmp_path)
+    assert run.failures() == [], run.report()
+
+
+def test_a_server_that_never_answers_fails_and_is_stopped(tmp_path: Path) -> None:
+    [block] = parse("<!-- test: run -->\n```sh\nmake run\n```\n")
+    (tmp_path / "Makefile").write_text("run:\n\techo started; sleep 60\n")
+    env = {"PATH": os.environ["PATH"], "PORT": str(free_port())}
+    started = time.monotonic()
+    run = run_block(block, cwd=tmp_path, env=env, placeholders={}, timeout=2, log_dir=tmp_path)
+    assert [(o.how, o.returncode) for o in run.outcomes] == [("served", 1)]
+    assert "started" in run.outcomes[0].output and "no 200 from" in run.outcomes[0].output
+    assert time.monotonic() - started < 20
 
 
 def test_compose_arguments() -> None:

@@ -20,7 +20,9 @@ a reason is an error (`parse`).
 
 How a `run` block runs (`run_block`): the block is split into commands (one per line, backslash
 continuations joined, comment-only lines dropped). Each command runs on its own, in order, with
-`bash -e -o pipefail -c` in the given directory and environment, under a timeout, and must exit 0.
+`bash -e -o pipefail -c` in the given directory and environment, under a timeout, and must exit 0
+(or the code its marker names). Its stdin is a terminal on which `yes` is already typed: the
+CLI asks before a write to production, and a reader following the README answers it.
 `<name>` placeholders are replaced from a table the caller gives; a placeholder missing from it,
 or usage notation such as `[--aws]`, fails the block (the command would not run as written).
 Two commands are not run to completion:
@@ -32,13 +34,15 @@ Two commands are not run to completion:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import re
 import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,23 +217,42 @@ class BlockRun:
         return "\n".join(lines)
 
 
-def _bash(command: str, cwd: Path, env: Mapping[str, str], timeout: float) -> tuple[int, str]:
+ANSWER = "yes\n"
+
+
+@contextlib.contextmanager
+def user_terminal() -> Iterator[int]:
+    """A terminal for stdin on which the user has already typed `yes`: on a laptop the CLI asks
+    before it writes to production, and the reader of the README answers. A command that does
+    not ask never reads it."""
+    primary, secondary = pty.openpty()
     try:
-        done = subprocess.run(
+        os.write(primary, ANSWER.encode())
+        yield secondary
+    finally:
+        os.close(secondary)
+        os.close(primary)
+
+
+def _bash(command: str, cwd: Path, env: Mapping[str, str], timeout: float) -> tuple[int, str]:
+    with user_terminal() as terminal:
+        process = subprocess.Popen(
             ["bash", "-e", "-o", "pipefail", "-c", command],
             cwd=cwd,
             env=dict(env),
-            stdin=subprocess.DEVNULL,  # no terminal: a prompt would hang, it must not be needed
-            capture_output=True,
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=timeout,
-            check=False,
-            start_new_session=True,
+            start_new_session=True,  # its own process group: a timeout kills what it started too
         )
-    except subprocess.TimeoutExpired as expired:
-        output = (expired.stdout or "") if isinstance(expired.stdout, str) else ""
-        return 124, f"{output}\n(timed out after {timeout:.0f}s)"
-    return done.returncode, done.stdout + done.stderr
+        try:
+            output, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            return 124, f"{output}\n(timed out after {timeout:.0f}s)"
+    return process.returncode, output
 
 
 def serve(command: str, cwd: Path, env: Mapping[str, str], timeout: float, log: Path) -> tuple[int, str]:
