@@ -28,6 +28,7 @@ from src.cli.audit import (
     secret_retention_problems,
     tracing_problems,
 )
+from src.cli.audit.traps import ROTATION_PARAMETER
 from tests.support import cfn
 from tests.support.processes import ROOT
 from tests.support.repo_copy import copy_audited_files
@@ -164,6 +165,9 @@ def test_once_the_secret_is_ready_the_service_scales_and_rotation_waits_for_its_
     service = cfn.resolve(stack["Resources"]["Service"]["Properties"], params, conditions)
     assert service["DesiredCount"] == "2"
     schedule = stack["Resources"]["RotationSchedule"]
+    # Scaling up does not turn rotation on (issue 24 item 8): that is an update of its own.
+    assert conditions[schedule["Condition"]] is False
+    conditions = evaluate_conditions(stack, {**params, ROTATION_PARAMETER: "true"})
     assert conditions[schedule["Condition"]] is True
     assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is False
 
@@ -227,9 +231,10 @@ def test_fargate_size_rule_fails_on_a_broken_copy(repo: Path) -> None:
 # --- A non-root task on a read-only root has a writable private directory --------------
 # On Fargate 1.4+ a bind volume without a host path is owned by root, mode 0755, unless the
 # image declares VOLUME at the same absolute path ("Use bind mounts with Amazon ECS",
-# bind-mount considerations; containers-roadmap #938 and #863). LinuxParameters.tmpfs is not
-# supported on Fargate (ECS API LinuxParameters). podman's --read-only adds a tmpfs at /tmp by
-# itself (--read-only-tmpfs), which is how this hid from the container tests.
+# bind-mount considerations; containers-roadmap #938 and #863). A tmpfs is fine if the user may
+# write to it: ECS supports LinuxParameters.tmpfs on Fargate since 2026-01 (containers-roadmap
+# #736). podman's --read-only adds a tmpfs at /tmp by itself (--read-only-tmpfs), which is how
+# this hid from the container tests.
 
 
 def test_the_private_directory_is_writable_on_fargate() -> None:
@@ -245,19 +250,20 @@ def test_the_private_directory_is_writable_on_fargate() -> None:
     [
         lambda r: replace(r / "Dockerfile", 'VOLUME ["/tmp"]', "# no volume"),
         lambda r: replace(r / TASK, '"containerPath": "/tmp"', '"containerPath": "/scratch"'),
-        lambda r: replace(
-            r / TASK,
-            '"initProcessEnabled": true',
-            '"initProcessEnabled": true, "tmpfs": [{"containerPath": "/tmp", "size": 64}]',
-        ),
+        # The task's tmpfs moved to /tmp and owned by root (mode 0700): user 10001 cannot write.
+        lambda r: [
+            replace(r / TASK, '"containerPath": "/run/short-cut"', '"containerPath": "/tmp"'),
+            replace(r / TASK, '"uid=10001", "gid=10001"', '"uid=0", "gid=0"'),
+        ],
     ],
-    ids=["no-volume-in-image", "nothing-at-tmp", "tmpfs-on-fargate"],
+    ids=["no-volume-in-image", "nothing-at-tmp", "root-only-tmpfs"],
 )
 def test_private_directory_rule_fails_on_a_broken_copy(repo: Path, break_it: Callable[[Path], None]) -> None:
     break_it(repo)
     dockerfile = (repo / "Dockerfile").read_text()
     definition = task(repo)
-    if "tmpfs" in json.dumps(definition):
+    tmpfs = definition["containerDefinitions"][0]["linuxParameters"].get("tmpfs", [])
+    if any(m["containerPath"] == "/tmp" for m in tmpfs):
         definition["containerDefinitions"][0]["mountPoints"] = []
     assert private_dir_problems(definition, dockerfile) != []
 

@@ -1,6 +1,8 @@
 """`audit --aws`: the checklist against the live account. The secret exists with valid
 keys, the task role trusts and reads as the repository's policies say, the log group
-exists, and the secret-health alarms exist and notify someone.
+exists, and the secret-health alarms exist and notify someone; the rotation Lambda reserves
+no concurrency and runs the code `make lambda` built; the alarm topic's key is one CloudWatch
+and EventBridge may use; a failed rotation reaches that topic (issue 24 items 1, 4, 5; 19.4).
 
 Each check is a module-level function over `Account` (the account's clients and the infra
 files rendered for its id) that returns its PASS reason or raises Failed; an AWS error
@@ -9,6 +11,8 @@ files rendered for its id) that returns its PASS reason or raises Failed; an AWS
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,17 +24,23 @@ from src.app_env import secret_name
 from src.aws import SecretsClient, aws_errors
 from src.cli.audit.base import LOG_GROUP, READ, TASK_ROLE, TRUST, Failed, Result, failing
 from src.cli.audit.offline import AUDIT_IMAGE
+from src.cli.audit.traps import ROTATION_FAILED_EVENTS, TOPIC_KEY_ACTIONS, granted_actions
 from src.cli.render import render_all, values_for
 from src.errors import SecretsError
 from src.payload import key_findings
 
 READ_POLICY = "ShortCutSecretsReadPolicy"
-# The alarms the stack creates on the service's EMF metrics (AlarmName: short-cut-<env>-<suffix>).
+# The alarms the stack creates (AlarmName: short-cut-<env>-<suffix>), on the metrics its metric
+# filters make from the service's EMF lines (namespace ALARM_NAMESPACE).
+ALARM_NAMESPACE = "ShortCut/Logs"
 ALARM_SUFFIXES = {
     "secret-refresh-failing": "SecretRefreshFailure",
     "secret-stale": "SecretAgeSeconds",
     "secret-load-failing": "SecretLoadFailure",
 }
+LAMBDA_ZIP = "build/short-cut-rotation.zip"
+# Lambda keeps this many executions unreserved ("Configuring reserved concurrency", Lambda guide).
+UNRESERVED_MINIMUM = 100
 
 
 @dataclass
@@ -44,10 +54,19 @@ class Account:
     logs: Any
     cloudwatch: Any
     docs: dict[str, Any]
+    functions: Any = None  # lambda
+    sns: Any = None
+    kms: Any = None
+    events: Any = None
+    root: Path | None = None
 
     @property
     def secret(self) -> str:
         return secret_name(self.env)
+
+    @property
+    def function(self) -> str:
+        return "shortcut-secret-rotation" if self.env == "prod" else f"shortcut-secret-rotation-{self.env}"
 
 
 def alarm_problems(env: str, alarms: list[dict[str, Any]]) -> list[str]:
@@ -60,9 +79,9 @@ def alarm_problems(env: str, alarms: list[dict[str, Any]]) -> list[str]:
         if alarm is None:
             problems.append(f"alarm {name} does not exist")
             continue
-        if (alarm.get("Namespace"), alarm.get("MetricName")) != ("ShortCut", metric):
+        if (alarm.get("Namespace"), alarm.get("MetricName")) != (ALARM_NAMESPACE, metric):
             watched = f"{alarm.get('Namespace')}/{alarm.get('MetricName')}"
-            problems.append(f"alarm {name} watches {watched}, not ShortCut/{metric}")
+            problems.append(f"alarm {name} watches {watched}, not {ALARM_NAMESPACE}/{metric}")
         if not alarm.get("AlarmActions"):
             problems.append(f"alarm {name} notifies nobody (no AlarmActions)")
     return problems
@@ -131,6 +150,105 @@ def check_alarms(account: Account) -> str:
     return f"{len(ALARM_SUFFIXES)} secret-health alarms exist and notify"
 
 
+def _alarm_topic(account: Account) -> str:
+    """The topic the secret-health alarms notify (the stack's AlarmTopic)."""
+    with aws_errors():
+        alarms = account.cloudwatch.describe_alarms(AlarmNamePrefix=f"short-cut-{account.env}-secret-")
+    topics = {a for alarm in alarms.get("MetricAlarms", []) for a in alarm.get("AlarmActions", []) if ":sns:" in a}
+    if len(topics) != 1:
+        raise Failed(f"the secret-health alarms notify {len(topics)} SNS topics, not the stack's one")
+    return topics.pop()
+
+
+def _no_rotation(account: Account) -> bool:
+    """True when the stack was deployed without rotation (no function): those checks pass as such."""
+    with aws_errors():
+        try:
+            account.functions.get_function_configuration(FunctionName=account.function)
+        except account.functions.exceptions.ResourceNotFoundException:
+            return True
+    return False
+
+
+def check_lambda_concurrency(account: Account) -> str:
+    """Item 1: no reservation on the function; the account's unreserved pool as Lambda reports it."""
+    if _no_rotation(account):
+        return f"no function {account.function} (deployed without rotation)"
+    with aws_errors():
+        reserved = account.functions.get_function_concurrency(FunctionName=account.function)
+        limits = account.functions.get_account_settings()["AccountLimit"]
+    if "ReservedConcurrentExecutions" in reserved:
+        raise Failed(
+            f"{account.function} reserves {reserved['ReservedConcurrentExecutions']} executions "
+            "(0 means it never runs); the stack sets none: delete-function-concurrency"
+        )
+    total, unreserved = limits.get("ConcurrentExecutions"), limits.get("UnreservedConcurrentExecutions")
+    return f"{account.function} reserves none; the account has {unreserved} of {total} executions unreserved"
+
+
+def check_lambda_code(account: Account) -> str:
+    """Item 4: the function runs the zip `make lambda` built here (its CodeSha256)."""
+    if _no_rotation(account):
+        return f"no function {account.function} (deployed without rotation)"
+    with aws_errors():
+        deployed = account.functions.get_function_configuration(FunctionName=account.function)["CodeSha256"]
+    archive = (account.root or Path(".")) / LAMBDA_ZIP
+    if not archive.exists():
+        return f"{account.function} runs code {deployed}; run `make lambda` to compare with this checkout"
+    built = base64.b64encode(hashlib.sha256(archive.read_bytes()).digest()).decode()
+    if built != deployed:
+        key = f"short-cut-rotation-{hashlib.sha256(archive.read_bytes()).hexdigest()}.zip"
+        raise Failed(
+            f"{account.function} runs code {deployed}, not {LAMBDA_ZIP} ({built}): upload the zip as {key} "
+            f"to the bucket in {account.region} and deploy with RotationCodeKey={key}"
+        )
+    return f"{account.function} runs {LAMBDA_ZIP} (CodeSha256 {built})"
+
+
+def check_alarm_topic_key(account: Account) -> str:
+    """Issue 19.4: CloudWatch (and EventBridge) may use the alarm topic's key."""
+    topic = _alarm_topic(account)
+    with aws_errors():
+        key = account.sns.get_topic_attributes(TopicArn=topic)["Attributes"].get("KmsMasterKeyId")
+    if not key:
+        return f"{topic} is not encrypted (CloudWatch can publish)"
+    with aws_errors():
+        metadata = account.kms.describe_key(KeyId=key)["KeyMetadata"]
+        if metadata.get("KeyManager") == "AWS":
+            raise Failed(f"{topic} is encrypted with the AWS-managed {key}, which CloudWatch cannot use")
+        policy = json.loads(account.kms.get_key_policy(KeyId=metadata["KeyId"], PolicyName="default")["Policy"])
+    missing = [
+        s
+        for s in ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+        if not set(TOPIC_KEY_ACTIONS) <= granted_actions(policy, s) and "kms:*" not in granted_actions(policy, s)
+    ]
+    if missing:
+        raise Failed(f"the key of {topic} does not let {', '.join(missing)} use it ({', '.join(TOPIC_KEY_ACTIONS)})")
+    return f"{topic}'s key {metadata['KeyId']} lets CloudWatch and EventBridge publish"
+
+
+def check_rotation_failure_route(account: Account) -> str:
+    """Item 5: an EventBridge rule sends a failed rotation to the alarm topic, which lets it publish."""
+    if _no_rotation(account):
+        return f"no function {account.function} (deployed without rotation)"
+    topic = _alarm_topic(account)
+    with aws_errors():
+        names = account.events.list_rule_names_by_target(TargetArn=topic).get("RuleNames", [])
+        patterns = {n: json.loads(account.events.describe_rule(Name=n).get("EventPattern") or "{}") for n in names}
+        policy = json.loads(account.sns.get_topic_attributes(TopicArn=topic)["Attributes"].get("Policy") or "{}")
+    routed = [
+        n
+        for n, p in patterns.items()
+        if "aws.secretsmanager" in p.get("source", [])
+        and all(e in p.get("detail", {}).get("eventName", []) for e in ROTATION_FAILED_EVENTS)
+    ]
+    if not routed:
+        raise Failed(f"no EventBridge rule sends RotationFailed to {topic}")
+    if "sns:Publish" not in granted_actions(policy, "events.amazonaws.com"):
+        raise Failed(f"{topic}'s policy does not let events.amazonaws.com publish: rule {routed[0]} cannot deliver")
+    return f"rule {routed[0]} sends a failed rotation to {topic}"
+
+
 LIVE: list[tuple[str, Callable[[Account], str]]] = [
     ("aws-secret-exists", check_secret_exists),
     ("aws-secret-keys", check_secret_keys),
@@ -138,6 +256,10 @@ LIVE: list[tuple[str, Callable[[Account], str]]] = [
     ("aws-role-inline-policy", check_role_policy),
     ("aws-log-group", check_log_group),
     ("aws-alarms", check_alarms),
+    ("aws-lambda-concurrency", check_lambda_concurrency),
+    ("aws-lambda-code", check_lambda_code),
+    ("aws-alarm-topic-key", check_alarm_topic_key),
+    ("aws-rotation-failure-route", check_rotation_failure_route),
 ]
 
 
@@ -154,7 +276,8 @@ def _clients(region: str) -> dict[str, Any]:
     import boto3
 
     session = boto3.session.Session(region_name=region)
-    return {name: session.client(name) for name in ("secretsmanager", "iam", "sts", "logs", "cloudwatch")}
+    names = ("secretsmanager", "iam", "sts", "logs", "cloudwatch", "lambda", "sns", "kms", "events")
+    return {name: session.client(name) for name in names}
 
 
 def run_live(root: Path, env: str, region: str) -> list[Result]:
@@ -172,5 +295,10 @@ def run_live(root: Path, env: str, region: str) -> list[Result]:
         logs=clients["logs"],
         cloudwatch=clients["cloudwatch"],
         docs=render_all(values_for(account_id=account_id, region=region, env=env, image=AUDIT_IMAGE), root),
+        functions=clients["lambda"],
+        sns=clients["sns"],
+        kms=clients["kms"],
+        events=clients["events"],
+        root=root,
     )
     return [run_check(name, check, account) for name, check in LIVE]

@@ -21,9 +21,11 @@ from src.cli.audit.checklist import (
 )
 from src.cli.audit.context import Context
 from src.cli.audit.stack_checks import (
+    TRAP_CHECKS,
     check_fargate_size,
     check_first_deploy,
     check_grace_period,
+    check_hardening,
     check_lambda_tracing,
     check_private_tmp,
     check_secret_retained,
@@ -51,6 +53,8 @@ OFFLINE: list[tuple[str, Callable[[Context], str]]] = [
     ("secret-retained", check_secret_retained),
     ("first-deploy", check_first_deploy),
     ("lambda-tracing", check_lambda_tracing),
+    ("hardening", check_hardening),
+    *TRAP_CHECKS,
 ]
 
 

@@ -20,6 +20,10 @@ from src.cli.audit.template import dockerfile_volumes, evaluate_conditions, reso
 # The stack parameter a first deploy leaves at its default: the real values are not in yet.
 READY_PARAMETER = "SecretReady"
 CONTAINER_TMP = "/tmp"  # noqa: S108 - a path inside the task's container, never opened here
+# The service-account file's memory-backed home (a task tmpfs; the service tries it first).
+SECRET_TMPFS = "/run/short-cut"  # noqa: S105 - a mount path, not a password
+SECRET_TMPFS_OPTIONS = ("noexec", "nosuid", "nodev")
+SECRET_TMPFS_MAX_MIB = 16
 XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 XRAY_MANAGED = ("AWSXRayDaemonWriteAccess", "AWSXrayWriteOnlyAccess")
 
@@ -71,7 +75,8 @@ def private_dir_problems(task: dict[str, Any], dockerfile: str | None) -> list[s
 
     On Fargate (platform 1.4+) a task bind volume is root-owned 0755 unless the image declares
     VOLUME at the same absolute path, whose owner and mode ECS copies (containers-roadmap #938,
-    #863; "Use bind mounts with Amazon ECS"); tmpfs is not supported on Fargate (LinuxParameters).
+    #863; "Use bind mounts with Amazon ECS"). A tmpfs there is fine: ECS supports tmpfs on Fargate
+    since 2026-01 (containers-roadmap #736), if the user may write to it.
     """
     problems = []
     fargate = "FARGATE" in task.get("requiresCompatibilities", [])
@@ -83,8 +88,8 @@ def private_dir_problems(task: dict[str, Any], dockerfile: str | None) -> list[s
         name = container.get("name", "?")
         tmpfs = [m for m in container.get("linuxParameters", {}).get("tmpfs", []) if m.get("containerPath") == path]
         if tmpfs:
-            if fargate:
-                problems.append(f"{name}: tmpfs at {path} is not supported on Fargate")
+            if not tmpfs_writable(tmpfs[0], str(container.get("user", ""))):
+                problems.append(f"{name}: the tmpfs at {path} is not writable by user {container.get('user')}")
             continue
         mounts = [
             m for m in container.get("mountPoints", []) if m.get("containerPath") == path and not m.get("readOnly")
@@ -101,6 +106,44 @@ def private_dir_problems(task: dict[str, Any], dockerfile: str | None) -> list[s
                 f"{name}: the bind volume at {path} is root-owned 0755 on Fargate unless the image declares "
                 f'VOLUME ["{path}"]; the Dockerfile does not'
             )
+    return problems
+
+
+def tmpfs_writable(mount: dict[str, Any], user: str) -> bool:
+    """Whether `user` (uid[:gid]) may write to a tmpfs with these mountOptions. Without a mode the
+    mount is 1777 (docker's tmpfs default); ECS passes uid=, gid=, mode= through (ECS API Tmpfs)."""
+    options = dict(o.split("=", 1) if "=" in o else (o, "") for o in mount.get("mountOptions", []))
+    if "ro" in options:
+        return False
+    mode = int(options.get("mode", "1777"), 8)
+    uid, _, gid = user.partition(":")
+    if options.get("uid", "0") == uid:
+        return bool(mode & 0o200)
+    if gid and options.get("gid", "0") == gid:
+        return bool(mode & 0o020)
+    return bool(mode & 0o002)
+
+
+def hardening_problems(task: dict[str, Any]) -> list[str]:
+    """Each container drops every Linux capability and keeps the service-account file on a small
+    noexec,nosuid,nodev tmpfs at SECRET_TMPFS that its user may write (issue 20, items 2 and 6)."""
+    problems = []
+    for container in task.get("containerDefinitions", []):
+        name = container.get("name", "?")
+        linux = container.get("linuxParameters", {})
+        if "ALL" not in linux.get("capabilities", {}).get("drop", []):
+            problems.append(f'{name}: linuxParameters.capabilities.drop is not ["ALL"]')
+        mount = next((m for m in linux.get("tmpfs", []) if m.get("containerPath") == SECRET_TMPFS), None)
+        if mount is None:
+            problems.append(f"{name}: no tmpfs at {SECRET_TMPFS} for the service-account file")
+            continue
+        missing = [o for o in SECRET_TMPFS_OPTIONS if o not in mount.get("mountOptions", [])]
+        if missing:
+            problems.append(f"{name}: the tmpfs at {SECRET_TMPFS} lacks {', '.join(missing)}")
+        if not 0 < int(mount.get("size", 0)) <= SECRET_TMPFS_MAX_MIB:
+            problems.append(f"{name}: the tmpfs at {SECRET_TMPFS} is not 1-{SECRET_TMPFS_MAX_MIB} MiB")
+        if not tmpfs_writable(mount, str(container.get("user", ""))):
+            problems.append(f"{name}: the tmpfs at {SECRET_TMPFS} is not writable by user {container.get('user')}")
     return problems
 
 

@@ -7,6 +7,7 @@ tests/e2e/test_audit_cli.py runs the same checks through the CLI against moto_se
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,17 +20,23 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from src.aws import SecretsClient
+from src.cli.audit import live
 from src.cli.audit.base import LOG_GROUP, READ, TASK_ROLE, TRUST, Failed
 from src.cli.audit.live import (
+    ALARM_NAMESPACE,
     ALARM_SUFFIXES,
     LIVE,
     READ_POLICY,
     Account,
     alarm_problems,
+    check_alarm_topic_key,
     check_alarms,
+    check_lambda_code,
+    check_lambda_concurrency,
     check_log_group,
     check_role_policy,
     check_role_trust,
+    check_rotation_failure_route,
     check_secret_exists,
     check_secret_keys,
     normalise_policy,
@@ -45,6 +52,7 @@ from tests.support.processes import ROOT
 ACCOUNT = "123456789012"  # moto's account
 REGION = "us-east-1"
 SECRET = "short-cut/prod/app"
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:alarms"
 DOCS = render_all(values_for(account_id=ACCOUNT, region=REGION, env="prod", image=AUDIT_IMAGE))
 
 
@@ -56,7 +64,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
-        yield {name: session.client(name) for name in ("secretsmanager", "iam", "logs", "cloudwatch")}
+        clients = {name: session.client(name) for name in ("secretsmanager", "iam", "logs", "cloudwatch")}
+        clients.update({name: session.client(name) for name in ("lambda", "sns", "kms", "events")})
+        yield clients
 
 
 def account_of(aws: dict[str, Any]) -> Account:
@@ -68,20 +78,25 @@ def account_of(aws: dict[str, Any]) -> Account:
         logs=aws["logs"],
         cloudwatch=aws["cloudwatch"],
         docs=DOCS,
+        functions=aws["lambda"],
+        sns=aws["sns"],
+        kms=aws["kms"],
+        events=aws["events"],
+        root=Path(__file__).parent,  # no build/ here: the code check says to run make lambda
     )
 
 
 def alarm(suffix: str, metric: str, **overrides: Any) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "AlarmName": f"short-cut-prod-{suffix}",
-        "Namespace": "ShortCut",
+        "Namespace": ALARM_NAMESPACE,
         "MetricName": metric,
         "Statistic": "Sum",
         "Period": 300,
         "EvaluationPeriods": 1,
         "Threshold": 0,
         "ComparisonOperator": "GreaterThanThreshold",
-        "AlarmActions": [f"arn:aws:sns:{REGION}:{ACCOUNT}:alarms"],
+        "AlarmActions": [TOPIC],
     }
     settings.update(overrides)
     return settings
@@ -94,6 +109,7 @@ def set_up_as_the_stack_does(aws: dict[str, Any]) -> None:
     aws["logs"].create_log_group(logGroupName=LOG_GROUP)
     for suffix, metric in ALARM_SUFFIXES.items():
         aws["cloudwatch"].put_metric_alarm(**alarm(suffix, metric))
+    set_up_rotation_and_topic(aws)
 
 
 def test_every_live_check_passes_on_an_account_set_up_as_the_stack_does(aws: dict[str, Any]) -> None:
@@ -101,13 +117,22 @@ def test_every_live_check_passes_on_an_account_set_up_as_the_stack_does(aws: dic
     account = account_of(aws)
     results = [run_check(name, check, account) for name, check in LIVE]
     assert [(r.name, r.status) for r in results] == [(name, "PASS") for name, _ in LIVE], results
-    assert len(LIVE) == 6
+    assert len(LIVE) == 10
     assert leaked(*(r.reason for r in results)) == []
 
 
-def test_run_live_reads_the_account_the_credentials_name(aws: dict[str, Any]) -> None:
+def test_run_live_reads_the_account_the_credentials_name(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """run_live builds its own clients and asks sts:GetCallerIdentity whose account to check."""
     set_up_as_the_stack_does(aws)
+    built = live._clients
+
+    def clients(region: str) -> dict[str, Any]:
+        made = built(region)
+        without_account_settings(made["lambda"])
+        return made
+
+    monkeypatch.setattr(live, "_clients", clients)
+    monkeypatch.setattr(live, "LAMBDA_ZIP", "build/not-built.zip")
     results = run_live(ROOT, "prod", REGION)
     assert [r.status for r in results] == ["PASS"] * len(LIVE), results
     assert f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET}-" in results[0].reason
@@ -219,7 +244,7 @@ def test_policies_compare_as_documents() -> None:
 
 def test_alarm_problems_names_each_missing_or_wrong_alarm() -> None:
     good = [
-        {"AlarmName": f"short-cut-prod-{s}", "Namespace": "ShortCut", "MetricName": m, "AlarmActions": ["arn:x"]}
+        {"AlarmName": f"short-cut-prod-{s}", "Namespace": ALARM_NAMESPACE, "MetricName": m, "AlarmActions": ["arn:x"]}
         for s, m in ALARM_SUFFIXES.items()
     ]
     assert alarm_problems("prod", good) == []
@@ -229,7 +254,7 @@ def test_alarm_problems_names_each_missing_or_wrong_alarm() -> None:
         "alarm short-cut-prod-secret-refresh-failing notifies nobody (no AlarmActions)"
     ]
     wrong = [*good[:2], {**good[2], "MetricName": "Errors"}]
-    assert "not ShortCut/SecretLoadFailure" in alarm_problems("prod", wrong)[0]
+    assert f"not {ALARM_NAMESPACE}/SecretLoadFailure" in alarm_problems("prod", wrong)[0]
     assert len(alarm_problems("staging", good)) == 3
 
 
@@ -245,7 +270,7 @@ def test_the_stack_creates_exactly_the_alarms_audit_checks() -> None:
     expected = {f"{{'Fn::Sub': 'short-cut-${{Environment}}-{s}'}}": m for s, m in ALARM_SUFFIXES.items()}
     assert {name: props["MetricName"] for name, props in alarms.items()} == expected
     for props in alarms.values():
-        assert props["Namespace"] == "ShortCut" and props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        assert props["Namespace"] == ALARM_NAMESPACE and props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
         assert len(props["AlarmDescription"]["Fn::Sub"]) > 200  # an on-call engineer can act on it
 
 
@@ -254,3 +279,129 @@ def test_the_stale_alarm_fires_at_half_the_default_staleness() -> None:
 
     resources = load_template(ROOT / "infra/cloudformation/short-cut.yaml")["Resources"]
     assert resources["SecretAgeAlarm"]["Properties"]["Threshold"] == Settings().secrets_max_staleness * 0.5
+
+
+# --- Issue 24 items 1, 4, 5 and issue 19.4: the rotation Lambda, the alarm topic's key, the rule ---
+
+FUNCTION = "shortcut-secret-rotation"
+ZIP = b"PK\x05\x06" + b"\x00" * 18  # an empty zip: moto stores the bytes, never runs them
+KEY_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*",
+         "Resource": "*"},
+        {"Sid": "AlarmsAndEventsPublishToTheTopic", "Effect": "Allow",
+         "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
+    ],
+}  # fmt: skip
+
+
+def without_account_settings(functions: Any, unreserved: int = 990) -> None:
+    """moto answers GetAccountSettings with 404 "Not yet implemented": this client answers as the
+    Lambda API does (AccountLimit.ConcurrentExecutions / UnreservedConcurrentExecutions)."""
+    limits = {"ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": unreserved}
+    functions.get_account_settings = lambda: {"AccountLimit": limits}
+
+
+def set_up_rotation_and_topic(aws: dict[str, Any], *, key_policy: dict[str, Any] | None = None) -> None:
+    role = aws["iam"].create_role(
+        RoleName="rotation", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )["Role"]["Arn"]
+    aws["lambda"].create_function(
+        FunctionName=FUNCTION, Runtime="python3.12", Role=role, Handler="h.h", Code={"ZipFile": ZIP}
+    )
+    without_account_settings(aws["lambda"])
+    key = aws["kms"].create_key(Policy=json.dumps(key_policy or KEY_POLICY))["KeyMetadata"]["KeyId"]
+    topic = aws["sns"].create_topic(Name="alarms", Attributes={"KmsMasterKeyId": key})["TopicArn"]
+    assert topic == TOPIC
+    rule = aws["events"].put_rule(
+        Name="rotation-failed",
+        EventPattern=json.dumps(
+            {"source": ["aws.secretsmanager"], "detail-type": ["AWS Service Event via CloudTrail"],
+             "detail": {"eventName": ["RotationFailed", "RotationAbandoned"]}}
+        ),
+    )["RuleArn"]  # fmt: skip
+    aws["events"].put_targets(Rule="rotation-failed", Targets=[{"Id": "alarm-topic", "Arn": TOPIC}])
+    statement = {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sns:Publish",
+                 "Resource": TOPIC, "Condition": {"ArnEquals": {"aws:SourceArn": rule}}}  # fmt: skip
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    aws["sns"].set_topic_attributes(TopicArn=TOPIC, AttributeName="Policy", AttributeValue=json.dumps(policy))
+
+
+def test_a_reserved_concurrency_fails_and_names_the_fix(aws: dict[str, Any]) -> None:
+    set_up_as_the_stack_does(aws)
+    account = account_of(aws)
+    assert check_lambda_concurrency(account) == (
+        f"{FUNCTION} reserves none; the account has 990 of 1000 executions unreserved"
+    )
+    aws["lambda"].put_function_concurrency(FunctionName=FUNCTION, ReservedConcurrentExecutions=1)
+    with pytest.raises(Failed, match=r"reserves 1 executions .*delete-function-concurrency"):
+        check_lambda_concurrency(account)
+
+
+def test_without_rotation_the_lambda_checks_pass_as_such(aws: dict[str, Any]) -> None:
+    account = account_of(aws)
+    for check in (check_lambda_concurrency, check_lambda_code, check_rotation_failure_route):
+        assert check(account) == f"no function {FUNCTION} (deployed without rotation)"
+
+
+def test_the_deployed_code_must_be_the_local_build(aws: dict[str, Any], tmp_path: Path) -> None:
+    set_up_as_the_stack_does(aws)
+    account = account_of(aws)
+    account.root = tmp_path
+    assert "run `make lambda` to compare" in check_lambda_code(account)
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build/short-cut-rotation.zip").write_bytes(ZIP)
+    assert check_lambda_code(account).startswith(f"{FUNCTION} runs build/short-cut-rotation.zip")
+    rebuilt = ZIP + b"\x00"  # a new build never uploaded under its own key
+    (tmp_path / "build/short-cut-rotation.zip").write_bytes(rebuilt)
+    key = f"short-cut-rotation-{hashlib.sha256(rebuilt).hexdigest()}.zip"
+    with pytest.raises(Failed, match=f"deploy with RotationCodeKey={key}"):
+        check_lambda_code(account)
+
+
+def test_the_alarm_topic_key_must_let_cloudwatch_and_eventbridge_use_it(aws: dict[str, Any]) -> None:
+    set_up_as_the_stack_does(aws)
+    account = account_of(aws)
+    assert "lets CloudWatch and EventBridge publish" in check_alarm_topic_key(account)
+    # The key policy without the service statement: CloudWatch's alarm actions would fail.
+    admin_only = {**KEY_POLICY, "Statement": KEY_POLICY["Statement"][:1]}
+    key = aws["kms"].create_key(Policy=json.dumps(admin_only))["KeyMetadata"]["KeyId"]
+    aws["sns"].set_topic_attributes(TopicArn=TOPIC, AttributeName="KmsMasterKeyId", AttributeValue=key)
+    with pytest.raises(Failed, match=r"does not let cloudwatch\.amazonaws\.com, events\.amazonaws\.com use it"):
+        check_alarm_topic_key(account)
+
+
+def test_an_aws_managed_topic_key_fails(aws: dict[str, Any]) -> None:
+    """alias/aws/sns: CloudWatch cannot use it (ASFHyP3/hyp3#762, aws/aws-cdk#11121). moto has no
+    AWS-managed keys, so DescribeKey is stubbed with the answer AWS gives (KeyManager AWS)."""
+    set_up_as_the_stack_does(aws)
+    account = account_of(aws)
+    aws["sns"].set_topic_attributes(TopicArn=TOPIC, AttributeName="KmsMasterKeyId", AttributeValue="alias/aws/sns")
+    kms = boto3.client("kms", region_name=REGION)
+    account.kms = kms
+    with Stubber(kms) as stub:
+        metadata = {"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "KeyManager": "AWS"}
+        stub.add_response("describe_key", {"KeyMetadata": metadata}, {"KeyId": "alias/aws/sns"})
+        with pytest.raises(Failed, match="AWS-managed alias/aws/sns, which CloudWatch cannot use"):
+            check_alarm_topic_key(account)
+
+
+def test_an_unencrypted_topic_passes(aws: dict[str, Any]) -> None:
+    set_up_as_the_stack_does(aws)
+    aws["sns"].set_topic_attributes(TopicArn=TOPIC, AttributeName="KmsMasterKeyId", AttributeValue="")
+    assert check_alarm_topic_key(account_of(aws)) == f"{TOPIC} is not encrypted (CloudWatch can publish)"
+
+
+def test_a_failed_rotation_must_reach_the_topic(aws: dict[str, Any]) -> None:
+    set_up_as_the_stack_does(aws)
+    account = account_of(aws)
+    assert check_rotation_failure_route(account) == f"rule rotation-failed sends a failed rotation to {TOPIC}"
+    aws["sns"].set_topic_attributes(TopicArn=TOPIC, AttributeName="Policy", AttributeValue=json.dumps(
+        {"Version": "2012-10-17", "Statement": []}))  # fmt: skip
+    with pytest.raises(Failed, match=r"does not let events\.amazonaws\.com publish"):
+        check_rotation_failure_route(account)
+    aws["events"].remove_targets(Rule="rotation-failed", Ids=["alarm-topic"])
+    with pytest.raises(Failed, match=f"no EventBridge rule sends RotationFailed to {TOPIC}"):
+        check_rotation_failure_route(account)
