@@ -68,11 +68,14 @@ format: $(STAMP) ## ruff format, then ruff check --fix (rewrites files)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-lambda: $(LAMBDA_FILES) ## zip the rotation Lambda's files (LAMBDA_FILES) into build/short-cut-rotation.zip (LAMBDA_ZIP)
-	mkdir -p build
+# The zip is reproducible (fixed dates and modes), so its key can be its content's sha256: the
+# stack's RotationCodeKey changes exactly when the code does, and CloudFormation deploys it.
+lambda: $(LAMBDA_FILES) ## zip the rotation Lambda's files into build/short-cut-rotation.zip (LAMBDA_ZIP); print its S3 key
+	mkdir -p $(dir $(LAMBDA_ZIP))
 	rm -f $(LAMBDA_ZIP)
-	$(PYTHON) -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED); [z.write(f, f) for f in sys.argv[2:]]; z.close()' $(LAMBDA_ZIP) $(LAMBDA_FILES)
+	$(PYTHON) -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED); [z.writestr(zipfile.ZipInfo(f, (1980, 1, 1, 0, 0, 0)), open(f, "rb").read(), zipfile.ZIP_DEFLATED) for f in sys.argv[2:]]; z.close()' $(LAMBDA_ZIP) $(LAMBDA_FILES)
 	@echo "wrote $(LAMBDA_ZIP)"
+	@echo "RotationCodeKey=short-cut-rotation-$$(sha256sum $(LAMBDA_ZIP) | cut -d' ' -f1).zip"
 
 unit: $(STAMP) ## pytest tests/unit only
 	$(BIN)/python -m pytest tests/unit
