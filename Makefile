@@ -16,9 +16,11 @@ LAMBDA_FILES := src/__init__.py src/errors.py src/payload.py src/payload_keys.py
 help: ## list the targets
 	@awk -F ':.*## ' '/^[a-z][a-z0-9-]*:.*## / { printf "make %-15s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-$(STAMP): requirements-api.txt requirements-dev.txt
+# Then the project itself, editable and without dependencies: the console script .venv/bin/short-cut.
+$(STAMP): requirements-api.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
 

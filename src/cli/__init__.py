@@ -1,6 +1,8 @@
-"""`python -m src.cli`: the operator's tool for short-cut's secret (push, verify, describe,
-rotate, rollback, audit, render, fleet). Exit codes: 0 done, 1 a check failed, 2 usage,
-3 an error (printed as one line with its code and hint).
+"""`short-cut` (the console script; also `python -m src.cli`): the operator's tool for
+short-cut's secret (push, verify, describe, rotate, rollback, audit, render, fleet).
+Exit codes: 0 done, 1 a check failed (verify, fleet, audit), 2 usage, 3 an error (printed
+as one line with its code and hint; also a production write not confirmed), 130 when
+interrupted (Ctrl-C).
 
 Every command module registers its own commands with `add_parser(commands, common)`:
 the parser, its options and `handler`, the function `main` calls with the parsed
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 EXIT_ERROR = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+CONSOLE_SCRIPT = "short-cut"
 
 # In the order --help lists them.
 REGISTRARS: tuple[Callable[[Subcommands, argparse.ArgumentParser], None], ...] = (
@@ -52,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: a default there would overwrite what was given before the command.
     common = _common_options(argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
-        prog="python -m src.cli",
-        description="Operate short-cut's secret in AWS Secrets Manager. Honours AWS_ENDPOINT_URL_SECRETS_MANAGER.",
+        # The console script (.venv/bin/short-cut, from pyproject's [project.scripts]) or the module.
+        prog=CONSOLE_SCRIPT if os.path.basename(sys.argv[0]) == CONSOLE_SCRIPT else "python -m src.cli",
+        description="Operate short-cut's secret in AWS Secrets Manager. Honours AWS_ENDPOINT_URL (every "
+        "service) and the per-service AWS_ENDPOINT_URL_<SERVICE> settings.",
         parents=[_common_options(None)],
     )
     parser.set_defaults(json=False, debug=False)
@@ -80,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print_traceback()
         print_error(error, as_json=args.json)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        # No traceback: rotate has already taken its AWSPENDING label off (its finally).
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         # Unexpected: still one line, no traceback (which could quote data) unless --debug.
         if args.debug:

@@ -549,3 +549,15 @@ def test_endpoint_unreachable_names_the_service(
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith(f"error: EndpointUnreachable: could not reach {service} "), result.stderr
     assert variable in result.stderr
+
+
+def test_the_console_script_runs_without_activating_the_venv() -> None:
+    script = BIN / "short-cut"
+    assert script.is_file(), "make venv installs the project (pip install -e .): run make venv"
+    result = subprocess.run(
+        [str(script), "--help"], cwd=ROOT, env=clean_environment(), capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: short-cut ")
+    assert "AWS_ENDPOINT_URL" in result.stdout

@@ -1,0 +1,46 @@
+"""The README's Troubleshooting table covers every ErrorCode and every exit path of the CLI:
+a new code (src/errors.py) or exit code (src/cli) without a row fails here."""
+
+from __future__ import annotations
+
+import re
+
+from src import cli
+from src.errors import ErrorCode
+from tests.support.processes import ROOT
+
+
+def troubleshooting_rows() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Troubleshooting\n", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("|---")]
+
+
+def first_cells() -> list[str]:
+    return [row.split("|")[1] for row in troubleshooting_rows()]
+
+
+def test_every_error_code_has_a_row() -> None:
+    named = {code for cell in first_cells() for code in re.findall(r"`([A-Z][A-Za-z]+)`", cell)}
+    missing = sorted(code.value for code in ErrorCode if code.value not in named)
+    assert missing == [], f"codes without a Troubleshooting row: {missing}"
+
+
+def test_every_row_names_a_real_code_or_exit_path() -> None:
+    known = {code.value for code in ErrorCode} | {
+        # AWS's own codes the table explains, passed through by SecretsError.from_aws.
+        "KMSInvalidStateException",
+    }
+    for cell in first_cells()[1:]:  # the header row first
+        codes = re.findall(r"`([A-Z][A-Za-z]+)`", cell)
+        unknown = [code for code in codes if code not in known]
+        assert unknown == [], f"{cell.strip()}: {unknown} is not an ErrorCode"
+
+
+def test_every_cli_exit_code_is_explained() -> None:
+    cells = " ".join(first_cells())
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    # 0 needs no row; 3 is every code above; 1, 2 and 130 each have one.
+    for code in (1, 2, cli.EXIT_INTERRUPTED):
+        assert f"CLI exit {code}" in cells
+    assert cli.EXIT_ERROR == 3 and "3 an error" in readme
