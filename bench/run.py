@@ -707,10 +707,12 @@ def main() -> int:
     parser.add_argument("--cpu", type=int, default=None, help="the CPU the measured process runs on (default: last)")
     parser.add_argument("--no-podman", action="store_true", help="skip the podman --cpus 0.5 section")
     parser.add_argument("--no-build", action="store_true", help=f"use the existing {IMAGE} image")
-    parser.add_argument("--only", choices=("startup", "serving", "aws", "podman", "convergence"), action="append")
+    parser.add_argument(
+        "--only", choices=("startup", "serving", "aws", "podman", "convergence", "mask"), action="append"
+    )
     args = parser.parse_args()
     runs = 1 if args.smoke else max(7, args.runs)
-    only = set(args.only or ("startup", "serving", "aws", "podman", "convergence"))
+    only = set(args.only or ("startup", "serving", "aws", "podman", "convergence", "mask"))
     pinning = Pinning.detect(args.cpu)
     # The poller, wrk and moto_server (started below, inheriting this) stay off the measured CPU.
     os.sched_setaffinity(0, pinning.driver)
@@ -731,6 +733,10 @@ def main() -> int:
         second = "short-cut/prod/extra"
         sm.create_secret(Name=bench.secret, SecretString=canary_secret_string())
         sm.create_secret(Name=second, SecretString=json.dumps({"FEATURE_FLAG": "1"}))
+        if "mask" in only:
+            from bench import mask_cost
+
+            mask_cost.add_rows(bench.add_ratio, runs=runs, smoke=args.smoke, details=bench.details)
         if "startup" in only:
             bench.one_core_startup()
             bench.two_core_startup()

@@ -16,19 +16,21 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 from pydantic import ValidationError
 
-from src import metrics, prefetch
+from src import metrics, prefetch, task_metadata
 from src.aws import FetchedSecret, SecretsClient
 from src.config import Settings, env_file_path, settings_error, settings_from_environ
 from src.environment import EnvironmentApplier
 from src.errors import ErrorCode, SecretsError
+from src.logs import EMPTY_MASK, MIN_MASKED_LENGTH, MIN_PEM_LINE_LENGTH, MIN_UNKNOWN_LENGTH, Mask, build_mask
 from src.payload import (
+    KNOWN_KEYS,
     ParsedSecret,
     SecretBundle,
     allowed_keys,
@@ -37,10 +39,11 @@ from src.payload import (
     parse_values,
     require_string,
 )
+from src.payload_values import credentials
 from src.status import SOURCE_AWS, SOURCE_ENVIRONMENT, SecretStatus
 from src.status import now as status_now
 
-__all__ = ["ClientFactory", "Loader", "Prepared", "default_client_factory"]
+__all__ = ["ClientFactory", "Loader", "Prepared", "default_client_factory", "log_mask"]
 
 # Per secret name: the version id and what was parsed from it.
 Parts = Mapping[str, tuple[str, ParsedSecret]]
@@ -57,12 +60,8 @@ class Prepared:
     parts: Parts = field(repr=False)
     settings: Settings = field(repr=False)
     timings: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def all_values(self) -> list[str]:
-        """Every value seen, applied or ignored: all of them are masked in logs."""
-        values = [v for _, parsed in self.parts.values() for v in parsed.values.values()]
-        return values + list(self.bundle.values.values())
+    # The log mask the commit installs, compiled here (see the module docstring).
+    mask: Mask = field(default=EMPTY_MASK, repr=False, compare=False)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -102,6 +101,29 @@ class Prepared:
 
 
 ClientFactory = Callable[[Settings], SecretsClient]
+
+
+def log_mask(
+    current: Sequence[Mapping[str, str]],
+    previous: Sequence[Mapping[str, str]] = (),
+    *,
+    extra: frozenset[str] = frozenset(),
+    protected: Iterable[str] = (),
+) -> Mask:
+    """The mask of a load: this load's credentials first, then the previous load's, each kind
+    with its minimum length (src.logs); `protected` strings (names, versions, the task) never masked."""
+    mine = [credentials(values, extra=extra) for values in current]
+    before = [credentials(values, extra=extra) for values in previous]
+    groups = [
+        ([value for found in generation for value in getattr(found, kind)], minimum)
+        for kind, minimum in (
+            ("values", MIN_MASKED_LENGTH),
+            ("pem_lines", MIN_PEM_LINE_LENGTH),
+            ("unknown", MIN_UNKNOWN_LENGTH),
+        )
+        for generation in (mine, before)
+    ]
+    return build_mask(groups, protected=protected)
 
 
 def default_client_factory(settings: Settings) -> SecretsClient:
@@ -200,7 +222,8 @@ class Loader:
         if not names:
             parsed = parse_values({k: v for k, v in self._local_values().items() if k in allowed})
             bundle = build_bundle([(SOURCE_ENVIRONMENT, parsed)], strict=strict, allowed=allowed)
-            return Prepared(SOURCE_ENVIRONMENT, (), bundle, {}, self._candidate(bundle))
+            mask = self._mask([parsed.values], (), allowed)
+            return Prepared(SOURCE_ENVIRONMENT, (), bundle, {}, self._candidate(bundle), mask=mask)
         if not settings.region:
             raise SecretsError(ErrorCode.MissingRegion, "AWS_REGION is not set")
         t0 = time.perf_counter()
@@ -225,8 +248,18 @@ class Loader:
         bundle = build_bundle([(n, parsed) for n, (_, parsed) in parts.items()], strict=strict, allowed=allowed)
         candidate = self._candidate(bundle)
         timings["validate"] = (time.perf_counter() - t2) * 1000
+        t3 = time.perf_counter()
+        identities = (*names, *(v for v, _ in parts.values()), *(v for v, _ in known.values()))
+        mask = self._mask([p.values for _, p in parts.values()], identities, allowed)
+        timings["mask"] = (time.perf_counter() - t3) * 1000
         timings["prepare"] = (time.perf_counter() - started) * 1000
-        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings)
+        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings, mask)
+
+    def _mask(self, current: list[Mapping[str, str]], identities: tuple[str, ...], allowed: frozenset[str]) -> Mask:
+        arn = task_metadata.task_arn()
+        protected = (*identities, *((arn, task_metadata.task_id(arn) or "") if arn else ()))
+        previous = [parsed.values for _, parsed in self._parts.values()]
+        return log_mask(current, previous, extra=allowed - KNOWN_KEYS, protected=protected)
 
     def _candidate(self, bundle: SecretBundle) -> Settings:
         """The Settings the app would run with after this bundle is applied, or the error."""

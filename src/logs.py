@@ -1,12 +1,29 @@
-"""Logging: JSON lines (for CloudWatch awslogs) or readable text, and a mask over
-every loaded secret value as defence in depth.
+"""Logging: JSON lines (for CloudWatch awslogs) or readable text, and a mask over the
+credentials the service loaded, as defence in depth.
 
-Code never logs a value on purpose; the mask catches one that slips through a
+Code never logs a value on purpose; the mask catches a credential that slips through a
 message, its arguments, an `extra` field (nested or not), a traceback or a stack.
 It is applied to the final rendered line, whatever the formatter put in it, so no
 formatter (python-json-logger re-renders exc_info and stack_info itself) can go
 around it. A value is masked in each form a formatter may write it: as it is,
 JSON-escaped (ASCII or not) and as Python's repr escapes it.
+
+What is masked, and what never is:
+- Credentials only (`src.payload_values.credentials` says which values those are): the
+  API keys, APP_SECRET_KEY, the service account's private_key (whole, and each PEM body
+  line of at least `MIN_PEM_LINE_LENGTH` characters) and private_key_id, every key listed
+  in SECRETS_EXTRA_KEYS, and the values of keys the service ignores (at least
+  `MIN_UNKNOWN_LENGTH` characters). Identifiers (the project id, Milvus host and port,
+  the service account's e-mail and URIs) are not masked.
+- Never a JSON key, and never an occurrence of a protected string: the secret names,
+  version ids and task ARN that identify what a line is about. A JSON line keeps its
+  structure: only the contents of string values change.
+
+A `Mask` is immutable and compiled once, in prepare, off the event loop
+(`build_mask`); the commit installs it by a reference swap (`SecretMasker.install`).
+It holds at most `MAX_FORMS` forms of at most `MAX_MASK_CHARS` characters in all,
+credentials first. The search is one Aho-Corasick pass (ahocorasick-rs), so a line
+with no credential in it costs the same however many forms the mask holds.
 """
 
 from __future__ import annotations
@@ -17,102 +34,194 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+import ahocorasick_rs
 
 # python-json-logger: a maintained JSON formatter that keeps `extra=` fields as keys.
 from pythonjsonlogger.json import JsonFormatter
 
 MASK = "***"
-# Values shorter than this are not masked: masking "1" or "true" would garble every line.
+# Shorter values are not masked: masking "1" or "true" would garble every line.
 MIN_MASKED_LENGTH = 4
+# A PEM body line on its own: real keys have 64-character lines; a short last line says little.
+MIN_PEM_LINE_LENGTH = 16
+# The value of a key the service does not know: masked only when it is long enough to be a secret.
+MIN_UNKNOWN_LENGTH = 8
+# Bounds on one mask, whatever the secret holds (a 64 KiB version, two versions kept).
+MAX_FORMS = 4096
+MAX_MASK_CHARS = 512 * 1024
+DFA_MAX_CHARS = 8 * 1024
 LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 # The routes of src.health: their successful answers are not access-logged (see SuccessfulProbeFilter).
 PROBE_PATHS = frozenset({"/health", "/health/live"})
 # botocore's DEBUG output includes whole response bodies, the secret among them.
 QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
-# Service-account fields that are public or fixed, not worth masking everywhere.
-PUBLIC_SA_FIELDS = frozenset({"type", "auth_uri", "token_uri", "auth_provider_x509_cert_url", "universe_domain"})
+# Fields uvicorn adds to its records for its own coloured console: never part of a JSON line.
+DROPPED_FIELDS = ("color_message",)
+
+
+def forms(value: str) -> set[str]:
+    """The ways a formatter may write `value`: as it is, repr-escaped, JSON-escaped (ASCII or not)."""
+    found = {value, repr(value)[1:-1]}
+    for form in tuple(found):
+        found.add(json.dumps(form)[1:-1])
+        found.add(json.dumps(form, ensure_ascii=False)[1:-1])
+    return found
+
+
+@dataclass(frozen=True)
+class Mask:
+    """A compiled, immutable mask. Repr shows counts only."""
+
+    count: int = 0
+    dropped: int = 0
+    protected: tuple[str, ...] = field(default=(), repr=False)
+    automaton: ahocorasick_rs.AhoCorasick | None = field(default=None, repr=False, compare=False)
+    values: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """The merged spans of `text` to hide: every form found, less any that touches a protected string."""
+        automaton = self.automaton
+        if automaton is None:
+            return []
+        # The common case, no credential in the line: one non-overlapping pass (the fastest).
+        if not automaton.find_matches_as_indexes(text):
+            return []
+        hits = automaton.find_matches_as_indexes(text, overlapping=True)
+        guarded = [(at, at + len(p)) for p in self.protected for at in _occurrences(text, p)]
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted((s, e) for _, s, e in hits):
+            if any(start < g_end and g_start < end for g_start, g_end in guarded):
+                continue
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        return merged
+
+
+EMPTY_MASK = Mask()
+
+
+def _occurrences(text: str, needle: str) -> Iterable[int]:
+    at = text.find(needle)
+    while at != -1:
+        yield at
+        at = text.find(needle, at + 1)
+
+
+def build_mask(
+    groups: Sequence[tuple[Iterable[str], int]], *, protected: Iterable[str] = (), keep: Iterable[str] = ()
+) -> Mask:
+    """Compile a mask from `(values, minimum length)` groups, in priority order.
+
+    Every form of each value goes in while the bounds allow (MAX_FORMS forms, MAX_MASK_CHARS
+    characters); what does not fit is counted in `dropped`. `protected` strings are never
+    masked where they occur. `keep` is the plain values to carry (for `SecretMasker.register`).
+    """
+    chosen: dict[str, None] = {}
+    chars = dropped = 0
+    for values, minimum in groups:
+        for value in values:
+            new = [f for f in forms(value) if len(f) >= max(minimum, MIN_MASKED_LENGTH) and f not in chosen]
+            size = sum(map(len, new))
+            if len(chosen) + len(new) > MAX_FORMS or chars + size > MAX_MASK_CHARS:
+                dropped += 1
+                continue
+            chosen.update(dict.fromkeys(new))
+            chars += size
+    guard = tuple(sorted({p for p in protected if p}, key=len, reverse=True))
+    if not chosen:
+        return Mask(dropped=dropped, protected=guard, values=tuple(keep))
+    # A DFA searches fastest but its construction grows with states times byte classes (seconds
+    # for a 64 KiB key of CJK text): only for a mask of typical size; past it, the contiguous NFA.
+    kind = ahocorasick_rs.Implementation.DFA if chars <= DFA_MAX_CHARS else ahocorasick_rs.Implementation.ContiguousNFA
+    automaton = ahocorasick_rs.AhoCorasick(list(chosen), store_patterns=False, implementation=kind)
+    return Mask(len(chosen), dropped, guard, automaton, tuple(keep))
 
 
 class SecretMasker:
-    """Replaces any registered value, in any of its rendered forms, in a text or a JSON line."""
+    """Applies the installed `Mask` to a text or a JSON line; the mask is swapped whole."""
 
     def __init__(self) -> None:
-        self._values: tuple[str, ...] = ()
-        self._json_values: tuple[str, ...] = ()
-        # One alternation of every form: a single C-level scan per line.
-        self._pattern: re.Pattern[str] | None = None
-        self._json_pattern: re.Pattern[str] | None = None
+        self._mask = EMPTY_MASK
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"SecretMasker(count={len(self._values)})"
+        return f"SecretMasker(forms={self._mask.count})"
+
+    @property
+    def current(self) -> Mask:
+        return self._mask
+
+    def install(self, mask: Mask) -> None:
+        """Put a mask built in prepare in use: one reference assignment, nothing compiled here."""
+        self._mask = mask
 
     def register(self, values: Iterable[str]) -> None:
-        text_forms: set[str] = set()
-        json_forms: set[str] = set()
-        for value in values:
-            for fragment in _fragments(value):
-                for form in (fragment, repr(fragment)[1:-1]):
-                    escaped = _json_escaped(form)
-                    text_forms.add(form)
-                    text_forms.update(escaped)
-                    json_forms.update(escaped)
+        """Add values to mask as credentials (the CLI's own use; compiles now, so not on an event loop)."""
         with self._lock:
-            self._values = _longest_first(set(self._values) | text_forms)
-            self._json_values = _longest_first(set(self._json_values) | json_forms)
-            self._pattern = _alternation(self._values)
-            self._json_pattern = _alternation(self._json_values)
+            kept = (*self._mask.values, *values)
+            self._mask = build_mask([(kept, MIN_MASKED_LENGTH)], protected=self._mask.protected, keep=kept)
 
     def mask(self, text: str) -> str:
-        """Every form, anywhere: for plain text (the text log format, the CLI's tracebacks)."""
-        return _sub(self._pattern, text)
+        """Every form, anywhere but in a protected string: for plain text (the text format, the CLI)."""
+        spans = self._mask.spans(text)
+        if not spans:
+            return text
+        parts, last = [], 0
+        for start, end in spans:
+            parts += [text[last:start], MASK]
+            last = end
+        parts.append(text[last:])
+        return "".join(parts)
 
     def mask_json(self, line: str) -> str:
-        """JSON-escaped forms, inside string literals only, so the line stays valid JSON
-        (CloudWatch Logs Insights parses it): a value such as `true` or a port never touches a
-        number or a literal, and a string the mask would leave broken is masked whole."""
-        pattern = self._json_pattern
-        if pattern is None or not pattern.search(line):
+        """Inside string values only, so the line stays the same JSON document with the same keys
+        (CloudWatch Logs Insights parses it): a key is never touched, and a string value the mask
+        would leave broken is masked whole."""
+        spans = self._mask.spans(line)
+        if not spans:
             return line
-        return _JSON_STRING.sub(lambda m: _mask_string_token(pattern, m.group(0)), line)
+        out, last = [], 0
+        for token in _JSON_STRING.finditer(line):
+            start, end = token.span()
+            inside = [(max(s, start + 1), min(e, end - 1)) for s, e in spans if s < end - 1 and start + 1 < e]
+            if not inside or _is_key(line, end):
+                continue
+            out += [line[last:start], _masked_token(line[start:end], [(s - start, e - start) for s, e in inside])]
+            last = end
+        out.append(line[last:])
+        return "".join(out)
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
-def _mask_string_token(pattern: re.Pattern[str], token: str) -> str:
-    masked = pattern.sub(MASK, token)
-    if masked == token:
-        return token
+def _is_key(line: str, end: int) -> bool:
+    """Whether the string token ending at `end` is an object key (followed by a colon)."""
+    rest = line[end : end + 8].lstrip()
+    return rest.startswith(":")
+
+
+def _masked_token(token: str, spans: list[tuple[int, int]]) -> str:
+    parts, last = [], 0
+    for start, end in spans:
+        parts += [token[last:start], MASK]
+        last = end
+    parts.append(token[last:])
+    masked = "".join(parts)
     try:
         json.loads(masked)
     except ValueError:
-        # A match began inside an escape sequence (the "n" of "\n..."): mask the whole string.
+        # A span began or ended inside an escape sequence (the "n" of "\n..."): mask the whole string.
         return json.dumps(MASK)
     return masked
-
-
-def _json_escaped(form: str) -> set[str]:
-    return {json.dumps(form)[1:-1], json.dumps(form, ensure_ascii=False)[1:-1]}
-
-
-def _longest_first(forms: set[str]) -> tuple[str, ...]:
-    # Longest first, so a value containing another is masked whole; short ones not at all.
-    return tuple(sorted((f for f in forms if len(f) >= MIN_MASKED_LENGTH), key=len, reverse=True))
-
-
-def _alternation(forms: tuple[str, ...]) -> re.Pattern[str] | None:
-    return re.compile("|".join(map(re.escape, forms))) if forms else None
-
-
-def _sub(pattern: re.Pattern[str] | None, text: str) -> str:
-    if pattern is None or not pattern.search(text):
-        return text
-    return pattern.sub(MASK, text)
 
 
 class MaskedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -146,22 +255,6 @@ class MaskingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return self._mask(self._inner.format(record))
-
-
-def _fragments(value: str) -> list[str]:
-    """The value, and for the service-account JSON also each field and each PEM line."""
-    parts = [value]
-    if value.startswith("{"):
-        try:
-            data = json.loads(value)
-        except ValueError:
-            return parts
-        if isinstance(data, dict):
-            for name, field in data.items():
-                if isinstance(field, str) and name not in PUBLIC_SA_FIELDS:
-                    parts.append(field)
-                    parts.extend(line for line in field.splitlines() if "-----" not in line)
-    return parts
 
 
 masker = SecretMasker()

@@ -14,6 +14,11 @@ Contract:
   `known_example_keys` does the same without the file (the image has no `infra/`), from
   `EXAMPLE_FINGERPRINTS`, sha256 fingerprints of the file's secret-bearing values (a test
   keeps them equal to the file). A staging/production service reports such values.
+- `credentials` sorts one secret's values for the log mask: credentials (the API keys,
+  APP_SECRET_KEY, the service account's private_key and private_key_id, and every key
+  the operator listed in SECRETS_EXTRA_KEYS), the private key's PEM body lines, and the
+  values of keys the service does not know. Identifiers (`IDENTIFIER_KEYS`, the other
+  service-account fields) are none of these: they are not masked.
 - No message names a value, only its key and what is wrong with it.
 
 Part of `src.payload` (which re-exports these names); standard library only, so the
@@ -26,14 +31,17 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from src.errors import ErrorCode, SecretsError
-from src.payload_keys import SECRET_BEARING_KEYS, SERVICE_ACCOUNT_KEY
+from src.payload_keys import KNOWN_KEYS, SECRET_BEARING_KEYS, SERVICE_ACCOUNT_KEY
 
 SERVICE_ACCOUNT_FIELDS = ("type", "project_id", "private_key", "client_email")
 SECRET_BEARING_SA_FIELDS = ("private_key", "private_key_id")
+# Known keys whose values identify things, not grant access: never masked in logs.
+IDENTIFIER_KEYS: frozenset[str] = KNOWN_KEYS - SECRET_BEARING_KEYS - {SERVICE_ACCOUNT_KEY}
 # The operations guide's example values, word for word: a real secret never holds them.
 GUIDE_PLACEHOLDERS = frozenset(
     {
@@ -46,6 +54,9 @@ GUIDE_PLACEHOLDERS = frozenset(
 )
 _ANGLE_PLACEHOLDER = re.compile(r"^<[^<>]*>$")
 _ASCII_PORT = re.compile(r"[0-9]{1,5}")
+# A plain word (a field name, a log level, "message"): an unknown key's value of this shape is
+# not a credential, and masking it would rewrite the labels and words of every line.
+_PLAIN_WORD = re.compile(r"[A-Za-z_]+")
 
 
 def is_placeholder(value: str) -> bool:
@@ -170,8 +181,50 @@ def example_keys(values: Mapping[str, str], example: Mapping[str, str]) -> list[
 def _sa_fields(value: str | None) -> dict[str, Any]:
     if value is None or is_placeholder(value):
         return {}
-    data = json.loads(value)
+    try:
+        data = json.loads(value)
+    except (ValueError, RecursionError):
+        return {}
     return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """One secret's values as the log mask sees them. Repr shows counts only."""
+
+    values: tuple[str, ...] = ()
+    pem_lines: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Credentials(values={len(self.values)}, pem_lines={len(self.pem_lines)}, unknown={len(self.unknown)})"
+
+
+def credentials(values: Mapping[str, str], *, extra: frozenset[str] = frozenset()) -> Credentials:
+    """Which of `values` (one parsed secret, applied or ignored keys alike) are credentials.
+
+    `extra` is the operator's SECRETS_EXTRA_KEYS: listing a key there marks it as a credential
+    (the service cannot tell what a key it does not know holds). Any other unknown key's value
+    is returned in `unknown`, unless it is a plain word (letters and underscores only);
+    identifiers in none.
+    """
+    found: list[str] = []
+    pem: list[str] = []
+    unknown: list[str] = []
+    for key, value in values.items():
+        if key in SECRET_BEARING_KEYS or key in extra:
+            found.append(value)
+        elif key == SERVICE_ACCOUNT_KEY:
+            fields = _sa_fields(value)
+            found += [v for name in SECRET_BEARING_SA_FIELDS if isinstance(v := fields.get(name), str)]
+            key_text = fields.get("private_key")
+            if isinstance(key_text, str):
+                pem += [line.strip() for line in key_text.splitlines() if line.strip() and "-----" not in line]
+            if not fields:
+                found.append(value)  # a placeholder string, or not an object: mask it whole
+        elif key not in KNOWN_KEYS and not _PLAIN_WORD.fullmatch(value):
+            unknown.append(value)
+    return Credentials(tuple(found), tuple(pem), tuple(unknown))
 
 
 # sha256 of the secret-bearing values of infra/iam/secret-structure-example.json, which the

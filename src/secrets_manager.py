@@ -155,7 +155,8 @@ class SecretsBootstrapper:
         """
         with self._lock:
             started = time.perf_counter()
-            self._masker.register(prepared.all_values)
+            # Compiled in prepare, off the event loop: installing it is one assignment.
+            self._masker.install(prepared.mask)
             with self._recorded():
                 applied = self._applier.apply(prepared.bundle.values)
             config = prepared.settings
@@ -217,6 +218,8 @@ def _log_loaded(prepared: Prepared, overridden: tuple[str, ...], status: SecretS
         )
     for warning in bundle.warnings:
         log.warning("secret warning: %s", warning)
+    if prepared.mask.dropped:
+        log.warning("the log mask is full: %d values are not masked (see src.logs)", prepared.mask.dropped)
     if status.example_keys:
         log.warning(
             "secret holds the example values of infra/iam/secret-structure-example.json: %s",

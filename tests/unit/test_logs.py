@@ -9,8 +9,10 @@ import time
 import pytest
 
 from src import logs
-from src.logs import MASK, SecretMasker, configure_logging, process_age_ms
-from tests.support.canary import CANARY_VALUES, SERVICE_ACCOUNT, leaked
+from src.loader import log_mask
+from src.logs import MASK, MAX_FORMS, MAX_MASK_CHARS, SecretMasker, build_mask, configure_logging, process_age_ms
+from src.payload import parse_secret
+from tests.support.canary import CANARY_VALUES, SERVICE_ACCOUNT, canary_secret_string, leaked
 
 # Short aliases: a traceback quotes the raising line, and the canary hunt looks for "CANARY".
 SECRET, SA = CANARY_VALUES, SERVICE_ACCOUNT
@@ -21,7 +23,8 @@ FORMATS = pytest.mark.parametrize("json_lines", [True, False], ids=["json", "tex
 def fresh_masker(monkeypatch: pytest.MonkeyPatch) -> SecretMasker:
     mask = SecretMasker()
     monkeypatch.setattr(logs, "masker", mask)
-    mask.register([*CANARY_VALUES.values(), json.dumps(SERVICE_ACCOUNT)])
+    # As a load builds it: from the parsed secret, credentials only.
+    mask.install(log_mask([parse_secret(canary_secret_string()).values]))
     return mask
 
 
@@ -69,15 +72,23 @@ def test_nested_extras_are_masked(
     json_lines: bool, fresh_masker: SecretMasker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     configure_logging(json_lines=json_lines, level="INFO")
-    host, pem_line = CANARY_VALUES["MILVUS_HOST"], SERVICE_ACCOUNT["private_key"].splitlines()[1]
-    extra = {"detail": {"inner": [host, {"deeper": pem_line}]}, "flat": f"x{host}x", "items": [SERVICE_ACCOUNT]}
+    key, pem_line = CANARY_VALUES["PINECONE_API_KEY"], SERVICE_ACCOUNT["private_key"].splitlines()[1]
+    host = CANARY_VALUES["MILVUS_HOST"]
+    extra = {
+        "detail": {"inner": [key, {"deeper": pem_line}]},
+        "flat": f"x{key}x",
+        "items": [SERVICE_ACCOUNT],
+        "host": host,
+    }
     logging.getLogger("short_cut.test").warning("extras", extra=extra)
     text = emitted(capsys)
     assert leaked(text) == [], text
     if json_lines:
-        assert MASK in text
+        # Identifiers are not credentials: the host and the service account's e-mail stay readable.
+        assert host in text and SERVICE_ACCOUNT["client_email"] in text
         record = json.loads(text.strip().splitlines()[-1])
         assert record["flat"] == f"x{MASK}x" and record["detail"]["inner"][0] == MASK
+        assert record["detail"]["inner"][1] == {"deeper": MASK} and record["items"][0]["private_key"] == MASK
 
 
 @FORMATS
@@ -227,3 +238,43 @@ def test_successful_probes_are_not_access_logged_unless_asked(
     assert '"GET /items HTTP/1.1" 200' in text and '"GET /x HTTP/1.1" 404' in text
     assert ('"GET /health HTTP/1.1" 200' in text) is (setting == "all")
     assert ('"GET /health/live HTTP/1.1" 200' in text) is (setting == "all")
+
+
+def test_a_json_key_is_never_masked_only_string_values() -> None:
+    mask = SecretMasker()
+    mask.install(build_mask([(["message", "secret_names", "logger"], 4)]))
+    record = logging.LogRecord("short_cut.test", logging.INFO, __file__, 1, "a message about secret_names", None, None)
+    record.secret_names = ["message"]
+    line = mask.mask_json(logs.formatter(json_lines=True).format(record))
+    parsed = json.loads(line)
+    assert set(parsed) == {"time", "level", "logger", "message", "secret_names"}
+    assert parsed["message"] == f"a {MASK} about {MASK}" and parsed["secret_names"] == [MASK]
+
+
+def test_protected_strings_are_never_masked_where_they_occur() -> None:
+    name, version = "acme-7k2q/prod/app", "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"
+    mask = SecretMasker()
+    mask.install(build_mask([(["acme-7k2q", "8695-a4b3"], 4)], protected=[name, version]))
+    text = f"secret_name={name} version_id={version} and acme-7k2q alone, 8695-a4b3 too"
+    assert mask.mask(text) == f"secret_name={name} version_id={version} and {MASK} alone, {MASK} too"
+    line = json.dumps({"message": text, "secret_name": name, "version_ids": {name: version}})
+    assert json.loads(mask.mask_json(line)) == {
+        "message": f"secret_name={name} version_id={version} and {MASK} alone, {MASK} too",
+        "secret_name": name,
+        "version_ids": {name: version},
+    }
+
+
+def test_the_mask_is_bounded_credentials_first() -> None:
+    credential = "sk-first-in-line-0123456789"
+    many = [f"{n:06d}" * 12 for n in range(MAX_FORMS + 500)]
+    mask = build_mask([([credential], 4), (many, 16)])
+    assert mask.count <= MAX_FORMS and mask.dropped >= 500
+    masker = SecretMasker()
+    masker.install(mask)
+    assert masker.mask(f"a {credential} b") == f"a {MASK} b"
+    huge = ["".join(chr(0x4E00 + (n * 7 + i) % 2000) for i in range(4000)) for n in range(200)]
+    bounded = build_mask([(huge, 4)])
+    assert bounded.count > 0 and bounded.dropped > 0
+    assert "count" in repr(bounded) and huge[0] not in repr(bounded)
+    assert MAX_MASK_CHARS >= 4 * 65536  # room for a whole 64 KiB version in two forms, twice

@@ -19,8 +19,10 @@ import pytest
 
 from src import metrics
 from src.errors import ErrorCode, SecretsError
+from src.loader import log_mask
 from src.logs import SecretMasker
-from tests.support.canary import CANARY_PRIVATE_KEY, CANARY_VALUES, SERVICE_ACCOUNT, leaked
+from src.payload import parse_secret
+from tests.support.canary import CANARY_PRIVATE_KEY, CANARY_VALUES, SERVICE_ACCOUNT, canary_secret_string, leaked
 from tests.support.emf import EMFError, emf_lines, metric_names, parse_line, validate_document
 
 VERSION = "a1b2c3d4-5678-90ab-cdef-111122223333"
@@ -209,7 +211,7 @@ def test_properties_are_an_allow_list_and_metrics_are_known() -> None:
 
 def test_no_canary_value_or_account_id_reaches_a_metric_line() -> None:
     masker = SecretMasker()
-    masker.register([*CANARY_VALUES.values(), json.dumps(SERVICE_ACCOUNT)])
+    masker.install(log_mask([parse_secret(canary_secret_string()).values]))  # as a load builds it
     emitter, stream = make(masker=masker)
     suspects = [
         *CANARY_VALUES.values(),
