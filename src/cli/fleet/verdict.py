@@ -41,7 +41,7 @@ class Verdict:
 
 
 def state_of(report: Report, current: Mapping[str, str]) -> str:
-    if report.secret_name not in current or report.version_id is None:
+    if report.secret_name is None or report.secret_name not in current or report.version_id is None:
         return UNKNOWN
     return CURRENT if report.version_id == current[report.secret_name] else BEHIND
 
