@@ -75,7 +75,7 @@ README = ROOT / "README.md"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account id
 BUCKET = "short-cut-readme-lambda"
-TIMEOUT = 120.0  # per command; `make lambda` and a CLI call take seconds
+TIMEOUT = 60.0  # per command; `make lambda`, a CLI call or `make run` to a 200 take seconds
 SEEDED = ("short-cut/prod/app", "short-cut/staging/app")
 LOG_GROUP = "/ecs/short-cut-api"
 
@@ -204,6 +204,7 @@ def user_env(moto: str, clone: Path, tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.timeout(600)  # a block is several commands of up to TIMEOUT each
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.mode == RUN], ids=_ids([b for b in BLOCKS if b.mode == RUN]))
 def test_run_block(block: Block, clone: Path, user_env: dict[str, str], tmp_path: Path) -> None:
     run = run_block(block, cwd=clone, env=user_env, placeholders=PLACEHOLDERS, timeout=TIMEOUT, log_dir=tmp_path)
@@ -324,6 +325,15 @@ def test_a_command_past_its_timeout_fails(tmp_path: Path) -> None:
     env = {"PATH": os.environ["PATH"], "PORT": str(free_port())}
     run = run_block(block, cwd=tmp_path, env=env, placeholders={}, timeout=1, log_dir=tmp_path)
     assert [o.returncode for o in run.failures()] == [124]
+
+
+def test_a_printed_value_fills_a_later_placeholder(tmp_path: Path) -> None:
+    text = "<!-- test: run -->\n```sh\necho Key=k-123.zip\ntest <Key> = k-123.zip\ntest <Other> = x\n```\n"
+    [block] = parse(text)
+    env = {"PATH": os.environ["PATH"], "PORT": str(free_port())}
+    run = run_block(block, cwd=tmp_path, env=env, placeholders={}, timeout=10, log_dir=tmp_path)
+    assert [o.returncode for o in run.outcomes] == [0, 0, 2]
+    assert "placeholder <Other> has no test value" in run.outcomes[-1].output
 
 
 def test_a_prompt_is_answered_on_a_terminal(tmp_path: Path) -> None:

@@ -23,8 +23,10 @@ continuations joined, comment-only lines dropped). Each command runs on its own,
 `bash -e -o pipefail -c` in the given directory and environment, under a timeout, and must exit 0
 (or the code its marker names). Its stdin is a terminal on which `yes` is already typed: the
 CLI asks before a write to production, and a reader following the README answers it.
-`<name>` placeholders are replaced from a table the caller gives; a placeholder missing from it,
-or usage notation such as `[--aws]`, fails the block (the command would not run as written).
+`<name>` placeholders are replaced from a table the caller gives, and from `NAME=value` lines an
+earlier command of the block printed (`make lambda` prints `RotationCodeKey=...`, which the reader
+copies into `<RotationCodeKey>`); a placeholder known to neither, or usage notation such as
+`[--aws]`, fails the block (the command would not run as written).
 Two commands are not run to completion:
 - a long-running server (`make run`) is started, must answer 200 on `/health` at the harness's
   `PORT`, and is stopped (SIGTERM to its process group, SIGKILL after a grace period);
@@ -54,6 +56,7 @@ RUN, COMPOSE, ILLUSTRATION = "run", "compose", "illustration"
 MARKER = re.compile(r"^<!--\s*(?P<body>.*?)\s*-->\s*$", re.DOTALL)
 REASONED = re.compile(r"^(?P<what>[^()]*?)\s*\((?P<reason>[^()]+)\)\s*$")
 PLACEHOLDER = re.compile(r"<[A-Za-z_][A-Za-z0-9_-]*>")
+PRINTED = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_]*)=(?P<value>\S+)$", re.MULTILINE)
 USAGE_NOTATION = re.compile(r"\[--?[A-Za-z]")
 SERVERS = ("make run",)  # started, probed on /health, stopped
 RECURSIVE = ("make test",)  # the suite that runs this: `make -n` instead
@@ -252,6 +255,9 @@ def _bash(command: str, cwd: Path, env: Mapping[str, str], timeout: float) -> tu
             os.killpg(process.pid, signal.SIGKILL)
             output, _ = process.communicate()
             return 124, f"{output}\n(timed out after {timeout:.0f}s)"
+        finally:  # pytest-timeout or Ctrl-C: nothing the command started outlives it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
     return process.returncode, output
 
 
@@ -304,6 +310,7 @@ def run_block(
     """Every runnable command of a RUN block, in order; stops at the first that does not exit as expected."""
     assert block.mode == RUN, block
     result = BlockRun(block)
+    placeholders = dict(placeholders)
     for command in block.commands:
         started = time.monotonic()
         rule = block.rule_for(command)
@@ -332,6 +339,8 @@ def run_block(
             how = "ran"
             code, output = _bash(concrete, cwd, env, timeout)
         result.outcomes.append(Outcome(command, how, code, output, time.monotonic() - started, expected))
+        # A `NAME=value` line a command prints is what the reader copies into a later <NAME>.
+        placeholders.update({f"<{m['name']}>": m["value"] for m in PRINTED.finditer(output)})
         if code != expected:
             break
     return result
