@@ -7,6 +7,10 @@ Contract:
   Infinity, or anything but an object; InvalidSecretValue for more than
   `MAX_PAYLOAD_BYTES`.
 - `load_object` is the JSON step alone, for text already in hand.
+- Nesting deeper than `MAX_NESTING_DEPTH` is InvalidSecretJSON, judged by counting
+  brackets outside strings, iteratively, before the decoder runs: the verdict does not
+  depend on how deep the caller's stack is (the recursive decoder's would: a version that
+  parsed in a worker thread could overflow on the event loop's deeper stack).
 - The JSON decoder's own messages quote the input around the error: they are never
   passed on, and a repeated key is named only if it is a valid key name.
 
@@ -17,6 +21,7 @@ rotation Lambda can import it.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from src.errors import ErrorCode, SecretsError
@@ -24,6 +29,38 @@ from src.payload_keys import safe_key
 
 # Secrets Manager's own limit for a secret value.
 MAX_PAYLOAD_BYTES = 65536
+# A service-account key is two levels deep (the secret, the key object): 32 is ample, and
+# far below any recursion limit whatever the stack under the caller.
+MAX_NESTING_DEPTH = 32
+# An escape pair, removed first; then a string literal (skipped whole: brackets inside it are
+# text) or a bracket. Both patterns are linear: no backtracking, whatever the input.
+_ESCAPE = re.compile(r"\\.", re.DOTALL)
+_STRING_OR_BRACKET = re.compile(r'"[^"]*"|[\[\]{}]')
+
+
+def nesting_depth(raw: str, *, stop_above: int | None = None) -> int:
+    """The deepest nesting of arrays and objects in `raw`, without recursion (counting stops
+    once it passes `stop_above`)."""
+    depth = deepest = 0
+    for token in _STRING_OR_BRACKET.finditer(_ESCAPE.sub("", raw)):
+        char = token.group(0)
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if stop_above is not None and deepest > stop_above:
+                break
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def check_nesting(raw: str, secret_name: str | None, *, what: str = "the secret") -> None:
+    if nesting_depth(raw, stop_above=MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH:
+        raise SecretsError(
+            ErrorCode.InvalidSecretJSON,
+            f"{what} nests arrays or objects more than {MAX_NESTING_DEPTH} deep",
+            secret_name=secret_name,
+        )
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -40,6 +77,7 @@ def _reject_constant(name: str) -> Any:
 
 
 def load_object(raw: str, secret_name: str | None) -> dict[str, Any]:
+    check_nesting(raw, secret_name)
     try:
         data = json.loads(raw, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
     except SecretsError as exc:

@@ -36,6 +36,7 @@ from types import MappingProxyType
 from typing import Any
 
 from src.errors import ErrorCode, SecretsError
+from src.payload_json import check_nesting
 from src.payload_keys import KNOWN_KEYS, SECRET_BEARING_KEYS, SERVICE_ACCOUNT_KEY
 
 SERVICE_ACCOUNT_FIELDS = ("type", "project_id", "private_key", "client_email")
@@ -73,6 +74,7 @@ def _service_account_json(value: Any, secret_name: str | None) -> str:
         return SecretsError(ErrorCode.InvalidSecretValue, f"{SERVICE_ACCOUNT_KEY} {why}", secret_name=secret_name)
 
     if isinstance(value, str):
+        check_nesting(value, secret_name, what=SERVICE_ACCOUNT_KEY)
         try:
             value = json.loads(value)
         except (ValueError, RecursionError):

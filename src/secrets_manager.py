@@ -150,15 +150,15 @@ class SecretsBootstrapper:
         """Apply a prepared load: file, environment, config, status.
 
         The service-account file is written first (inside `applier.apply`): it is the only
-        step that can fail, and it fails before its rename, so nothing has changed. After it
-        nothing can fail.
+        step that should fail, and it fails before its rename, so nothing has changed. Any
+        exception at all, there or later, is recorded (degraded, its code, the failure
+        metric) and raised as SecretsError: a commit that failed is never reported ok.
         """
-        with self._lock:
+        with self._lock, self._recorded():
             started = time.perf_counter()
             # Compiled in prepare, off the event loop: installing it is one assignment.
             self._masker.install(prepared.mask)
-            with self._recorded():
-                applied = self._applier.apply(prepared.bundle.values)
+            applied = self._applier.apply(prepared.bundle.values)
             config = prepared.settings
             if applied.credentials_path is not None:
                 config = config.model_copy(update={"google_application_credentials": applied.credentials_path})
@@ -168,8 +168,8 @@ class SecretsBootstrapper:
             timings = {**prepared.timings, "commit": (time.perf_counter() - started) * 1000}
             overridden = applied.overridden if prepared.source == SOURCE_AWS else ()
             self._status = status = prepared.status(previous, overridden=overridden, timings_ms=timings)
-        _log_loaded(prepared, overridden, status)
-        _report_versions(previous, status)
+            _log_loaded(prepared, overridden, status)
+            _report_versions(previous, status)
         for callback in list(self._callbacks):
             try:
                 callback(status)

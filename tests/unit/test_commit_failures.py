@@ -1,0 +1,129 @@
+"""Every failure in a load or a refresh is recorded, the commit's included (issue 19, item 3), and
+JSON nesting is judged the same way whatever the caller's stack depth. In-process moto."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from src import logs, metrics
+from src import secrets_manager as sm_module
+from src.config import Settings
+from src.environment import EnvironmentApplier
+from src.errors import SecretsError
+from src.logs import SecretMasker
+from src.payload import parse_secret
+from src.payload_json import MAX_NESTING_DEPTH
+from src.secrets_manager import SecretsBootstrapper
+from tests.support.canary import SERVICE_ACCOUNT, canary_secret_string, leaked
+
+NAME = "short-cut/prod/app"
+T = TypeVar("T")
+
+
+@pytest.fixture
+def emf(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    stream = io.StringIO()
+    monkeypatch.setattr(metrics, "_emitter", metrics.Emitter(environment="prod", enabled=True, stream=stream))
+    return stream
+
+
+@pytest.fixture
+def boot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsBootstrapper]:
+    mask = SecretMasker()
+    monkeypatch.setattr(logs, "masker", mask)
+    bootstrapper = SecretsBootstrapper(applier=EnvironmentApplier(temp_root=str(tmp_path)), log_masker=mask)
+    yield bootstrapper
+    bootstrapper.applier.cleanup()
+
+
+def production() -> Settings:
+    return Settings(app_env="production", aws_region="us-east-1", secret_name=NAME)
+
+
+def nested(depth: int) -> str:
+    """A valid version whose service-account object carries an extra field nested `depth` deep
+    (built as text: the test's own encoder must not recurse)."""
+    raw = canary_secret_string(GOOGLE_APPLICATION_CREDENTIALS_JSON={**SERVICE_ACCOUNT, "annotations": "NEST"})
+    return raw.replace('"NEST"', "[" * (depth - 2) + '"leaf"' + "]" * (depth - 2))
+
+
+def at_depth(frames: int, call: Callable[[], T]) -> T:
+    """`call()` with `frames` more Python frames under it (the event loop's stack is deeper than a worker's)."""
+    if frames <= 0:
+        return call()
+    return at_depth(frames - 1, call)
+
+
+def in_thread(call: Callable[[], T]) -> T:
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def test_a_nesting_that_validates_in_a_thread_and_overflows_on_the_loop_is_never_ok(
+    sm: Any, boot: SecretsBootstrapper, emf: io.StringIO
+) -> None:
+    sm.create_secret(Name=NAME, SecretString=canary_secret_string())
+    boot.load(production())
+    sm.put_secret_value(SecretId=NAME, SecretString=nested(900))
+    with pytest.raises(SecretsError):
+        prepared = in_thread(lambda: boot.refresh(production()))  # the worker thread, a shallow stack
+        assert prepared is not None
+        at_depth(400, lambda: boot.commit(prepared))  # the event loop, a deeper one
+    status = boot.status
+    assert status.error is not None and status.full()["error"] is not None
+    assert any(json.loads(line).get("SecretRefreshFailure") == 1 for line in emf.getvalue().splitlines())
+
+
+@pytest.mark.parametrize("frames", [0, 300, 700])
+def test_nesting_is_judged_the_same_whatever_the_stack_depth(frames: int) -> None:
+    at_depth(frames, lambda: parse_secret(nested(MAX_NESTING_DEPTH), secret_name=NAME))
+    for depth in (MAX_NESTING_DEPTH + 1, 500, 5000, 30000):
+        with pytest.raises(SecretsError) as caught:
+            at_depth(frames, lambda d=depth: parse_secret(nested(d), secret_name=NAME))  # type: ignore[misc]
+        assert caught.value.code == "InvalidSecretJSON" and "nest" in caught.value.message
+    # A string that holds the service account's JSON is judged by the same rule.
+    deep_string = json.dumps({**SERVICE_ACCOUNT, "annotations": json.loads("[" * 40 + "]" * 40)})
+    with pytest.raises(SecretsError) as caught:
+        at_depth(frames, lambda: parse_secret(canary_secret_string(GOOGLE_APPLICATION_CREDENTIALS_JSON=deep_string)))
+    assert caught.value.code in ("InvalidSecretJSON", "InvalidSecretValue")
+    # Brackets inside strings are text, not nesting.
+    parse_secret(canary_secret_string(MILVUS_HOST="[[[[{{{{" * 100 + "host"))
+
+
+def test_an_unexpected_failure_inside_commit_is_recorded(
+    sm: Any, boot: SecretsBootstrapper, emf: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sm.create_secret(Name=NAME, SecretString=canary_secret_string())
+    boot.load(production())
+    sm.put_secret_value(SecretId=NAME, SecretString=canary_secret_string(APP_SECRET_KEY="CANARYrotated-0000000000"))
+    prepared = boot.refresh(production())
+    assert prepared is not None
+
+    def broken(_: Any) -> None:
+        raise RecursionError("CANARY deep inside the commit")
+
+    monkeypatch.setattr(sm_module, "install_config", broken)
+    with pytest.raises(SecretsError) as caught:
+        boot.commit(prepared)
+    assert caught.value.code == "InternalError" and leaked(str(caught.value)) == []
+    assert boot.status.error is caught.value and boot.status.full()["error"] is not None
+    assert any(json.loads(line).get("SecretRefreshFailure") == 1 for line in emf.getvalue().splitlines())
