@@ -67,7 +67,7 @@ def in_thread(call: Callable[[], T]) -> T:
     def run() -> None:
         try:
             box["value"] = call()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+        except BaseException as exc:  # handed back to the caller
             box["error"] = exc
 
     thread = threading.Thread(target=run)
@@ -84,10 +84,14 @@ def test_a_nesting_that_validates_in_a_thread_and_overflows_on_the_loop_is_never
     sm.create_secret(Name=NAME, SecretString=canary_secret_string())
     boot.load(production())
     sm.put_secret_value(SecretId=NAME, SecretString=nested(900))
-    with pytest.raises(SecretsError):
+
+    def refresh_then_commit() -> None:
         prepared = in_thread(lambda: boot.refresh(production()))  # the worker thread, a shallow stack
         assert prepared is not None
         at_depth(400, lambda: boot.commit(prepared))  # the event loop, a deeper one
+
+    with pytest.raises(SecretsError):
+        refresh_then_commit()
     status = boot.status
     assert status.error is not None and status.full()["error"] is not None
     assert any(json.loads(line).get("SecretRefreshFailure") == 1 for line in emf.getvalue().splitlines())
