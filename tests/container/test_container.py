@@ -12,7 +12,16 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests.container.conftest import LIMITS, new_name, podman
+from tests.container.conftest import (
+    LIMITS,
+    NO_CAPABILITIES,
+    capability_problems,
+    mounts,
+    new_name,
+    podman,
+    processes,
+    service_account_files,
+)
 from tests.support.canary import leaked
 from tests.support.processes import BIN, ROOT, free_port, wait_for
 
@@ -81,11 +90,9 @@ def test_production_without_region_exits_78(image: str) -> None:
 
 
 def compose(
-    *args: str, env: dict[str, str], overrides: tuple[str, ...] = (), run_args: str = ""
+    *args: str, env: dict[str, str], compose_file: Path = ROOT / "docker-compose.yml", run_args: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    files = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "tests/container/compose.host-network.yml")]
-    for override in overrides:
-        files += ["-f", str(ROOT / "tests/container" / override)]
+    files = ["-f", str(compose_file), "-f", str(ROOT / "tests/container/compose.host-network.yml")]
     extra = [f"--podman-run-args={run_args}"] if run_args else []
     return subprocess.run(
         [str(BIN / "podman-compose"), "-p", env["COMPOSE_PROJECT_NAME"], *files, *extra, *args],
@@ -98,16 +105,34 @@ def compose(
 NO_IMPLICIT_TMP = "--read-only-tmpfs=false --image-volume=ignore"
 
 
-def compose_container(project: str, service: str) -> str:
+def compose_container(project: str, service: str, *, all_states: bool = False) -> str:
     names = podman(
-        "ps", "--filter", f"label=com.docker.compose.project={project}",
+        "ps", *(["-a"] if all_states else []), "--filter", f"label=com.docker.compose.project={project}",
         "--filter", f"label=com.docker.compose.service={service}", "--format", "{{.Names}}",
     ).stdout.split()  # fmt: skip
     assert len(names) == 1, names
     return names[0]
 
 
-def test_compose_api_tmp_is_the_compose_tmpfs(image: str) -> None:
+# The service-account file's tmpfs in compose, as in the task definition.
+KEY_TMPFS = "/run/short-cut"
+HARDENING = ("tmpfs", "cap_drop", "security_opt")
+
+
+def unhardened_compose_file(folder: Path) -> Path:
+    """docker-compose.yml less the api service's tmpfs mounts, capability drop and
+    no-new-privileges: the control that shows those keys, not podman's defaults, make the
+    difference. A copy, not an override: podman-compose cannot `!reset` security_opt."""
+    document = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    for key in HARDENING:
+        assert document["services"]["api"].pop(key), key
+    document = {key: value for key, value in document.items() if not key.startswith("x-")}
+    path = folder / "docker-compose.yml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+def test_compose_api_tmp_is_the_compose_tmpfs(image: str, tmp_path: Path) -> None:
     podman("tag", image, "short-cut-api:local")
     base = {**os.environ, "EMULATOR_PORT": str(free_port()), "API_AWS_PORT": str(free_port())}
     port = free_port()
@@ -122,15 +147,26 @@ def test_compose_api_tmp_is_the_compose_tmpfs(image: str) -> None:
         assert "/tmp" in tmpfs and not tmpfs & {"/var/tmp", "/run"}, tmpfs
         assert podman("exec", name, "stat", "-c", "%a", "/tmp").stdout.strip() == "1777"
         assert podman("exec", name, "sh", "-c", "touch /tmp/.probe", check=False).returncode == 0
+        # The key's tmpfs: memory only, nothing executable, and only the size it needs.
+        fstype, options = mounts(name)[KEY_TMPFS]
+        assert fstype == "tmpfs" and {"rw", "noexec", "nosuid", "nodev", "size=1024k"} <= options, options
+        # Least privilege (issue 20, item 6): every process, init and service, has no capability
+        # in any set and no_new_privs, so not even a setuid binary could give it one.
+        assert capability_problems(processes(name), no_new_privs=True) == []
 
-        up = compose("up", "-d", "--no-build", "api", env=without, overrides=("compose.no-tmpfs.yml",),
-                     run_args=NO_IMPLICIT_TMP)  # fmt: skip
+        unhardened = unhardened_compose_file(tmp_path)
+        up = compose("up", "-d", "--no-build", "api", env=without, compose_file=unhardened, run_args=NO_IMPLICIT_TMP)
         assert up.returncode == 0, up.stderr[-2000:]
+        assert wait_for(f"http://127.0.0.1:{without['API_PORT']}/health", timeout=60).json()["status"] == "ok"
         name = compose_container(without["COMPOSE_PROJECT_NAME"], "api")
         assert podman("exec", name, "sh", "-c", "touch /tmp/.probe", check=False).returncode != 0
+        assert KEY_TMPFS not in mounts(name)
+        # Without the two keys podman's defaults are back: a bounding set, and no no_new_privs.
+        service = [row for row in processes(name) if "uvicorn" in row["cmd"]]
+        assert service and all(row["CapBnd"] != NO_CAPABILITIES and row["NoNewPrivs"] == "0" for row in service)
     finally:
         compose("down", "-v", "-t", "5", env=with_tmpfs)
-        compose("down", "-v", "-t", "5", env=without, overrides=("compose.no-tmpfs.yml",))
+        compose("down", "-v", "-t", "5", env=without, compose_file=tmp_path / "docker-compose.yml")
 
 
 def test_compose_aws_profile_runs_the_production_path(image: str, moto_image: str, tmp_path: Path) -> None:
@@ -158,13 +194,29 @@ def test_compose_aws_profile_runs_the_production_path(image: str, moto_image: st
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        assert body.get("status") == "ok", body
+        # The seed is infra/iam/secret-structure-example.json: loaded, served, and reported on
+        # /health as example credentials (degraded, still 200), as production must report them.
+        assert body.get("status") == "degraded", body
         secrets = body["secrets"]
         assert isinstance(secrets, dict)
+        assert secrets["loaded"] is True and secrets["error"]["code"] == "ExampleCredentials", secrets
         assert secrets["source"] == "aws-secrets-manager" and secrets["secret_names"] == ["short-cut/prod/app"]
         assert len(secrets["keys"]) == 7
         logs = compose("--profile", "aws", "logs", "api-aws", env=env)
         assert "secrets loaded" in logs.stdout + logs.stderr
+        project = env["COMPOSE_PROJECT_NAME"]
+        # The key on compose's tmpfs, as on the task's: 0600 in a 0700 directory, uid 10001.
+        api_aws = compose_container(project, "api-aws")
+        assert mounts(api_aws)[KEY_TMPFS][0] == "tmpfs"
+        files = service_account_files(api_aws)
+        key_file = rf"700 10001 600 10001 {KEY_TMPFS}/([^/]+/)?service-account\.json"
+        assert len(files) == 1 and re.fullmatch(key_file, files[0]), files
+        assert capability_problems(processes(api_aws), no_new_privs=True) == []
+        # The emulator and the seed run with nothing either (the seed has exited: its settings).
+        for service in ("aws-emulator", "aws-seed"):
+            inspected = json.loads(podman("inspect", compose_container(project, service, all_states=True)).stdout)[0]
+            assert not inspected["EffectiveCaps"], (service, inspected["EffectiveCaps"])
+            assert "no-new-privileges" in inspected["HostConfig"]["SecurityOpt"], service
     finally:
         compose("--profile", "aws", "down", "-v", "-t", "5", env=env)
 
@@ -179,6 +231,9 @@ def test_compose_file_is_valid_under_the_compose_spec() -> None:
     assert sorted(compose_file.service_names()) == ["api", "api-aws", "aws-emulator", "aws-seed"]
     api = document["services"]["api"]
     assert api["read_only"] is True and api["init"] is True and "/tmp" in api["tmpfs"][0]
+    for name, service in document["services"].items():
+        assert service["cap_drop"] == ["ALL"], name
+        assert service["security_opt"] == ["no-new-privileges:true"], name
     assert api["environment"]["APP_ENV"] == "local"
     assert api["healthcheck"]["test"] == ["CMD", "python", "/app/src/healthcheck.py"]
     aws = document["services"]["api-aws"]
