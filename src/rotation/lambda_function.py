@@ -4,7 +4,11 @@ Each step is its own function and safe to run twice. createSecret copies the
 current JSON and gives APP_SECRET_KEY a fresh `secrets.token_urlsafe(64)`; the
 provider keys (OpenAI, Pinecone, GCP) are re-issued at their providers and put
 in with `python -m src.cli rotate`. testSecret checks the pending version with
-the service's own rules. finishSecret moves AWSCURRENT. No value is ever logged.
+the service's own rules. finishSecret moves AWSCURRENT. No value is ever logged, at any
+log level: the runtime's application log level (AWS_LAMBDA_LOG_LEVEL, advanced logging
+controls) sets the root logger, and at DEBUG botocore writes whole request and response
+bodies, the secret among them. `QUIET_LOGGERS` get a level of their own (WARNING), at
+import and again at every invocation, so no level set from outside reaches them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,17 @@ from src.payload import parse_secret, replace_key, require_string, validate_stri
 
 log = logging.getLogger("short_cut.rotation")
 log.setLevel(logging.INFO)
+
+# The SDK's loggers: their DEBUG and INFO lines carry request and response bodies.
+QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+
+
+def quiet_sdk_loggers() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+quiet_sdk_loggers()
 
 ROTATED_KEY = "APP_SECRET_KEY"
 
@@ -148,4 +163,5 @@ def handle(event: dict[str, Any], client: SecretsClient) -> None:
 
 def lambda_handler(event: dict[str, Any], context: Any, client: SecretsClient | None = None) -> None:
     """Entry point; `client` is for tests, the Lambda runtime passes only event and context."""
+    quiet_sdk_loggers()  # again: something may have lowered them since the import
     handle(event, client or SecretsClient())
