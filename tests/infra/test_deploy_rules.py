@@ -50,6 +50,11 @@ def replace(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def replace_all(path: Path, *pairs: tuple[str, str]) -> None:
+    for old, new in pairs:
+        replace(path, old, new)
+
+
 def template(root: Path) -> dict[str, Any]:
     return cfn.load(root / STACK)
 
@@ -251,10 +256,11 @@ def test_the_private_directory_is_writable_on_fargate() -> None:
         lambda r: replace(r / "Dockerfile", 'VOLUME ["/tmp"]', "# no volume"),
         lambda r: replace(r / TASK, '"containerPath": "/tmp"', '"containerPath": "/scratch"'),
         # The task's tmpfs moved to /tmp and owned by root (mode 0700): user 10001 cannot write.
-        lambda r: [
-            replace(r / TASK, '"containerPath": "/run/short-cut"', '"containerPath": "/tmp"'),
-            replace(r / TASK, '"uid=10001", "gid=10001"', '"uid=0", "gid=0"'),
-        ],
+        lambda r: replace_all(
+            r / TASK,
+            ('"containerPath": "/run/short-cut"', '"containerPath": "/tmp"'),
+            ('"uid=10001", "gid=10001"', '"uid=0", "gid=0"'),
+        ),
     ],
     ids=["no-volume-in-image", "nothing-at-tmp", "root-only-tmpfs"],
 )

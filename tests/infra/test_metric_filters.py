@@ -102,7 +102,8 @@ def lines(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         try:
             wait_for(url, lambda b: b.get("status") == "ok")
             version = sm.put_secret_value(SecretId=good, SecretString=json.dumps(canary_payload(APP_SECRET_KEY="k-2")))
-            wait_for(url, lambda b, v=version["VersionId"]: v in json.dumps(b))
+            swapped: str = version["VersionId"]
+            wait_for(url, lambda b: swapped in json.dumps(b))  # noqa: B023 - waited for at once
             # The age line comes every minute; the first one once the load is in.
             deadline = time.monotonic() + 75
             while '"SecretAgeSeconds"' not in service.output() and time.monotonic() < deadline:

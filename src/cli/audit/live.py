@@ -157,7 +157,7 @@ def _alarm_topic(account: Account) -> str:
     topics = {a for alarm in alarms.get("MetricAlarms", []) for a in alarm.get("AlarmActions", []) if ":sns:" in a}
     if len(topics) != 1:
         raise Failed(f"the secret-health alarms notify {len(topics)} SNS topics, not the stack's one")
-    return topics.pop()
+    return str(topics.pop())
 
 
 def _no_rotation(account: Account) -> bool:
@@ -277,7 +277,7 @@ def _clients(region: str) -> dict[str, Any]:
 
     session = boto3.session.Session(region_name=region)
     names = ("secretsmanager", "iam", "sts", "logs", "cloudwatch", "lambda", "sns", "kms", "events")
-    return {name: session.client(name) for name in names}
+    return {name: session.client(name) for name in names}  # type: ignore[call-overload]
 
 
 def run_live(root: Path, env: str, region: str) -> list[Result]:
