@@ -2,8 +2,9 @@
 
 Contract:
 - `REQUIRED_KEYS` are the operations guide's seven keys; `KNOWN_KEYS` is them as a set.
-- A key name matches `KEY_PATTERN`; a key in `FORBIDDEN_KEYS` or with a prefix in
-  `FORBIDDEN_PREFIXES` is refused outright (`forbidden_reason`, `check_key`).
+- A key name matches `KEY_PATTERN` whole (fullmatch: no trailing newline); a key in
+  `FORBIDDEN_KEYS` or with a prefix in `FORBIDDEN_PREFIXES` is refused outright
+  (`forbidden_reason`, `check_key`).
 - `allowed_keys` is the allow-list that reaches `os.environ`: the seven plus the
   operator's SECRETS_EXTRA_KEYS, each passing the same rules.
 - A message never echoes a key name that breaks the rules (`safe_key`): it may be
@@ -34,7 +35,9 @@ KNOWN_KEYS: frozenset[str] = frozenset(REQUIRED_KEYS)
 # a real account. Ports, hosts, project ids and Google's standard URIs are not secret-bearing.
 SECRET_BEARING_KEYS: frozenset[str] = frozenset({"OPENAI_API_KEY", "PINECONE_API_KEY", "APP_SECRET_KEY"})
 
-KEY_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# \A...\Z, and callers use fullmatch: `$` also matches before a final newline, and
+# "HTTPS_PROXY\n" would pass the rule and miss FORBIDDEN_KEYS (issue 20).
+KEY_PATTERN = re.compile(r"\A[A-Z_][A-Z0-9_]*\Z")
 # Names that would reconfigure the process, its TLS, its proxies or its SDKs. Only the
 # allow-list (REQUIRED_KEYS plus SECRETS_EXTRA_KEYS) ever reaches os.environ; these are
 # refused outright, in a secret and in SECRETS_EXTRA_KEYS, because a secret holding one is
@@ -85,7 +88,7 @@ FORBIDDEN_PREFIXES = ("LD_", "AWS_", "PYTHON", "SECRETS_", "ECS_", "UVICORN_", "
 
 def safe_key(key: str) -> str:
     """A key name fit for a message: valid names as they are, anything else described, not echoed."""
-    return key if KEY_PATTERN.match(key) and len(key) <= 128 else "(an invalid key name)"
+    return key if KEY_PATTERN.fullmatch(key) and len(key) <= 128 else "(an invalid key name)"
 
 
 def forbidden_reason(key: str) -> str | None:
@@ -99,7 +102,7 @@ def forbidden_reason(key: str) -> str | None:
 
 def check_key(key: str, secret_name: str | None) -> None:
     """Raise for a key a secret may not hold: a malformed name, or one reserved for the process."""
-    if not KEY_PATTERN.match(key):
+    if not KEY_PATTERN.fullmatch(key):
         raise SecretsError(
             ErrorCode.InvalidSecretJSON,
             f"{safe_key(key)} does not match ^[A-Z_][A-Z0-9_]*$",
@@ -117,7 +120,7 @@ def allowed_keys(extra: str | None) -> frozenset[str]:
     same key rules as a secret's keys."""
     names = {name.strip() for name in (extra or "").split(",") if name.strip()}
     for name in sorted(names):
-        if not KEY_PATTERN.match(name):
+        if not KEY_PATTERN.fullmatch(name):
             raise SecretsError(
                 ErrorCode.InvalidConfiguration,
                 f"SECRETS_EXTRA_KEYS holds {safe_key(name)}, which does not match ^[A-Z_][A-Z0-9_]*$",

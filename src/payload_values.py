@@ -53,7 +53,7 @@ GUIDE_PLACEHOLDERS = frozenset(
         "프로덕션-Milvus-호스트",
     }
 )
-_ANGLE_PLACEHOLDER = re.compile(r"^<[^<>]*>$")
+_ANGLE_PLACEHOLDER = re.compile(r"<[^<>]*>")
 _ASCII_PORT = re.compile(r"[0-9]{1,5}")
 # A plain word (a field name, a log level, "message"): an unknown key's value of this shape is
 # not a credential, and masking it would rewrite the labels and words of every line.
@@ -66,7 +66,7 @@ def is_placeholder(value: str) -> bool:
         return True
     if text.lower() == "changeme" or (text and set(text) == {"."}):
         return True
-    return bool(_ANGLE_PLACEHOLDER.match(text))
+    return bool(_ANGLE_PLACEHOLDER.fullmatch(text))
 
 
 def _service_account_json(value: Any, secret_name: str | None) -> str:

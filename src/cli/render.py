@@ -68,7 +68,7 @@ def values_for(*, account_id: str, region: str, env: str, image: str) -> dict[st
     """The checked values render fills in; raises SecretsError on the first bad one."""
     if not re.fullmatch(r"\d{12}", account_id):
         raise _invalid("--account-id must be 12 digits", "Use aws sts get-caller-identity --query Account.")
-    if not REGION_PATTERN.match(region):
+    if not REGION_PATTERN.fullmatch(region):
         raise _invalid(f"--region {region!r} is not an AWS region name", "For example us-east-1.")
     if env not in CLOUD_ENVS:
         raise _invalid(f"--env must be one of {', '.join(CLOUD_ENVS)}", "Staging and production run on ECS.")
