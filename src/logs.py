@@ -260,10 +260,27 @@ class MaskingFormatter(logging.Formatter):
 masker = SecretMasker()
 
 
+# An ANSI escape sequence (CSI, or a lone ESC and one character): terminal styling, not log data.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+
+
+class JsonLinesFormatter(JsonFormatter):
+    """python-json-logger's formatter, less uvicorn's `color_message` field and any ANSI escape
+    code in a top-level string (uvicorn styles its messages for a terminal; a JSON line is data)."""
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        for name in DROPPED_FIELDS:
+            log_data.pop(name, None)
+        for key, value in log_data.items():
+            if isinstance(value, str) and "\x1b" in value:
+                log_data[key] = _ANSI.sub("", value)
+        return log_data
+
+
 def formatter(*, json_lines: bool) -> logging.Formatter:
     """The unmasked formatter of each mode (tests wrap it as production does)."""
     if json_lines:
-        return JsonFormatter(
+        return JsonLinesFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )

@@ -278,3 +278,22 @@ def test_the_mask_is_bounded_credentials_first() -> None:
     assert bounded.count > 0 and bounded.dropped > 0
     assert "count" in repr(bounded) and huge[0] not in repr(bounded)
     assert MAX_MASK_CHARS >= 4 * 65536  # room for a whole 64 KiB version in two forms, twice
+
+
+def test_json_lines_carry_no_color_message_or_ansi_escapes(capsys: pytest.CaptureFixture[str]) -> None:
+    """uvicorn adds `color_message` (ANSI-styled) to its records for its own console; a JSON line
+    must carry neither it nor any escape code (issue 21). uvicorn's real loggers and code paths."""
+    import uvicorn
+
+    configure_logging(json_lines=True, level="INFO")
+    config = uvicorn.Config("bench.reference_app:app", host="127.0.0.1", port=0, log_config=None)
+    sock = config.bind_socket()  # logs "Uvicorn running on ..." with a color_message
+    sock.close()
+    logging.getLogger("uvicorn.error").info("styled \x1b[1m%s\x1b[0m", "bold", extra={"color_message": "\x1b[36mx"})
+    out = capsys.readouterr().out
+    records = [json.loads(line) for line in out.splitlines()]
+    assert any(r["message"].startswith("Uvicorn running on http://127.0.0.1:") for r in records), out
+    assert any(r["message"] == "styled bold" for r in records), out
+    for record in records:
+        assert "color_message" not in record
+    assert "\x1b" not in out and "\\u001b" not in out and "[1m" not in out, out
