@@ -28,6 +28,7 @@ import boto3
 import httpx
 import pytest
 
+from src.private_dir import LOCK_NAME
 from tests.container.conftest import IMAGE, capability_problems, mounts, processes, service_account_files
 from tests.container.ecs_runner import (
     HealthCheck,
@@ -317,7 +318,10 @@ def stop_and_check_the_key_is_gone(spec: TaskSpec, ecs: Runner, moto_url: str) -
     uid = int(spec.user.split(":")[0]) if spec.user else 0
     assert stat.S_IMODE(directories[0].lstat().st_mode) == 0o700 and directories[0].lstat().st_uid == uid
     assert stat.S_IMODE(key_file.lstat().st_mode) == 0o600 and key_file.lstat().st_uid == uid
-    assert sorted(p.name for p in directories[0].iterdir()) == ["service-account.json"]
+    # The key and the lock file whose flock proves the directory is this process's (private_dir).
+    entries = sorted(directories[0].iterdir())
+    assert [entry.name for entry in entries] == sorted([LOCK_NAME, "service-account.json"]), entries
+    assert all(stat.S_IMODE(entry.lstat().st_mode) == 0o600 and entry.lstat().st_uid == uid for entry in entries)
 
     elapsed, exit_code = task.stop()
     assert elapsed < spec.stop_timeout, f"SIGKILL after {elapsed:.1f}s: SIGTERM did not stop it"
