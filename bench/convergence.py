@@ -13,7 +13,9 @@ Each rotation puts a new version (PutSecretValue moves AWSCURRENT), then deliver
 message body is the whole event, shaped as the Secrets Manager documentation's example
 (`secret_label_updated`). Both fleets are timed from the moment PutSecretValue returned
 until each of their processes shows the new version id on its full /health body (read
-over loopback every few ms). EventBridge's own delivery latency is not in the figure.
+over loopback every few ms). Each rotation waits a random part of the poll interval
+first, so it lands at a random point of the pollers' cycle, as a real rotation does.
+EventBridge's own delivery latency (not emulated) is not in the figure.
 
 `rows()` is what `make bench` prints; tests/e2e/test_events.py runs `measure()` with
 fewer rotations and a shorter poll interval to stay under a minute.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import statistics
 import time
 import uuid
@@ -188,6 +191,9 @@ def measure(
         # Generous: a polling fleet needs up to an interval (+10 % jitter) and a refresh.
         timeout = max(30.0, poll_interval * 2 + 15)
         for n in range(rotations):
+            # Back to back, every rotation would land just after the pollers' last refresh (they
+            # converged on it), the worst case for polling: land at a random point of the interval.
+            time.sleep(random.uniform(0, poll_interval))
             value = canary_secret_string(MILVUS_PORT=str(20000 + n))
             started = time.monotonic()
             version = sm.put_secret_value(SecretId=secret, SecretString=value)["VersionId"]

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from src import __version__, metrics, startup_gc, task_metadata
 from src.config import load_settings, settings_error
-from src.events import OFF, EventSource, event_source
+from src.events import OFF, EventSource
+from src.events_sqs import event_source
 from src.health import HealthRenderer, health_router
 from src.logs import configure_logging
 from src.refresh import Supervisor

@@ -88,7 +88,8 @@ class World:
 
 
 def versions(body: dict[str, Any], name: str) -> str | None:
-    return body["secrets"]["version_ids"].get(name)
+    version = body["secrets"]["version_ids"].get(name)
+    return version if isinstance(version, str) else None
 
 
 @pytest.mark.timeout(120)

@@ -1,4 +1,4 @@
-"""The event source (src/events.py): the event parser, the seen-ids memory, one turn of the loop, and
+"""The event source (src/events.py, src/events_sqs.py): the event parser, the seen-ids memory, one turn of the loop, and
 the SQS reader against in-process moto and botocore's Stubber.
 
 AWS behaviour relied on, each cited where used:
@@ -27,7 +27,8 @@ from pydantic import ValidationError
 from src import events, metrics
 from src.config import Settings, settings_error
 from src.errors import ErrorCode, SecretsError
-from src.events import EventSource, EventSourceState, QueueReader, SecretEvent, SeenIds, parse_event, stale_name
+from src.events import EventSource, EventSourceState, SecretEvent, SeenIds, parse_event, stale_name
+from src.events_sqs import WAIT_SECONDS, QueueReader
 from src.health import HealthRenderer
 from src.payload import parse_secret
 from src.status import SecretStatus
@@ -189,7 +190,9 @@ def test_a_failing_source_is_shown_counted_retried_and_recovers(emitted: io.Stri
         (1, "AccessDenied"),
         (1, "InternalError"),
     ]
-    assert src.run_once() == 0.0 and src.state.state == "ok" and src.state.error is None and woken == [NAME]
+    assert src.run_once() == 0.0
+    recovered: EventSourceState = src.state  # a new snapshot (mypy narrowed the old one)
+    assert recovered.state == "ok" and recovered.error is None and woken == [NAME]
 
 
 def test_backoff_grows_and_is_capped() -> None:
@@ -276,7 +279,7 @@ def test_the_request_is_a_long_poll_that_leaves_messages_visible() -> None:
 
 def test_the_read_timeout_outlasts_the_long_poll(aws: Any) -> None:
     queue = reader("https://sqs.us-east-1.amazonaws.com/123456789012/events")
-    assert queue.client.meta.config.read_timeout > events.WAIT_SECONDS
+    assert queue.client.meta.config.read_timeout > WAIT_SECONDS
 
 
 def test_an_unreachable_endpoint_names_sqs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -297,12 +300,12 @@ def test_an_unreachable_endpoint_names_sqs(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_the_queue_url_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     url = "https://sqs.eu-west-1.amazonaws.com/123456789012/short-cut-prod-secret-events"
-    assert Settings(_env_file=None, SECRETS_EVENTS_QUEUE_URL=f"  {url} ").secrets_events_queue_url == url  # type: ignore[call-arg]
-    assert Settings(_env_file=None, SECRETS_EVENTS_QUEUE_URL="").secrets_events_queue_url is None  # type: ignore[call-arg]
-    assert Settings(_env_file=None).secrets_events_queue_url is None  # type: ignore[call-arg]
+    assert Settings(_env_file=None, SECRETS_EVENTS_QUEUE_URL=f"  {url} ").secrets_events_queue_url == url
+    assert Settings(_env_file=None, SECRETS_EVENTS_QUEUE_URL="").secrets_events_queue_url is None
+    assert Settings(_env_file=None).secrets_events_queue_url is None
     for bad in ("short-cut-prod-secret-events", "arn:aws:sqs:eu-west-1:123456789012:q", "https://", "https://sqs/"):
         with pytest.raises(ValidationError) as caught:
-            Settings(_env_file=None, SECRETS_EVENTS_QUEUE_URL=bad)  # type: ignore[call-arg]
+            Settings(_env_file=None, SECRETS_EVENTS_QUEUE_URL=bad)
         error = settings_error(caught.value)
         assert error.code == ErrorCode.InvalidConfiguration and "SECRETS_EVENTS_QUEUE_URL" in error.message
         assert bad not in error.message or bad == "https://"

@@ -4,7 +4,9 @@ a wake during a refresh is not lost; with the event source on, interval 0 still 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,18 +49,21 @@ def test_wakes_coalesce_and_one_during_a_refresh_is_not_lost(tmp_path: Path, mon
     fake = FakeClient()
     boot = make(tmp_path, fake, monkeypatch, SECRETS_REFRESH_INTERVAL="3600", SECRETS_EVENTS_QUEUE_URL=QUEUE)
     supervisor = Supervisor(boot)
-    slow = {"on": False}
+    during: dict[str, Any] = {"loop": None}
     describe = fake.current_version
 
-    def slow_describe(name: str) -> str:
+    def describe_then_rotate(name: str) -> str:
         version = describe(name)
-        if slow["on"]:
-            # The rotation lands just after this DescribeSecret answered: the old version.
+        loop = during.pop("loop", None)
+        if loop is not None:
+            # The rotation lands just after this DescribeSecret answered (the old version), and its
+            # event wakes the Supervisor while this refresh is still running.
             fake.version = "v-rotated"
-            slow["on"] = False
+            loop.call_soon_threadsafe(supervisor.wake)
+            time.sleep(0.2)
         return version
 
-    fake.current_version = slow_describe  # type: ignore[method-assign]
+    fake.current_version = describe_then_rotate  # type: ignore[method-assign]
 
     async def scenario() -> None:
         await supervisor.start()
@@ -67,11 +72,10 @@ def test_wakes_coalesce_and_one_during_a_refresh_is_not_lost(tmp_path: Path, mon
         await wait_until(lambda: fake.describes == 1)
         await asyncio.sleep(0.2)
         assert fake.describes == 1
-        slow["on"] = True
+        during["loop"] = asyncio.get_running_loop()
         supervisor.wake()
-        await wait_until(lambda: fake.describes == 2)
-        supervisor.wake()  # the event for the rotation arrives while that refresh ran
         await wait_until(lambda: boot.status.version_ids.get(NAME) == "v-rotated")
+        assert fake.describes == 3
         await supervisor.stop()
 
     asyncio.run(scenario())
@@ -116,7 +120,7 @@ def test_the_delay_is_random_and_bounded(tmp_path: Path, monkeypatch: pytest.Mon
         for _ in range(30):
             before = fake.describes
             supervisor.wake()
-            await wait_until(lambda b=before: fake.describes > b)  # type: ignore[misc]
+            await wait_until(lambda b=before: fake.describes > b)
         await supervisor.stop()
 
     asyncio.run(scenario())
