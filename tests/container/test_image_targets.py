@@ -62,12 +62,16 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The last commit, checked out clean, with this tree's Makefile (not one of the image's files)."""
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The last commit, checked out clean, with this tree's Makefile (not one of the image's
+    files). The tags `make image` gave are removed after (the cached layers stay)."""
     target = tmp_path_factory.mktemp("clone") / "short-cut"
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(target)], check=True, timeout=120)
     shutil.copy(ROOT / "Makefile", target / "Makefile")
-    return target
+    yield target
+    sha = commit(target)
+    for tag in (f"short-cut-api:{sha}", f"short-cut-api:{sha}-dirty"):
+        podman("rmi", tag, check=False)
 
 
 @pytest.fixture(scope="module")
