@@ -14,7 +14,9 @@ from enum import StrEnum
 PROJECT = "short-cut"
 DEFAULT_REGION = "us-east-1"
 # What an AWS region name looks like; entrypoint.sh checks the same pattern (a test keeps them equal).
-REGION_PATTERN = re.compile(r"\A[a-z]{2}(-[a-z]+)+-[0-9]+\Z")  # \Z: `$` forgives a final newline
+# The same text as entrypoint.sh's grep -E pattern (a test keeps them equal): use fullmatch,
+# since `$` also matches before a final newline.
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 # Where the region comes from, in order: botocore reads AWS_DEFAULT_REGION only, the guide sets AWS_REGION.
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 

@@ -73,7 +73,10 @@ def test_push_refuses_a_key_with_a_trailing_newline(
     assert sm.list_secrets()["SecretList"] == []
 
 
-def test_a_region_with_a_trailing_newline_is_not_a_region() -> None:
-    from src.app_env import REGION_PATTERN
+def test_render_refuses_a_region_with_a_trailing_newline() -> None:
+    from src.cli.render import values_for
 
-    assert REGION_PATTERN.fullmatch("eu-west-3") and REGION_PATTERN.match("eu-west-3\n") is None
+    good = {"account_id": "123456789012", "env": "staging", "image": "123456789012.dkr.ecr.eu-west-3.amazonaws.com/a:1"}
+    assert values_for(region="eu-west-3", **good)["<REGION>"] == "eu-west-3"
+    with pytest.raises(SecretsError):
+        values_for(region="eu-west-3\n", **good)
