@@ -29,6 +29,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert measurement in result.stdout
     assert "podman --cpus 0.5 section skipped: smoke run" in result.stdout
     (report,) = tmp_path.glob("bench-*.json")
+    assert "s until every process serves the new version, events" in result.stdout  # bench/convergence.py
     data = json.loads(report.read_text())
     assert data["smoke"] is True and len(data["rows"]) >= 12
     assert all(row["short_cut"] is not None or row["reference"] is not None for row in data["rows"])
