@@ -15,8 +15,8 @@ Contract:
   moto_server on loopback. Each command must exit 0 within its timeout; `make run` must answer 200
   on /health and is stopped; no canary value may appear in any output;
 - `test: compose` blocks name services and profiles docker-compose.yml has, and podman-compose
-  reads the file with those options; the image itself is built and run with compose by
-  `make container-test` (tests/container), which needs podman and minutes;
+  reads the file with those options; `make container-test` (podman, minutes) brings each of their
+  commands up on the built image and probes /health (tests/container/test_readme_compose.py);
 - what the harness supplies in place of the user is listed here: the `<placeholder>` values, the
   seeded secrets (a user's account has them after step 2), the log group (step 1's stack creates
   it), `secrets-values.json` with valid non-example values (a user writes it), an S3 bucket for the
@@ -64,6 +64,7 @@ from tests.support.readme_blocks import (
     Block,
     MarkerError,
     compose_arguments,
+    compose_services,
     parse,
     run_block,
     split_commands,
@@ -358,3 +359,6 @@ def test_compose_arguments() -> None:
     assert compose_arguments("docker compose --profile aws up   # x") == ["--profile", "aws"]
     assert compose_arguments("podman-compose up") == []
     assert compose_arguments("make run") is None
+    assert compose_arguments(".venv/bin/podman-compose --profile aws up -d api-aws") == ["--profile", "aws"]
+    assert compose_services(".venv/bin/podman-compose --profile aws up -d api-aws") == ["api-aws"]
+    assert compose_services("docker compose up") == []

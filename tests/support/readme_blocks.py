@@ -8,9 +8,9 @@ Contract. Every fenced block of the README whose info string is a shell (`sh`, `
                                             the commands starting with a listed prefix are not run
     <!-- test: run; exit 1: python -m src.cli fleet (no task has reported yet) -->
                                             those commands must exit 1 instead of 0
-    <!-- test: compose -->                  `docker compose` / podman commands: checked against
-                                            docker-compose.yml here (the image is built and run by
-                                            `make container-test`)
+    <!-- test: compose -->                  `docker compose` / podman-compose commands: checked
+                                            against docker-compose.yml by `make test`, brought up
+                                            on the built image by `make container-test`
     <!-- illustration: needs a real AWS account -->   not run
 
 Clauses after `test: run;` are separated by `;`; each names command prefixes and its reason in
@@ -349,13 +349,23 @@ def run_block(
 def compose_arguments(command: str) -> Sequence[str] | None:
     """The global options of a `docker compose ... up` / `podman compose ... up` / `podman-compose ... up`
     command (for example `--profile aws`), or None when it is not a compose command."""
+    words = _compose_words(command)
+    if words is None:
+        return None
+    return words[: words.index("up")] if "up" in words else words
+
+
+def compose_services(command: str) -> list[str]:
+    """The services a compose `up` names (none: every service its profiles enable)."""
+    words = _compose_words(command) or []
+    after = words[words.index("up") + 1 :] if "up" in words else []
+    return [word for word in after if not word.startswith("-")]
+
+
+def _compose_words(command: str) -> list[str] | None:
     words = shlex.split(command, comments=True)
     if words[:2] in (["docker", "compose"], ["podman", "compose"]):
-        words = words[2:]
-    elif words[:1] == ["podman-compose"]:
-        words = words[1:]
-    else:
-        return None
-    if "up" not in words:
-        return words
-    return words[: words.index("up")]
+        return words[2:]
+    if words and (words[0] == "podman-compose" or words[0].endswith("/podman-compose")):
+        return words[1:]
+    return None
