@@ -25,11 +25,12 @@ def test_bench_smoke(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     for measurement in ("time to ready", "CPU to ready", "/health throughput", "RSS after start",
-                        "GetSecretValue per start", "p99", "pydantic-settings peer", "bare FastAPI"):  # fmt: skip
+                        "GetSecretValue per start", "p99", "pydantic-settings peer", "bare FastAPI",
+                        "mask per JSON line, 64 KiB secret of short lines"):  # fmt: skip
         assert measurement in result.stdout
     assert "podman --cpus 0.5 section skipped: smoke run" in result.stdout
-    (report,) = tmp_path.glob("bench-*.json")
     assert "s until every process serves the new version, events" in result.stdout  # bench/convergence.py
+    (report,) = tmp_path.glob("bench-*.json")
     data = json.loads(report.read_text())
     assert data["smoke"] is True and len(data["rows"]) >= 12
     assert all(row["short_cut"] is not None or row["reference"] is not None for row in data["rows"])
