@@ -17,6 +17,7 @@ Contract:
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -89,10 +90,17 @@ def pytest_targets(makefile_text: str) -> list[str]:
     return targets
 
 
+def outside_make() -> dict[str, str]:
+    """This environment less what an enclosing `make test` passes down (flags, jobserver, level)."""
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
+
 def invocations(targets: Iterable[str]) -> list[Invocation]:
     found = []
     for target in targets:
-        plan = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        plan = subprocess.run(
+            ["make", "-n", target], cwd=ROOT, env=outside_make(), capture_output=True, text=True, check=True
+        ).stdout
         commands = [line for line in plan.splitlines() if "-m pytest" in line]
         assert commands, f"make -n {target} shows no pytest command"
         found += [pytest_arguments(target, command) for command in commands]

@@ -164,8 +164,9 @@ def clone(tmp_path_factory: pytest.TempPathFactory, moto: str) -> Path:
     """A fresh copy of the work tree, and the account state a user has when they reach a block."""
     target = copy_work_tree(tmp_path_factory.mktemp("readme"))
     # The clone's .venv is a link to this one: a make target that would install into it must not run.
-    plan = subprocess.run(["make", "-n", "run"], cwd=target, capture_output=True, text=True, check=False).stdout
-    if "pip install" in plan:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}  # not the outer make's
+    plan = subprocess.run(["make", "-n", "run"], cwd=target, env=env, capture_output=True, text=True, check=False)
+    if "pip install" in plan.stdout:
         pytest.fail("the venv is older than requirements-*.txt: run `make venv` before these tests")
     secrets = aws_client("secretsmanager", moto)
     for name in SEEDED:
