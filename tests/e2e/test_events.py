@@ -22,10 +22,12 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.convergence import EVENTS, POLLING, TARGET_P99_S, measure, secret_label_updated, start_moto_sqs
+from bench.convergence import ACCOUNT, EVENTS, POLLING, TARGET_P99_S, measure, secret_label_updated, start_moto_sqs
 from tests.e2e.conftest import ServiceFactory, moto_client, production_env
+from tests.support import cfn
 from tests.support.canary import canary_secret_string, leaked
 from tests.support.fault_proxy import Fault, FaultProxy
+from tests.support.processes import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +69,18 @@ def wait_for_body(url: str, check: Callable[[dict[str, Any]], bool], timeout: fl
 class World:
     """A secret and its event queue on moto_server, and a way to rotate and deliver events."""
 
-    def __init__(self, moto: str) -> None:
+    def __init__(self, moto: str, name: str | None = None) -> None:
         self.sm, self.sqs = moto_client("secretsmanager", moto), moto_client("sqs", moto)
-        self.name = f"short-cut/prod/app-events-{uuid.uuid4().hex[:8]}"
+        self.name = name or f"short-cut/prod/app-events-{uuid.uuid4().hex[:8]}"
         created = self.sm.create_secret(Name=self.name, SecretString=canary_secret_string())
         self.arn, self.first = created["ARN"], created["VersionId"]
         self.queue = self.sqs.create_queue(
             QueueName=f"short-cut-events-{uuid.uuid4().hex[:8]}", Attributes={"MessageRetentionPeriod": "60"}
         )["QueueUrl"]
+
+    def queue_arn(self) -> str:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])
+        return str(attributes["Attributes"]["QueueArn"])
 
     def rotate(self, port: int) -> str:
         value = canary_secret_string(MILVUS_PORT=str(port))
@@ -195,3 +201,31 @@ def test_a_lost_permission_or_queue_leaves_polling_and_health_ok(
     codes = {line["error_code"] for line in failures if "_aws" in line}
     assert {"AccessDenied", "QueueDoesNotExist"} <= codes
     assert leaked(output) == []
+
+
+@pytest.mark.timeout(120)
+def test_the_stacks_rule_delivers_what_the_service_reads(moto_sqs: str, service: ServiceFactory) -> None:
+    """The stack's own EventBridge rule (its pattern, read from the template) on moto's EventBridge,
+    targeting the queue: a matching event reaches the service; AWSPENDING and another secret's
+    events are filtered out before the queue. moto's PutEvents stands in for Secrets Manager
+    (on AWS only the service itself may send source aws.secretsmanager)."""
+    template = cfn.load(ROOT / "infra/cloudformation/short-cut.yaml")
+    rule = template["Resources"]["SecretEventsRule"]["Properties"]
+    pattern = cfn.resolve(rule["EventPattern"], {"Environment": "prod", "AWS::AccountId": ACCOUNT})
+    world = World(moto_sqs, name="short-cut/prod/app")  # the name the stack's rule matches
+    bus, arn = moto_client("events", moto_sqs), world.queue_arn()
+    bus.put_rule(Name="short-cut-prod-secret-events", EventPattern=json.dumps(pattern))
+    bus.put_targets(Rule="short-cut-prod-secret-events", Targets=[{"Id": "secret-events-queue", "Arn": arn}])
+    env = production_env(world.name, SECRETS_EVENTS_QUEUE_URL=world.queue, SECRETS_REFRESH_INTERVAL="3600")
+    _, url = service({**env, "AWS_ENDPOINT_URL_SQS": moto_sqs}, endpoint=moto_sqs)
+    wait_for_body(url, lambda b: b["events"]["state"] == "ok", 30, "the event source running")
+
+    version = world.rotate(20003)
+    for name, label in ((world.name, "AWSPENDING"), ("short-cut/prod/other", "AWSCURRENT"), (world.name, "AWSCURRENT")):
+        detail = {"name": name, "labelUpdated": label, "versionId": version}
+        entry = {"Source": "aws.secretsmanager", "DetailType": "Secret Label Updated", "Detail": json.dumps(detail)}
+        assert bus.put_events(Entries=[{**entry, "Resources": [world.arn]}])["FailedEntryCount"] == 0
+    body = wait_for_body(url, lambda b: versions(b, world.name) == version, 5, "the rotated version")
+    assert body["events"]["refreshes"] == 1
+    queued = world.sqs.receive_message(QueueUrl=world.queue, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    assert [json.loads(m["Body"])["detail"]["labelUpdated"] for m in queued["Messages"]] == ["AWSCURRENT"]
