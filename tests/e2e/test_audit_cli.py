@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from src.cli.audit.live import ALARM_SUFFIXES
+from src.cli.audit.live import ALARM_NAMESPACE, ALARM_SUFFIXES, LIVE
 from src.cli.audit.offline import OFFLINE
 from src.cli.render import render_all, values_for
 from tests.support.canary import canary_secret_string, leaked
@@ -48,7 +48,7 @@ def audit(*args: str, endpoint: str | None = None) -> subprocess.CompletedProces
 def test_audit_command_exit_code_and_json(copy: Path) -> None:
     ok = audit("--root", str(copy))
     assert ok.returncode == 0, ok.stdout
-    assert ok.stdout.count("PASS ") == len(OFFLINE) == 16 and "SKIP  aws-live" in ok.stdout
+    assert ok.stdout.count("PASS ") == len(OFFLINE) and "SKIP  aws-live" in ok.stdout
     BREAKS["region"](copy)
     failed = audit("--root", str(copy), "--json")
     assert failed.returncode == 1
@@ -68,6 +68,7 @@ def test_audit_aws_checks_the_live_account(fresh_moto: str) -> None:
         "aws-role-inline-policy",
         "aws-log-group",
         "aws-alarms",
+        "aws-alarm-topic-key",
     }
 
     kwargs: dict[str, Any] = {
@@ -92,16 +93,18 @@ def test_audit_aws_checks_the_live_account(fresh_moto: str) -> None:
     )
     boto3.client("logs", **kwargs).create_log_group(logGroupName="/ecs/short-cut-api")
     cloudwatch = boto3.client("cloudwatch", **kwargs)
+    # An unencrypted topic: CloudWatch can publish to it (the key check passes).
+    topic = boto3.client("sns", **kwargs).create_topic(Name="alarms")["TopicArn"]
     for suffix, metric in ALARM_SUFFIXES.items():
         cloudwatch.put_metric_alarm(
-            AlarmName=f"short-cut-prod-{suffix}", Namespace="ShortCut", MetricName=metric, Statistic="Sum",
+            AlarmName=f"short-cut-prod-{suffix}", Namespace=ALARM_NAMESPACE, MetricName=metric, Statistic="Sum",
             Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
-            AlarmActions=["arn:aws:sns:us-east-1:123456789012:alarms"],
+            AlarmActions=[topic],
         )  # fmt: skip
 
     after = audit("--aws", endpoint=fresh_moto)
     assert after.returncode == 0, after.stdout
-    assert after.stdout.count("PASS ") == len(OFFLINE) + 6
+    assert after.stdout.count("PASS ") == len(OFFLINE) + len(LIVE)
     assert leaked(after.stdout, after.stderr, before.stdout, before.stderr) == []
 
     # A drifted inline policy is caught.

@@ -82,18 +82,18 @@ def test_rotate_twice_and_roll_back_under_load(
     seen: list[float] = []
     with Load(url) as load:
         time.sleep(0.5)
-        v2 = cli(moto_url, "rotate", "--name", secret_name, "--key", "APP_SECRET_KEY")["version_id"]
+        v2 = cli(moto_url, "rotate", "--name", secret_name, "--key", "APP_SECRET_KEY", "--yes")["version_id"]
         seen.append(wait_version(url, secret_name, v2, within=3))
 
         rotated_sa = json.dumps({**SERVICE_ACCOUNT, "private_key_id": "rotated-key-id-2"})
         v3 = cli(
-            moto_url, "rotate", "--name", secret_name, "--key", "GOOGLE_APPLICATION_CREDENTIALS_JSON", "--value-stdin",
-            stdin=rotated_sa,
+            moto_url, "rotate", "--name", secret_name, "--key", "GOOGLE_APPLICATION_CREDENTIALS_JSON",
+            "--value-stdin", "--yes", stdin=rotated_sa,
         )["version_id"]  # fmt: skip
         seen.append(wait_version(url, secret_name, v3, within=3))
         assert json.loads(sa_file.read_text())["private_key_id"] == "rotated-key-id-2"
 
-        back = cli(moto_url, "rollback", "--name", secret_name)
+        back = cli(moto_url, "rollback", "--name", secret_name, "--yes")
         assert back["to_version_id"] == v2
         seen.append(wait_version(url, secret_name, v2, within=3))
         assert json.loads(sa_file.read_text())["private_key_id"] == SERVICE_ACCOUNT["private_key_id"]

@@ -114,8 +114,13 @@ def test_stack_task_definition_matches_the_json_file(rendered: dict[str, Any]) -
     assert [m["ContainerPath"] for m in container["MountPoints"]] == [
         m["containerPath"] for m in json_container["mountPoints"]
     ]
-    env = {e["Name"]: e["Value"] for e in container["Environment"]}
-    assert set(env) == {e["name"] for e in json_container["environment"]} == {"APP_ENV", "AWS_REGION", "SECRET_NAME"}
+    plain = {e["Name"] for e in container["Environment"] if "Name" in e}
+    # The secret-events queue exists only in the stack (EventRefresh): the console route's JSON polls only.
+    conditional = [e["Fn::If"] for e in container["Environment"] if "Fn::If" in e]
+    assert [(c[0], c[1]["Name"], c[2]) for c in conditional] == [
+        ("WithEventRefresh", "SECRETS_EVENTS_QUEUE_URL", {"Ref": "AWS::NoValue"})
+    ]
+    assert plain == {e["name"] for e in json_container["environment"]} == {"APP_ENV", "AWS_REGION", "SECRET_NAME"}
     assert json_container["logConfiguration"]["options"]["awslogs-group"] == "/ecs/short-cut-api"
 
 
