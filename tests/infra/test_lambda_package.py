@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import zipfile
 from pathlib import Path
@@ -61,3 +62,37 @@ def test_make_lambda_builds_an_importable_zip(tmp_path: Path) -> None:
     assert run_from_zip(client_probe, archive, tmp_path) == "secretsmanager"
     template = (ROOT / "infra/cloudformation/short-cut.yaml").read_text()
     assert "Handler: src.rotation.lambda_function.lambda_handler" in template
+
+
+def test_make_lambda_stores_every_file_world_readable() -> None:
+    """Lambda runs the code as a non-root user, so every file must be readable by others (0644):
+    a bare ZipInfo stores mode 0600. Lambda Developer Guide, "Deploying Lambda functions",
+    Deployment package file permissions: "Lambda needs 644 permissions for non-executable files
+    (rw-r--r--)" (https://docs.aws.amazon.com/lambda/latest/dg/lambda-deploy-functions.html; also
+    re:Post knowledge-center/lambda-deployment-package-errors). The key line is the zip's sha256,
+    computed without sha256sum (macOS has none)."""
+    result = subprocess.run(
+        ["make", "-s", "lambda"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    archive = ROOT / "build/short-cut-rotation.zip"
+    with zipfile.ZipFile(archive) as z:
+        modes = {i.filename: (i.create_system, i.external_attr >> 16) for i in z.infolist()}
+    assert modes and all(m == (3, 0o100644) for m in modes.values()), {n: (s, oct(m)) for n, (s, m) in modes.items()}
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert f"RotationCodeKey=short-cut-rotation-{digest}.zip" in result.stdout.splitlines()
+
+
+def test_make_lambda_fails_loudly_when_the_hash_is_empty(tmp_path: Path) -> None:
+    """A PYTHON that prints nothing must not yield the key short-cut-rotation-.zip."""
+    fake = tmp_path / "python3"
+    real = BIN / "python"
+    # Builds the zip as the real interpreter would, but prints nothing when asked for the hash.
+    fake.write_text(f'#!/bin/sh\ncase "$2" in *hashlib*) exit 0;; esac\nexec {real} "$@"\n')
+    fake.chmod(0o755)
+    result = subprocess.run(
+        ["make", "-s", "lambda", f"PYTHON={fake}"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode != 0
+    assert "short-cut-rotation-.zip" not in result.stdout
+    assert "could not hash" in result.stderr
