@@ -9,12 +9,16 @@ SecretAgeSeconds metric lines (every minute, while metrics are on), both of whic
 carry `secret_name` and `version_id`.
 
 The target secrets are --name (repeatable) or the environment's `short-cut/<env>/app`.
-AWSCURRENT of every target is read first (secretsmanager:DescribeSecret); a refusal is
-an error (exit 3), never a guess. Each task's newest report is current, BEHIND, or
+AWSCURRENT of every target is read before the query and again after it
+(secretsmanager:DescribeSecret); a refusal is an error (exit 3), never a guess, and a
+version that moved in between (a rotation finished during the query) is not converged,
+judged against the newer one (under --wait, fleet looks again). Each task's newest report is current, BEHIND, or
 UNKNOWN when it cannot be tied to a target (a wrong or redacted name, a missing field).
-Tasks silent for longer than --active-within are listed but left out of the verdict (a
-stopped task stays in the window). Exit 0 only when at least one task reported and every
-recent report is current; 1 otherwise; 3 on an error. `--wait SECONDS` runs the query
+Fleet judges only tasks that report: tasks silent for longer than --active-within are
+listed, counted ("N task(s) left out as silent") and left out of the verdict (a stopped
+task stays in the window; a running task with METRICS off is silent too). Exit 0 only
+when every target secret has a recent report and every recent report is current; 1
+otherwise; 3 on an error. `--wait SECONDS` runs the query
 again every --poll seconds until that holds (exit 0) or the time is up (exit 1).
 
 Parts: `query` (Logs Insights), `reports` (rows to each task's newest report) and
@@ -106,11 +110,15 @@ def fleet(
         raise SecretsError(ErrorCode.InvalidArgument, "--wait must be 0 or more and --poll more than 0")
     deadline = clock() + wait
     while True:
-        current = current_versions(targets, current_version)
+        before = current_versions(targets, current_version)
         moment = now()
         end = int(moment.timestamp())
         rows = run_query(logs, log_group, start=end - seconds, end=end, timeout=timeout, sleep=sleep)
-        verdict = judge(reports_from_rows(rows), now=moment, active_within=active_within, current=current)
+        # Read again: a rotation that finished during the query moved the goal, and tasks
+        # on the old version must not pass (the runbook revokes the old key after a pass).
+        current = current_versions(targets, current_version)
+        moved = [name for name in targets if current[name] != before[name]]
+        verdict = judge(reports_from_rows(rows), now=moment, active_within=active_within, current=current, moved=moved)
         left = deadline - clock()
         if verdict.converged or left <= 0:
             break
@@ -124,6 +132,10 @@ def fleet(
 
 
 def _why(verdict: Verdict) -> str:
+    if verdict.moved:
+        return f"AWSCURRENT of {', '.join(verdict.moved)} moved during the query"
+    if verdict.unreported:
+        return f"no recent report of {', '.join(verdict.unreported)}"
     if not verdict.active:
         return "no recent report"
     return f"{len(verdict.behind)} behind, {len(verdict.unknown)} unknown"

@@ -7,13 +7,19 @@ secret. A report is:
 - `BEHIND`: it names a target secret and another version;
 - `UNKNOWN`: it cannot be tied to a target secret (a wrong or redacted name such as
   `***/prod/app` or `Redacted`, or no name or no version at all).
-Converged means: at least one task reported recently, and every recent report is current.
+AWSCURRENT is read before and after the query; if it moved in between, the reports were
+judged against a goal that no longer holds: not converged (`moved`).
+Converged means: every target secret has at least one recent report, and every recent
+report is current. A target no recent task reports (`unreported`) is not served as far as
+fleet can tell: not converged. Fleet judges only tasks that report; a task silent for
+longer than --active-within is listed as silent and left out (a stopped task stays in the
+log window, and a running task with metrics off never reports).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from src.cli.fleet.reports import Report
@@ -29,10 +35,12 @@ class Verdict:
     silent: list[Report]
     behind: list[Report]
     unknown: list[Report]
+    unreported: list[str] = field(default_factory=list)  # target secrets without a recent current/behind report
+    moved: list[str] = field(default_factory=list)  # target secrets whose AWSCURRENT changed during the query
 
     @property
     def converged(self) -> bool:
-        return bool(self.active) and not self.behind and not self.unknown
+        return bool(self.active) and not self.behind and not self.unknown and not self.unreported and not self.moved
 
     def state(self, report: Report) -> str:
         if report in self.silent:
@@ -46,13 +54,23 @@ def state_of(report: Report, current: Mapping[str, str]) -> str:
     return CURRENT if report.version_id == current[report.secret_name] else BEHIND
 
 
-def judge(reports: list[Report], *, now: datetime, active_within: float, current: Mapping[str, str]) -> Verdict:
-    """`current`: AWSCURRENT of every target secret, as Secrets Manager answered."""
+def judge(
+    reports: list[Report],
+    *,
+    now: datetime,
+    active_within: float,
+    current: Mapping[str, str],
+    moved: list[str] | None = None,
+) -> Verdict:
+    """`current`: AWSCURRENT of every target secret, as Secrets Manager answered after the query;
+    `moved`: the targets whose AWSCURRENT was another version before the query."""
     active = [r for r in reports if active_within <= 0 or (now - r.seen_at).total_seconds() <= active_within]
     silent = [r for r in reports if r not in active]
     behind = [r for r in active if state_of(r, current) == BEHIND]
     unknown = [r for r in active if state_of(r, current) == UNKNOWN]
-    return Verdict(dict(current), active, silent, behind, unknown)
+    reported = {r.secret_name for r in active if r not in unknown}
+    unreported = sorted(name for name in current if name not in reported)
+    return Verdict(dict(current), active, silent, behind, unknown, unreported, sorted(moved or []))
 
 
 def _ago(now: datetime, moment: datetime) -> str:
@@ -87,6 +105,11 @@ def summary(verdict: Verdict, *, since: str, active_within: float, rows: int) ->
             f"fleet: no task reported in the last {active_within:g}s: the per-minute reports come from the "
             "SecretAgeSeconds metric lines (METRICS must not be off); use --active-within 0 to judge every task."
         )
+    if verdict.moved:
+        return (
+            f"fleet: AWSCURRENT of {', '.join(verdict.moved)} moved while the query ran (a rotation finished): "
+            "NOT converged; run fleet again, or use --wait."
+        )
     if verdict.unknown:
         return (
             f"fleet: {len({r.task for r in verdict.unknown})} of {tasks} reporting tasks report a version that "
@@ -98,7 +121,23 @@ def summary(verdict: Verdict, *, since: str, active_within: float, rows: int) ->
             f"fleet: {len({r.task for r in verdict.behind})} of {tasks} reporting tasks are NOT on AWSCURRENT; "
             "wait for their next refresh before revoking old keys."
         )
+    if verdict.unreported:
+        return (
+            f"fleet: no task reported {', '.join(verdict.unreported)} in the last {active_within:g}s: NOT converged; "
+            "check --name and that every task serves it."
+        )
     return f"fleet: all {tasks} reporting tasks serve AWSCURRENT."
+
+
+def silent_note(verdict: Verdict, *, active_within: float) -> str | None:
+    """How many tasks the verdict left out: fleet judges only tasks that report."""
+    silent = {r.task for r in verdict.silent} - {r.task for r in verdict.active}
+    if not silent:
+        return None
+    return (
+        f"fleet: {len(silent)} task(s) left out as silent (no report in the last {active_within:g}s; stopped, "
+        "or running with METRICS off): fleet judges only tasks that report."
+    )
 
 
 def print_fleet(
@@ -115,8 +154,14 @@ def print_fleet(
         )
     for name, version in sorted(verdict.current.items()):
         out.line(f"AWSCURRENT: {name} {version}")
+    note = silent_note(verdict, active_within=active_within)
+    if note:
+        out.line(note)
     out.line(summary(verdict, since=since, active_within=active_within, rows=len(rows)))
     out.set(
+        unreported=verdict.unreported,
+        moved=verdict.moved,
+        silent_tasks=len({r.task for r in verdict.silent} - {r.task for r in verdict.active}),
         log_group=log_group,
         since=since,
         current=verdict.current,

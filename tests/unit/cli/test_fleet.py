@@ -238,7 +238,7 @@ def test_wait_reads_awscurrent_again_before_each_query(logs: tuple[Any, Stubber]
     on_new = {"status": "Complete", "results": [aws_row(TASK_A, NEW, 30)]}
     expect_query(stubber, on_new)
     expect_query(stubber, on_new)
-    answers = iter([OLD, NEW])
+    answers = iter([OLD, OLD, NEW, NEW])  # read before and after each query
     seen: list[str] = []
 
     def current_version(_name: str) -> str:
@@ -251,7 +251,60 @@ def test_wait_reads_awscurrent_again_before_each_query(logs: tuple[Any, Stubber]
         log_group="/ecs/short-cut-api", since="1h", targets=[NAME], current_version=current_version,
         wait=60, poll=10,
     )  # fmt: skip
-    assert code == 0 and seen == [OLD, NEW]
+    assert code == 0 and seen == [OLD, OLD, NEW, NEW]
+
+
+def test_awscurrent_that_moves_during_the_query_is_not_a_pass(
+    logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Review: AWSCURRENT read only before the query. A rotation finishing while the query
+    # runs left every task on the old goal and fleet passed (the runbook then revokes a key).
+    client, stubber = logs
+    expect_query(stubber, {"status": "Complete", "results": [aws_row(TASK_A, OLD, 30), aws_row(TASK_B, OLD, 40)]})
+    answers = iter([OLD, NEW])
+    out = Output(as_json=True)
+    code = fleet.fleet(
+        client, out=out, now=lambda: NOW, sleep=lambda _s: None,
+        log_group="/ecs/short-cut-api", since="1h", targets=[NAME], current_version=lambda _n: next(answers),
+    )  # fmt: skip
+    out.finish()
+    document = json.loads(capsys.readouterr().out)
+    assert code == 1 and document["converged"] is False
+    assert document["moved"] == [NAME] and document["current"] == {NAME: NEW}
+
+
+def test_wait_polls_again_when_awscurrent_moved_during_the_query(
+    logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, stubber = logs
+    # First look: every task on OLD, but AWSCURRENT became NEW while the query ran (even a
+    # task already on NEW would not pass: the goal was not one version for the whole query).
+    expect_query(stubber, {"status": "Complete", "results": [aws_row(TASK_A, NEW, 30), aws_row(TASK_B, NEW, 40)]})
+    expect_query(stubber, {"status": "Complete", "results": [aws_row(TASK_A, NEW, 5), aws_row(TASK_B, NEW, 8)]})
+    answers = iter([OLD, NEW, NEW, NEW])
+    clock = iter([0.0, 0.0, 10.0])
+    code = fleet.fleet(
+        client, out=Output(as_json=False), now=lambda: NOW, sleep=lambda _s: None, clock=lambda: next(clock),
+        log_group="/ecs/short-cut-api", since="1h", targets=[NAME], current_version=lambda _n: next(answers),
+        wait=60, poll=10,
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0
+    assert f"fleet: not converged (AWSCURRENT of {NAME} moved during the query)" in captured.err
+
+
+def test_silent_tasks_are_counted_in_the_output(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
+    client, stubber = logs
+    rows = [aws_row(TASK_A, NEW, 30), aws_row(TASK_B, OLD, 1200), aws_row("3c0ffee0dd49d6b527399fd6414f0011", OLD, 900)]
+    expect_query(stubber, {"status": "Complete", "results": rows})
+    out = Output(as_json=True)
+    assert run(client, out) == 0
+    out.finish()
+    document = json.loads(capsys.readouterr().out)
+    assert document["silent_tasks"] == 2 and document["unreported"] == []
+    expect_query(stubber, {"status": "Complete", "results": rows})
+    assert run(client, Output(as_json=False)) == 0
+    assert "fleet: 2 task(s) left out as silent (no report in the last 180s" in capsys.readouterr().out
 
 
 def test_only_ids_are_printed_never_the_message(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:

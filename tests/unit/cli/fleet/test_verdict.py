@@ -54,3 +54,18 @@ def test_each_secret_has_its_own_reference() -> None:
     reports = [report(TASK_A, NEW, 10), report(TASK_A, OLD, 10, name=other)]
     verdict = judge(reports, now=NOW, active_within=180, current={NAME: NEW, other: OLD})
     assert verdict.current == {NAME: NEW, other: OLD} and verdict.converged
+
+
+def test_a_target_secret_no_task_reports_is_not_converged() -> None:
+    """Review: every task on app's AWSCURRENT but none reporting db is not a pass for db."""
+    db = "short-cut/prod/db"
+    verdict = judge([report(TASK_A, NEW, 10)], now=NOW, active_within=180, current={NAME: NEW, db: OLD})
+    assert not verdict.converged and verdict.unreported == [db]
+    # A report of db that went silent does not count either.
+    quiet = [report(TASK_A, NEW, 10), report(TASK_B, OLD, 900, name=db)]
+    verdict = judge(quiet, now=NOW, active_within=180, current={NAME: NEW, db: OLD})
+    assert not verdict.converged and verdict.unreported == [db]
+    # Once a recent task reports db on its AWSCURRENT, both targets are served.
+    served = [report(TASK_A, NEW, 10), report(TASK_A, OLD, 10, name=db)]
+    verdict = judge(served, now=NOW, active_within=180, current={NAME: NEW, db: OLD})
+    assert verdict.converged and verdict.unreported == []
