@@ -6,8 +6,10 @@ ones used in secret names (`prod`, ...); both mean the same environment.
 Staging and production can share one AWS account, so each names its resources apart. The
 rule is the stack's (infra/cloudformation/short-cut.yaml): production keeps the plain
 names, every other environment appends `-<env>`; the secret is `short-cut/<env>/app`. The
-CLI's defaults (`fleet`'s log group, the secret every command targets) and `render` take
-their names from here, and tests/unit/cli/test_environments.py holds the stack to the same
+task role's inline read policy is `ShortCutSecretsReadPolicy` in every environment: an
+inline policy belongs to its role, and the roles already differ. The
+CLI's defaults (`fleet`'s log group, the secret every command targets), `render` and
+`audit --aws` take their names from here, and tests/unit/cli/test_environments.py holds the stack to the same
 names.
 """
 
@@ -53,9 +55,8 @@ class EnvironmentNames:
     secret: str
     task_role: str
     execution_role: str
-    read_policy: str
+    read_policy: str  # an inline policy of task_role: its name is per role, so it need not differ
     family: str
-    service: str
     log_group: str
     rotation_function: str
     alarm_prefix: str
@@ -63,6 +64,11 @@ class EnvironmentNames:
     def as_dict(self) -> dict[str, str]:
         """The names alone (not the suffix)."""
         return {key: value for key, value in asdict(self).items() if key != "suffix"}
+
+    def account_names(self) -> dict[str, str]:
+        """The names that are unique in an account, so must differ between environments: all but
+        the inline policy's, which IAM scopes to its role (PutRolePolicy takes RoleName and PolicyName)."""
+        return {key: value for key, value in self.as_dict().items() if key != "read_policy"}
 
 
 def names_for(env: str) -> EnvironmentNames:
@@ -74,9 +80,9 @@ def names_for(env: str) -> EnvironmentNames:
         task_role=f"shortcut-ecs-task-role{suffix}",
         # The console's default execution role (AmazonECSTaskExecutionRolePolicy only) for prod.
         execution_role=f"ecsTaskExecutionRole{suffix}",
-        read_policy=f"ShortCutSecretsReadPolicy{suffix}",
+        # The stack's name on every environment's own role (one rule for both routes).
+        read_policy="ShortCutSecretsReadPolicy",
         family=f"short-cut-api{suffix}",
-        service=f"short-cut-api{suffix}",
         log_group=f"/ecs/short-cut-api{suffix}",
         rotation_function=f"shortcut-secret-rotation{suffix}",
         alarm_prefix=f"short-cut-{env}-",

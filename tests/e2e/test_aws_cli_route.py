@@ -103,7 +103,8 @@ def test_staging_and_production_side_by_side_in_one_account(moto_url: str, tmp_p
         assert result.returncode == 0, result.stderr
         names[env] = {
             "role": f"shortcut-ecs-task-role{'' if env == 'prod' else '-staging'}",
-            "policy": f"ShortCutSecretsReadPolicy{'' if env == 'prod' else '-staging'}",
+            # An inline policy is the role's own: the roles differ, the policy name need not.
+            "policy": "ShortCutSecretsReadPolicy",
         }
         assert f"task role {names[env]['role']}, read policy {names[env]['policy']}" in result.stdout
     suffix = uuid.uuid4().hex[:6]  # moto keeps IAM state for the whole session

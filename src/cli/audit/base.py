@@ -6,14 +6,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from src.cli.environments import names_for
+
 TRUST = "infra/iam/ecs-task-trust-policy.json"
 READ = "infra/iam/secrets-read-policy.json"
 TASK = "infra/ecs/task-definition.json"
 EXAMPLE = "infra/iam/secret-structure-example.json"
 TEMPLATE = "infra/cloudformation/short-cut.yaml"
 DOCKERFILE = "Dockerfile"
-LOG_GROUP = "/ecs/short-cut-api"
-TASK_ROLE = "shortcut-ecs-task-role"
+# The repository's files hold production's names (render derives the others'); the live
+# checks take the audited environment's names from src.cli.environments.names_for.
+LOG_GROUP = names_for("prod").log_group
+TASK_ROLE = names_for("prod").task_role
 
 
 @dataclass

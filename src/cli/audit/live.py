@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from src.app_env import secret_name
 from src.aws import SecretsClient, aws_errors
-from src.cli.audit.base import LOG_GROUP, READ, TASK_ROLE, TRUST, Failed, Result, failing
+from src.cli.audit.base import READ, TRUST, Failed, Result, failing
 from src.cli.audit.offline import AUDIT_IMAGE
 from src.cli.audit.traps import ROTATION_FAILED_EVENTS, TOPIC_KEY_ACTIONS, granted_actions
+from src.cli.environments import EnvironmentNames, names_for
 from src.cli.render import render_all, values_for
 from src.errors import SecretsError
 from src.payload import key_findings
 
-READ_POLICY = "ShortCutSecretsReadPolicy"
+READ_POLICY = names_for("prod").read_policy  # the same on every environment's own role
 # The alarms the stack creates (AlarmName: short-cut-<env>-<suffix>), on the metrics its metric
 # filters make from the service's EMF lines (namespace ALARM_NAMESPACE).
 ALARM_NAMESPACE = "ShortCut/Logs"
@@ -61,12 +61,17 @@ class Account:
     root: Path | None = None
 
     @property
+    def names(self) -> EnvironmentNames:
+        """Every name of the audited environment: staging's checks never read production's parts."""
+        return names_for(self.env)
+
+    @property
     def secret(self) -> str:
-        return secret_name(self.env)
+        return self.names.secret
 
     @property
     def function(self) -> str:
-        return "shortcut-secret-rotation" if self.env == "prod" else f"shortcut-secret-rotation-{self.env}"
+        return self.names.rotation_function
 
 
 def alarm_problems(env: str, alarms: list[dict[str, Any]]) -> list[str]:
@@ -74,7 +79,7 @@ def alarm_problems(env: str, alarms: list[dict[str, Any]]) -> list[str]:
     by_name = {a.get("AlarmName"): a for a in alarms}
     problems = []
     for suffix, metric in ALARM_SUFFIXES.items():
-        name = f"short-cut-{env}-{suffix}"
+        name = f"{names_for(env).alarm_prefix}{suffix}"
         alarm = by_name.get(name)
         if alarm is None:
             problems.append(f"alarm {name} does not exist")
@@ -117,34 +122,35 @@ def check_secret_keys(account: Account) -> str:
 
 
 def check_role_trust(account: Account) -> str:
+    role_name = account.names.task_role
     with aws_errors():
-        role = account.iam.get_role(RoleName=TASK_ROLE)["Role"]
+        role = account.iam.get_role(RoleName=role_name)["Role"]
     if normalise_policy(role["AssumeRolePolicyDocument"]) != normalise_policy(account.docs[TRUST]):
-        raise Failed(f"the trust policy of {TASK_ROLE} differs from {TRUST}")
-    return f"{TASK_ROLE} trusts as {TRUST} says"
+        raise Failed(f"the trust policy of {role_name} differs from {TRUST}")
+    return f"{role_name} trusts as {TRUST} says"
 
 
 def check_role_policy(account: Account) -> str:
+    role_name, policy_name = account.names.task_role, account.names.read_policy
     with aws_errors():
-        policy = account.iam.get_role_policy(RoleName=TASK_ROLE, PolicyName=READ_POLICY)
+        policy = account.iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)
     if normalise_policy(policy["PolicyDocument"]) != normalise_policy(account.docs[READ]):
-        raise Failed(f"{READ_POLICY} differs from {READ}")
-    return f"{READ_POLICY} is as {READ} says"
+        raise Failed(f"{policy_name} on {role_name} differs from {READ}")
+    return f"{policy_name} on {role_name} is as {READ} says"
 
 
 def check_log_group(account: Account) -> str:
+    group = account.names.log_group
     with aws_errors():
-        groups = account.logs.describe_log_groups(logGroupNamePrefix=LOG_GROUP)["logGroups"]
-    if not any(g["logGroupName"] == LOG_GROUP for g in groups):
-        raise Failed(f"log group {LOG_GROUP} does not exist in {account.region}")
-    return f"log group {LOG_GROUP} exists"
+        groups = account.logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    if not any(g["logGroupName"] == group for g in groups):
+        raise Failed(f"log group {group} does not exist in {account.region}")
+    return f"log group {group} exists"
 
 
 def check_alarms(account: Account) -> str:
     with aws_errors():
-        pages = account.cloudwatch.get_paginator("describe_alarms").paginate(
-            AlarmNamePrefix=f"short-cut-{account.env}-"
-        )
+        pages = account.cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=account.names.alarm_prefix)
         found = [alarm for page in pages for alarm in page.get("MetricAlarms", [])]
     failing(alarm_problems(account.env, found))
     return f"{len(ALARM_SUFFIXES)} secret-health alarms exist and notify"
@@ -153,7 +159,7 @@ def check_alarms(account: Account) -> str:
 def _alarm_topic(account: Account) -> str:
     """The topic the secret-health alarms notify (the stack's AlarmTopic)."""
     with aws_errors():
-        alarms = account.cloudwatch.describe_alarms(AlarmNamePrefix=f"short-cut-{account.env}-secret-")
+        alarms = account.cloudwatch.describe_alarms(AlarmNamePrefix=f"{account.names.alarm_prefix}secret-")
     topics = {a for alarm in alarms.get("MetricAlarms", []) for a in alarm.get("AlarmActions", []) if ":sns:" in a}
     if len(topics) != 1:
         raise Failed(f"the secret-health alarms notify {len(topics)} SNS topics, not the stack's one")

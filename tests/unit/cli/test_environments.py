@@ -65,9 +65,14 @@ def test_the_cli_uses_the_stacks_names(env: str) -> None:
     assert stack[("AppSecret", "Name")] == names.secret
     assert stack[("TaskRole", "RoleName")] == names.task_role
     assert stack[("TaskDefinition", "Family")] == names.family
-    # The stack lets CloudFormation generate the service's name (unique per stack); the
-    # console route's service takes names.service.
-    assert stack.get(("Service", "ServiceName"), names.service) == names.service
+    # The stack lets CloudFormation generate the service's name (unique per stack; a fixed
+    # name blocks any replacement), so the CLI names no service.
+    assert ("Service", "ServiceName") not in stack
+    assert not hasattr(names, "service")
+    # The inline read policy: one name on every environment's own role, on both routes.
+    template = cfn.load(STACK)
+    inline = [p["PolicyName"] for p in template["Resources"]["TaskRole"]["Properties"]["Policies"]]
+    assert inline == [names.read_policy]
     assert stack[("LogGroup", "LogGroupName")] == names.log_group
     assert stack[("RotationFunction", "FunctionName")] == names.rotation_function
     alarms = [name for (logical, key), name in stack.items() if key == "AlarmName"]
@@ -75,8 +80,14 @@ def test_the_cli_uses_the_stacks_names(env: str) -> None:
 
 
 def test_the_cli_names_nothing_alike_in_two_environments() -> None:
-    prod, staging = names_for("prod").as_dict(), names_for("staging").as_dict()
-    assert set(prod.values()) & set(staging.values()) == set()
+    # Names unique in an account. The inline policy's name is not one: IAM keeps inline
+    # policies per role (PutRolePolicy takes RoleName and PolicyName,
+    # https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutRolePolicy.html), and the
+    # roles differ, so both environments use the stack's one name.
+    prod, staging = names_for("prod"), names_for("staging")
+    assert set(prod.account_names().values()) & set(staging.account_names().values()) == set()
+    assert prod.task_role != staging.task_role
+    assert prod.read_policy == staging.read_policy == "ShortCutSecretsReadPolicy"
 
 
 @pytest.mark.parametrize(

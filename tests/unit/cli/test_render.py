@@ -170,7 +170,7 @@ def test_every_environment_names_its_resources_apart(tmp_path: Path) -> None:
             container["logConfiguration"]["options"]["awslogs-group"],
             env_vars["SECRET_NAME"],
             read["Statement"][0]["Resource"],
-            *names.as_dict().values(),
+            *names.account_names().values(),
         }
     assert found["prod"] & found["staging"] == set()
     assert {p.name for p in tmp_path.iterdir()} == {"prod", "staging"}

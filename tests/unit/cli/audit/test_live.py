@@ -44,6 +44,7 @@ from src.cli.audit.live import (
     run_live,
 )
 from src.cli.audit.offline import AUDIT_IMAGE
+from src.cli.environments import names_for
 from src.cli.render import render_all, values_for
 from src.config import Settings
 from tests.support.canary import canary_secret_string, leaked
@@ -184,7 +185,7 @@ def test_an_inline_policy_that_drifted_fails(aws: dict[str, Any]) -> None:
     wide = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     aws["iam"].put_role_policy(RoleName=TASK_ROLE, PolicyName=READ_POLICY, PolicyDocument=json.dumps(wide))
     assert check_role_trust(account_of(aws)) == f"{TASK_ROLE} trusts as {TRUST} says"
-    with pytest.raises(Failed, match=f"{READ_POLICY} differs from {READ}"):
+    with pytest.raises(Failed, match=f"{READ_POLICY} on {TASK_ROLE} differs from {READ}"):
         check_role_policy(account_of(aws))
 
 
@@ -405,3 +406,26 @@ def test_a_failed_rotation_must_reach_the_topic(aws: dict[str, Any]) -> None:
     aws["events"].remove_targets(Rule="rotation-failed", Ids=["alarm-topic"])
     with pytest.raises(Failed, match=f"no EventBridge rule sends RotationFailed to {TOPIC}"):
         check_rotation_failure_route(account)
+
+
+def test_staging_is_audited_by_its_own_names(aws: dict[str, Any]) -> None:
+    """Review: `audit --aws --env staging` read production's role, inline policy and log group.
+    Production's parts are all in place here; staging's are not, so staging must fail, then pass
+    once its own role (with its read policy) and log group exist."""
+    set_up_as_the_stack_does(aws)
+    staging = names_for("staging")
+    account = account_of(aws)
+    account.env = "staging"
+    account.docs = render_all(values_for(account_id=ACCOUNT, region=REGION, env="staging", image=AUDIT_IMAGE))
+    checks = (check_role_trust, check_role_policy, check_log_group)
+    assert [run_check(c.__name__, c, account).status for c in checks] == ["FAIL"] * 3
+    assert account.function == staging.rotation_function
+    docs = account.docs
+    aws["iam"].create_role(RoleName=staging.task_role, AssumeRolePolicyDocument=json.dumps(docs[TRUST]))
+    aws["iam"].put_role_policy(
+        RoleName=staging.task_role, PolicyName=staging.read_policy, PolicyDocument=json.dumps(docs[READ])
+    )
+    aws["logs"].create_log_group(logGroupName=staging.log_group)
+    assert check_role_trust(account) == f"{staging.task_role} trusts as {TRUST} says"
+    assert check_role_policy(account) == f"{staging.read_policy} on {staging.task_role} is as {READ} says"
+    assert check_log_group(account) == f"log group {staging.log_group} exists"
