@@ -7,7 +7,9 @@ writes to production by accident. The question goes to the controlling terminal
 payload is never mistaken for the answer. Other environments are never asked.
 
 Production is `--env prod` (or `production`); with `--name`, a secret whose name has a
-`prod` segment (`short-cut/prod/app`, `team/prod/x`).
+`prod` or `production` segment, in any case (`short-cut/prod/app`, `team/prod/x`,
+`short-cut/production/app`): both spellings --env and APP_ENV take. Asking once too
+often costs a keystroke; writing production silently is what this guards against.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import sys
 from collections.abc import Iterator
 from typing import TextIO
 
+from src.app_env import AppEnv
 from src.cli.environments import names_for
 from src.errors import ErrorCode, SecretsError
 
 PRODUCTION = "prod"
+# Path segments that name production: the short name and APP_ENV's value.
+PRODUCTION_SEGMENTS = frozenset({PRODUCTION, AppEnv.PRODUCTION.value})
 
 
 def add_yes_option(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +35,8 @@ def add_yes_option(parser: argparse.ArgumentParser) -> None:
 
 def is_production(args: argparse.Namespace, name: str) -> bool:
     if getattr(args, "name", None):
-        return name == names_for(PRODUCTION).secret or PRODUCTION in name.split("/")
+        segments = {segment.lower() for segment in name.split("/")}
+        return name == names_for(PRODUCTION).secret or bool(segments & PRODUCTION_SEGMENTS)
     return bool(args.env == PRODUCTION)
 
 

@@ -53,8 +53,22 @@ def test_without_a_terminal_production_needs_yes(monkeypatch: pytest.MonkeyPatch
         ("prod", "short-cut/test/app-x", False),  # an explicit name decides
         ("staging", "short-cut/prod/app", True),
         ("prod", "team/prod/other", True),
+        # Review: only a literal `prod` segment asked; APP_ENV's `production` spelling wrote silently.
+        ("staging", "short-cut/production/app", True),
+        ("staging", "team/Production/db", True),
+        ("staging", "production/app", True),
+        ("prod", "short-cut/productions/app", False),  # a segment, not a substring
+        ("prod", "short-cut/staging/production-notes", False),
     ],
 )
 def test_which_writes_are_production(env: str, name: str | None, production: bool) -> None:
     given = args(env=env, name=name)
     assert confirm.is_production(given, name or f"short-cut/{env}/app") is production
+
+
+def test_a_production_segment_without_a_terminal_needs_yes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(confirm, "_terminal", terminal(None))
+    name = "short-cut/production/app"
+    with pytest.raises(SecretsError) as caught:
+        confirm.confirm_write(args(yes=False, env="staging", name=[name]), name, "push")
+    assert caught.value.code == "ConfirmationRequired" and "--yes" in caught.value.message
