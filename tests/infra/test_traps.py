@@ -262,6 +262,43 @@ def test_topic_key_rule_fails_on_a_broken_copy(repo: Path, old: str, new: str, p
     assert any(p.startswith(problem) for p in topic_key_problems(template(repo))), topic_key_problems(template(repo))
 
 
+# Confused deputy: CloudWatch's use of the key is tied to this account's alarms with
+# aws:SourceAccount ("The confused deputy problem", IAM user guide; the KMS grant for CloudWatch
+# alarms on a CMK-encrypted topic carries aws:SourceAccount in AWS's MDAA constructs,
+# grantCloudWatchAlarmsTopicAccess). EventBridge's grant cannot be conditioned: the EventBridge
+# user guide ("Amazon SNS permissions") says aws:SourceArn, aws:SourceAccount and aws:SourceOrgID
+# are not supported in the KMS key policy for an encrypted topic target, and a condition there
+# would drop every notification.
+def test_the_key_lets_cloudwatch_publish_only_for_this_account() -> None:
+    statements = template(ROOT)["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+    by_service = {s["Principal"]["Service"][0]: s for s in statements if "Service" in s["Principal"]}
+    assert by_service["cloudwatch.amazonaws.com"]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    }
+    assert "Condition" not in by_service["events.amazonaws.com"]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "",
+        "            Condition:\n              StringEquals:\n                aws:SourceAccount: '999988887777'\n",
+        "            Condition:\n              StringLike:\n                aws:SourceAccount: '*'\n",
+    ],
+    ids=["none", "other-account", "any-account"],
+)
+def test_topic_key_rule_fails_without_the_source_account_condition(repo: Path, condition: str) -> None:
+    text = (repo / STACK).read_text()
+    start = text.index("          - Sid: CloudWatchAlarmsUseTheKey\n")
+    end = text.index("          - Sid: EventBridgeUsesTheKey\n")
+    block = text[start:end]
+    head, _, _ = block.partition("            Condition:\n")
+    (repo / STACK).write_text(text[:start] + head + condition + text[end:])
+    problems = topic_key_problems(template(repo))
+    expected = "AlarmTopic: the key AlarmTopicKey lets cloudwatch.amazonaws.com use it without aws:SourceAccount"
+    assert any(p.startswith(expected) for p in problems), problems
+
+
 def test_an_unencrypted_topic_passes_the_key_rule(repo: Path) -> None:
     replace(repo / STACK, "      KmsMasterKeyId: !Ref AlarmTopicKey\n", "")
     assert topic_key_problems(template(repo)) == []

@@ -146,6 +146,23 @@ def _grants(policy: Any, service: str, actions: tuple[str, ...]) -> bool:
     return all(a in granted or "kms:*" in granted for a in actions)
 
 
+def _unscoped_grant(policy: Any, service: str) -> bool:
+    """Whether an Allow statement grants the service principal the key without
+    `StringEquals: {aws:SourceAccount: <the stack's account>}` (confused deputy). EventBridge is
+    not checked: its KMS requests carry no aws:SourceAccount ("Amazon SNS permissions", EventBridge guide)."""
+    for statement in as_list(policy.get("Statement", [])) if isinstance(policy, dict) else []:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal", {})
+        if service not in (as_list(principal.get("Service", [])) if isinstance(principal, dict) else []):
+            continue
+        condition = statement.get("Condition", {})
+        account = condition.get("StringEquals", {}).get("aws:SourceAccount") if isinstance(condition, dict) else None
+        if account != {"Ref": "AWS::AccountId"}:
+            return True
+    return False
+
+
 def _alarm_topics(template: dict[str, Any]) -> set[str]:
     topics = set()
     for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
@@ -192,6 +209,11 @@ def topic_key_problems(template: dict[str, Any]) -> list[str]:
                 problems.append(
                     f"{name}: the key {key_name} does not let {service} use it ({', '.join(TOPIC_KEY_ACTIONS)})"
                 )
+        if _unscoped_grant(policy, "cloudwatch.amazonaws.com"):
+            problems.append(
+                f"{name}: the key {key_name} lets cloudwatch.amazonaws.com use it without aws:SourceAccount "
+                "equal to the stack's account (confused deputy)"
+            )
     return problems
 
 
