@@ -121,11 +121,13 @@ def test_with_them_every_new_resource_is_created(template: dict[str, Any]) -> No
 
 
 # --- HealthCheckGracePeriodSeconds only with a load balancer ------------------------------
-# ECS: "Health check grace period is only valid for services configured to use load balancers"
-# (InvalidParameterException; cfn-lint #3612, terraform-provider-aws #31104). With one, the
-# grace period is "the period of time ... that the Amazon ECS service scheduler ignores
-# unhealthy Elastic Load Balancing ... health checks after a task has first started"
-# (ECS API CreateService, healthCheckGracePeriodSeconds).
+# Only with the load balancer, by design (issue 21). The current ECS API (CreateService,
+# healthCheckGracePeriodSeconds) says the grace period is "the period of time ... that the Amazon
+# ECS service scheduler ignores unhealthy Elastic Load Balancing, VPC Lattice, and container health
+# checks after a task has first started" and that it is unused when none of those checks is used.
+# Older releases refused it without a load balancer ("Health check grace period is only valid for
+# services configured to use load balancers": cfn-lint #3612, terraform-provider-aws #31104); the
+# stack sets it only where it does something.
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [(WITHOUT, None), (WITH, 60)], ids=["none", "alb"])
