@@ -259,7 +259,7 @@ def test_the_private_directory_is_writable_on_fargate() -> None:
         lambda r: replace_all(
             r / TASK,
             ('"containerPath": "/run/short-cut"', '"containerPath": "/tmp"'),
-            ('"uid=10001", "gid=10001"', '"uid=0", "gid=0"'),
+            ('"mode=1777"', '"mode=0700"'),
         ),
     ],
     ids=["no-volume-in-image", "nothing-at-tmp", "root-only-tmpfs"],

@@ -371,8 +371,8 @@ def test_the_stale_alarm_breaches_on_silence_once_tasks_should_run() -> None:
 
 # --- Issue 20.2 and 20.6: the tmpfs and no capabilities --------------------------------------
 # "Amazon ECS tmpfs mounts on AWS Fargate and Managed Instances" (What's New, 2026-01;
-# containers-roadmap #736). ECS API Tmpfs: mountOptions accepts "mode", "uid", "gid" (passed as
-# uid=N; used on Fargate in ministryofjustice/opg-lpa#3734). Without a mode a tmpfs is 1777 (docker).
+# containers-roadmap #736). ECS API Tmpfs: mountOptions accepts "mode", "uid", "gid" by name; the
+# stack uses mode=1777 only (docker's tmpfs default), since no AWS text shows Fargate honouring uid=.
 # cfn-lint 1.58 accepts Tmpfs on a FARGATE task definition (test_checkers runs it clean).
 
 
@@ -397,7 +397,7 @@ def test_the_task_drops_every_capability_and_has_a_private_tmpfs() -> None:
         ('"drop": ["ALL"]', '"drop": ["NET_RAW"]', 'linuxParameters.capabilities.drop is not ["ALL"]'),
         ('"noexec", ', "", "lacks noexec"),
         ('"size": 4', '"size": 512', "is not 1-16 MiB"),
-        ('"uid=10001"', '"uid=0"', "is not writable by user 10001:10001"),
+        ('"mode=1777"', '"mode=0700"', "is not writable by user 10001:10001"),
         ('"/run/short-cut"', '"/run/other"', "no tmpfs at /run/short-cut"),
     ],
 )
