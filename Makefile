@@ -10,7 +10,7 @@ LAMBDA_ZIP := build/short-cut-rotation.zip
 LAMBDA_FILES := src/__init__.py src/errors.py src/payload.py src/payload_keys.py src/payload_values.py src/payload_json.py \
 	src/aws.py src/aws_errors.py src/botocore_session.py src/rotation/__init__.py src/rotation/lambda_function.py
 
-.PHONY: help venv infra-venv run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability image push-image clean
+.PHONY: help venv infra-venv run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability image image-tag push-image clean
 
 # `make help` prints the `## ` text after each target, so a target and its description sit together.
 help: ## list the targets
@@ -134,11 +134,17 @@ CONTAINER_TOOL ?= $(if $(shell command -v podman 2>/dev/null),podman,docker)
 IMAGE_NAME ?= short-cut-api
 IMAGE_PLATFORM ?= linux/amd64
 IMAGE_BUILD_FLAGS ?=
-# The tag is the commit. Files the image is built from that differ from it (tracked or not) add
-# -dirty, and push-image refuses such a tag: ECR tags are immutable, and a tag must name code
-# that anyone can check out.
+# The tag is the commit. Files the image is built from that differ from it (tracked, untracked or
+# ignored by git but not by .dockerignore, such as src/.env) add -dirty, and push-image refuses
+# such a tag: ECR tags are immutable, and a tag must name code that anyone can check out.
+# IMAGE_TAG is taken from the command line only (make image IMAGE_TAG=...), never from the
+# environment, where a CI job's IMAGE_TAG=latest would skip the dirty check.
 IMAGE_FILES := Dockerfile .dockerignore requirements-api.lock entrypoint.sh src
-IMAGE_TAG ?= $(shell git rev-parse --short=12 HEAD)$(if $(shell git status --porcelain -- $(IMAGE_FILES)),-dirty)
+ifeq ($(origin IMAGE_TAG),command line)
+IMAGE_TAG_VALUE := $(IMAGE_TAG)
+else
+IMAGE_TAG_VALUE = $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(if $(shell git status --porcelain --ignored -- $(IMAGE_FILES) 2>/dev/null | grep -v -e '__pycache__/' -e '\.pyc$$'),-dirty)
+endif
 # Where to push: ECR_REPO_URI, or AWS_ACCOUNT_ID and AWS_REGION (and REPO, default short-cut-api).
 REPO ?= short-cut-api
 AWS_REGION ?= $(AWS_DEFAULT_REGION)
@@ -146,23 +152,40 @@ ECR_REPO_URI ?= $(if $(AWS_ACCOUNT_ID),$(AWS_ACCOUNT_ID).dkr.ecr.$(AWS_REGION).a
 ECR_REGISTRY = $(firstword $(subst /, ,$(ECR_REPO_URI)))
 # An ECR host names its region (<account>.dkr.ecr.<region>.amazonaws.com); any other, AWS_REGION.
 ECR_REGION = $(if $(findstring .dkr.ecr.,$(ECR_REGISTRY)),$(word 4,$(subst ., ,$(ECR_REGISTRY))),$(AWS_REGION))
+# The recipes read these from their environment ("$$IMAGE_TAG"), never spliced into the command
+# text, so no value (a tag with a quote or a semicolon) can become shell syntax.
+image push-image: export IMAGE_TAG_VALUE := $(IMAGE_TAG_VALUE)
+image push-image: export IMAGE_REF = $(IMAGE_NAME):$(IMAGE_TAG_VALUE)
+image push-image: export IMAGE_TOOL = $(CONTAINER_TOOL)
+push-image: export PUSH_REPO = $(ECR_REPO_URI)
+push-image: export PUSH_REGISTRY = $(ECR_REGISTRY)
+push-image: export PUSH_REGION = $(ECR_REGION)
+# A registry tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127} (the OCI distribution spec), never latest.
+IMAGE_TAG_PATTERN := ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$$
+
+image-tag: ## print the tag make image would use (the commit, -dirty if the image's files differ from it)
+	@echo "$(IMAGE_TAG_VALUE)"
 
 image: ## build the image (podman or docker, CONTAINER_TOOL) as short-cut-api:<commit>, -dirty if its files changed
-	@case "$(IMAGE_TAG)" in ""|-dirty) echo "image: no commit to tag with (not a git checkout?): set IMAGE_TAG" >&2; exit 2;; esac
-	$(CONTAINER_TOOL) build $(if $(filter podman,$(notdir $(CONTAINER_TOOL))),--format docker) \
-		--platform $(IMAGE_PLATFORM) $(IMAGE_BUILD_FLAGS) -t $(IMAGE_NAME):$(IMAGE_TAG) .
-	@echo "built $(IMAGE_NAME):$(IMAGE_TAG)"
+	@case "$$IMAGE_TAG_VALUE" in ""|-dirty) echo "image: no commit to tag with (not a git checkout?): pass IMAGE_TAG=..." >&2; exit 2;; esac
+	@printf '%s\n' "$$IMAGE_TAG_VALUE" | grep -Eqx '$(IMAGE_TAG_PATTERN)' && [ "$$IMAGE_TAG_VALUE" != latest ] \
+		|| { echo "image: IMAGE_TAG must match $(IMAGE_TAG_PATTERN) and not be latest (a release must name its code)" >&2; exit 2; }
+	"$$IMAGE_TOOL" build $(if $(filter podman,$(notdir $(CONTAINER_TOOL))),--format docker) \
+		--platform $(IMAGE_PLATFORM) $(IMAGE_BUILD_FLAGS) -t "$$IMAGE_REF" .
+	@echo "built $$IMAGE_REF"
 
 push-image: ## build, log in to ECR (aws ecr get-login-password), push, print the stack's ImageUri (ECR_REPO_URI, or AWS_ACCOUNT_ID + AWS_REGION)
-	@test -n "$(ECR_REPO_URI)" || { echo "push-image: set ECR_REPO_URI=<account>.dkr.ecr.<region>.amazonaws.com/$(REPO), or AWS_ACCOUNT_ID and AWS_REGION" >&2; exit 2; }
-	@test -n "$(ECR_REGION)" || { echo "push-image: set AWS_REGION (the registry's region)" >&2; exit 2; }
-	@case "$(IMAGE_TAG)" in *-dirty) echo "push-image: refusing $(IMAGE_TAG): $(IMAGE_FILES) differ from the commit; commit them first (ECR tags are immutable)" >&2; exit 2;; esac
+	@test -n "$$PUSH_REPO" || { echo "push-image: set ECR_REPO_URI=<account>.dkr.ecr.<region>.amazonaws.com/$(REPO), or AWS_ACCOUNT_ID and AWS_REGION" >&2; exit 2; }
+	@printf '%s\n' "$$PUSH_REPO" | grep -Eqx '[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+' \
+		|| { echo "push-image: ECR_REPO_URI is not a repository URI (<registry>/<repository>, lower case)" >&2; exit 2; }
+	@test -n "$$PUSH_REGION" || { echo "push-image: set AWS_REGION (the registry's region)" >&2; exit 2; }
+	@case "$$IMAGE_TAG_VALUE" in *-dirty) echo "push-image: refusing $$IMAGE_TAG_VALUE: $(IMAGE_FILES) differ from the commit; commit them first (ECR tags are immutable)" >&2; exit 2;; esac
 	$(MAKE) --no-print-directory image
-	set -o pipefail; aws ecr get-login-password --region $(ECR_REGION) \
-		| $(CONTAINER_TOOL) login --username AWS --password-stdin $(ECR_REGISTRY)
-	$(CONTAINER_TOOL) tag $(IMAGE_NAME):$(IMAGE_TAG) $(ECR_REPO_URI):$(IMAGE_TAG)
-	$(CONTAINER_TOOL) push $(ECR_REPO_URI):$(IMAGE_TAG)
-	@echo "ImageUri=$(ECR_REPO_URI):$(IMAGE_TAG)"
+	set -o pipefail; aws ecr get-login-password --region "$$PUSH_REGION" \
+		| "$$IMAGE_TOOL" login --username AWS --password-stdin "$$PUSH_REGISTRY"
+	"$$IMAGE_TOOL" tag "$$IMAGE_REF" "$$PUSH_REPO:$$IMAGE_TAG_VALUE"
+	"$$IMAGE_TOOL" push "$$PUSH_REPO:$$IMAGE_TAG_VALUE"
+	@echo "ImageUri=$$PUSH_REPO:$$IMAGE_TAG_VALUE"
 
 clean: ## remove the venvs, build/ and the tool caches
 	rm -rf $(VENV) $(INFRA_VENV) $(TOOLS_VENV) build .mypy_cache .ruff_cache .pytest_cache

@@ -176,8 +176,33 @@ def test_push_image_refuses_a_dirty_tree_and_a_missing_repository(
         assert "build" not in dirty.stdout  # refused before building, logging in or pushing
         assert not Path(tools["AWS_CALLS"]).exists() or "refused" not in Path(tools["AWS_CALLS"]).read_text()
         assert tags(registry, "refused") == before == []
-        # `make -n image` names the -dirty tag it would build.
-        dry = make(clone, tools, "-n", "image")
-        assert f"-t short-cut-api:{commit(clone)}-dirty ." in dry.stdout, dry.stdout
+        # `make image-tag` names the -dirty tag `make image` would build.
+        assert make(clone, tools, "image-tag").stdout.strip() == f"{commit(clone)}-dirty"
     finally:
         entrypoint.write_text(original)
+    assert make(clone, tools, "image-tag").stdout.strip() == commit(clone)
+    # A file git ignores but the image would ship (src/.env) is dirty too: .dockerignore drops it,
+    # and the dirty check must not trust a tree that holds one.
+    leftover = clone / "src" / ".env"
+    leftover.write_text("OPENAI_API_KEY=not-for-the-image\n")
+    try:
+        assert make(clone, tools, "image-tag").stdout.strip() == f"{commit(clone)}-dirty"
+    finally:
+        leftover.unlink()
+
+
+def test_image_tag_comes_from_the_commit_or_the_command_line_and_is_validated(
+    clone: Path, tools: dict[str, str]
+) -> None:
+    # An IMAGE_TAG in the environment (a CI job's IMAGE_TAG=latest) is ignored: the commit wins.
+    assert make(clone, {**tools, "IMAGE_TAG": "latest"}, "image-tag").stdout.strip() == commit(clone)
+    assert make(clone, tools, "image-tag", "IMAGE_TAG=v1.2.3").stdout.strip() == "v1.2.3"
+    marker = clone / "injected"
+    for bad in ("latest", "x';touch injected;'", 'x"; touch injected; "', "-leading-dash", "a" * 129):
+        refused = make(clone, tools, "image", f"IMAGE_TAG={bad}")
+        assert refused.returncode == 2, (bad, refused.stdout, refused.stderr)
+        assert "IMAGE_TAG must match" in refused.stderr
+        assert not marker.exists() and "build" not in refused.stdout
+    refused = make(clone, tools, "push-image", "ECR_REPO_URI=registry.example/repo;touch injected")
+    assert refused.returncode == 2 and "is not a repository URI" in refused.stderr
+    assert not marker.exists()
