@@ -28,6 +28,7 @@ from src.cli.audit.traps import (
     topic_key_problems,
 )
 from tests.infra.test_deploy_rules import STACK, TASK, replace, task, template
+from tests.support.cfn import evaluate_conditions, resolve
 from tests.support.processes import ROOT
 from tests.support.repo_copy import copy_audited_files
 
@@ -360,10 +361,18 @@ def test_alarm_filter_rule_fails_on_a_broken_copy(repo: Path) -> None:
     ]
 
 
-def test_the_stale_alarm_breaches_on_silence_once_tasks_should_run() -> None:
-    """No age line for a whole period means no task runs or logs: once SecretReady, that is trouble."""
-    props = template(ROOT)["Resources"]["SecretAgeAlarm"]["Properties"]
-    assert props["TreatMissingData"] == {"Fn::If": ["IsSecretReady", "breaching", "notBreaching"]}
+@pytest.mark.parametrize(
+    ("ready", "desired", "expected"),
+    [("true", "2", "breaching"), ("true", "0", "notBreaching"), ("false", "2", "notBreaching")],
+)
+def test_the_stale_alarm_breaches_on_silence_once_tasks_should_run(ready: str, desired: str, expected: str) -> None:
+    """No age line for a whole period means no task runs or logs: once SecretReady with tasks
+    wanted, that is trouble. Scaled to 0 (DesiredCount=0), silence is expected, not an alarm."""
+    stack = template(ROOT)
+    params = {p: str(v.get("Default", "")) for p, v in stack["Parameters"].items()}
+    conditions = evaluate_conditions(stack, {**params, "SecretReady": ready, "DesiredCount": desired})
+    props = stack["Resources"]["SecretAgeAlarm"]["Properties"]
+    assert resolve(props["TreatMissingData"], params, conditions) == expected
     for name in ("SecretRefreshFailureAlarm", "SecretLoadFailureAlarm"):
         # A failure line is the signal; its absence means no failure.
         assert template(ROOT)["Resources"][name]["Properties"]["TreatMissingData"] == "notBreaching"
