@@ -19,8 +19,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_core import PydanticUseDefault
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError, PydanticUseDefault
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -109,6 +109,15 @@ class Settings(BaseSettings):
                 raise ValueError("must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)")
         return value
 
+    @model_validator(mode="after")
+    def _events_need_a_poll(self) -> Settings:
+        # The event source only speeds refreshes up (best-effort events, a queue that can fail):
+        # without the timed refresh, a dead source would leave the task on old values with
+        # /health ok. So an event queue needs a refresh interval over 0.
+        if self.secrets_events_queue_url and self.secret_names and self.refresh_interval <= 0:
+            raise PydanticCustomError(EVENTS_WITHOUT_POLL, "an event queue needs a refresh interval over 0")
+        return self
+
     @field_validator("app_env", mode="before")
     @classmethod
     def _lower_env(cls, value: object) -> object:
@@ -160,6 +169,14 @@ def load_settings() -> Settings:
     return Settings(_env_file=env_file_path())
 
 
+EVENTS_WITHOUT_POLL = "events_without_poll"
+EVENTS_HINT = (
+    "SECRETS_EVENTS_QUEUE_URL only speeds refreshes up: the timed refresh is the fallback when an event is "
+    "lost or the queue fails. Set SECRETS_REFRESH_INTERVAL above 0 (300 is the staging/production default), "
+    "or unset SECRETS_EVENTS_QUEUE_URL."
+)
+
+
 def settings_error(exc: ValidationError, *, secret_keys: Iterable[str] = ()) -> SecretsError:
     """A config validation failure as an error naming fields, never values.
 
@@ -167,7 +184,11 @@ def settings_error(exc: ValidationError, *, secret_keys: Iterable[str] = ()) -> 
     any other is the service's own setting (InvalidConfiguration).
     """
     # pydantic's own message quotes the input; name the fields only.
-    fields = sorted({".".join(str(p) for p in err["loc"]).upper() for err in exc.errors()})
+    errors = exc.errors()
+    fields = sorted({".".join(str(p) for p in err["loc"]).upper() for err in errors} - {""})
+    if any(err["type"] == EVENTS_WITHOUT_POLL for err in errors):
+        named = ", ".join(sorted({*fields, "SECRETS_EVENTS_QUEUE_URL", "SECRETS_REFRESH_INTERVAL"}))
+        return SecretsError(ErrorCode.InvalidConfiguration, f"invalid setting(s): {named}").with_hint(EVENTS_HINT)
     from_secret = [f for f in fields if f in set(secret_keys)]
     if from_secret:
         return SecretsError(
@@ -242,6 +263,18 @@ def _carry_previous_key(old: Settings | None, fresh: Settings) -> Settings:
         }
         return fresh.model_copy(update=carried)
     return fresh
+
+
+def carried_previous_key() -> str | None:
+    """The previous APP_SECRET_KEY the config in use still accepts (not yet expired), if any:
+    the log mask keeps masking it for as long as it is carried, whatever swaps came since."""
+    config = _config
+    if config is None:
+        return None
+    previous = config.app_secret_key_previous
+    if previous is None or previous not in config.accepted_app_secret_keys():
+        return None
+    return previous.get_secret_value()
 
 
 def install_config(fresh: Settings) -> Settings:

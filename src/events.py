@@ -52,9 +52,11 @@ on one queue and has nothing to clean up.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -72,6 +74,7 @@ from src.status import now
 __all__ = [
     "EventSource",
     "EventSourceState",
+    "MalformedEvent",
     "SecretEvent",
     "SeenIds",
     "parse_event",
@@ -87,6 +90,14 @@ SEEN_PAUSE = 1.0
 # Remember this many ids, each for this long: far past the queue's 60 s retention.
 SEEN_CAPACITY = 4096
 SEEN_TTL = 900.0
+# An id longer than this (a message body is the sender's to fill) is remembered by its sha256.
+MAX_ID_LENGTH = 128
+# Secrets Manager version ids are UUIDs (32-64 characters of letters, digits and hyphens, per
+# https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html);
+# secret names are 1-512 of letters, digits and /_+=.@- (CreateSecret's Name), an ARN up to 2048.
+VERSION_ID = re.compile(r"[A-Za-z0-9-]{32,64}")
+SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@:-]{1,2048}")
+LABEL = re.compile(r"[A-Za-z0-9/_+=.@-]{1,256}")
 # Retry a failing source with full-jitter backoff up to this cap.
 FAILURE_BACKOFF_CAP = 60.0
 State = Literal["off", "starting", "ok", "failing"]
@@ -103,8 +114,16 @@ class SecretEvent:
     event_id: str = ""
 
 
+class MalformedEvent(ValueError):
+    """A `Secret Label Updated` event whose name, label or versionId is not of Secrets Manager's shape."""
+
+
 def parse_event(body: str) -> SecretEvent | None:
-    """The event in an SQS message body as EventBridge delivers it, or None if it is not one."""
+    """The event in an SQS message body as EventBridge delivers it, or None if it is not one.
+
+    Raises MalformedEvent when it claims to be one but its name, label or versionId does not
+    have Secrets Manager's shape: nothing of such a body is compared, remembered or logged.
+    """
     try:
         event = json.loads(body)
     except (ValueError, RecursionError):
@@ -117,6 +136,9 @@ def parse_event(body: str) -> SecretEvent | None:
     name, label, version_id = detail.get("name"), detail.get("labelUpdated"), detail.get("versionId")
     if not all(isinstance(v, str) and v for v in (name, label, version_id)):
         return None
+    shapes = ((SECRET_NAME, name), (LABEL, label), (VERSION_ID, version_id))
+    if not all(pattern.fullmatch(str(value)) for pattern, value in shapes):
+        raise MalformedEvent("name, labelUpdated or versionId")
     raw = event.get("resources")
     resources = tuple(r for r in raw if isinstance(r, str)) if isinstance(raw, list) else ()
     event_id = event.get("id")
@@ -150,7 +172,11 @@ class SeenIds:
         return len(self._ids)
 
     def add(self, *ids: str) -> bool:
-        """Remember the ids; True when none of the non-empty ones was known."""
+        """Remember the ids; True when none of the non-empty ones was known.
+
+        An id over MAX_ID_LENGTH characters is kept as its sha256, so the memory is bounded by
+        the capacity whatever the bodies hold."""
+        ids = tuple(_bounded(i) for i in ids)
         moment = self._clock()
         while self._ids and (len(self._ids) > self._capacity or next(iter(self._ids.values())) < moment - self._ttl):
             self._ids.popitem(last=False)
@@ -164,6 +190,12 @@ class SeenIds:
         return fresh
 
 
+def _bounded(identifier: str) -> str:
+    if len(identifier) <= MAX_ID_LENGTH:
+        return identifier
+    return "sha256:" + hashlib.sha256(identifier.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 @dataclass(frozen=True)
 class EventSourceState:
     """What /health's full view shows of the event source: state, error code, last event."""
@@ -171,14 +203,15 @@ class EventSourceState:
     state: State = "off"
     error: str | None = None
     last_event_at: datetime | None = None
-    refreshes: int = field(default=0)
+    # Events that woke the refresh: each is a DescribeSecret, not necessarily a new version.
+    wakes: int = field(default=0)
 
     def view(self) -> dict[str, Any]:
         return {
             "state": self.state,
             "error": self.error,
             "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
-            "refreshes": self.refreshes,
+            "wakes": self.wakes,
         }
 
 
@@ -252,11 +285,21 @@ class EventSource:
         self._failures = 0
         fresh = False
         for message_id, body in messages:
-            event = parse_event(body)
+            malformed = False
+            try:
+                event = parse_event(body)
+            except MalformedEvent:
+                event, malformed = None, True
             if not self._seen.add(message_id, event.event_id if event else ""):
                 continue
             fresh = True
-            if event is not None:
+            if malformed:
+                # Nothing of the body is quoted: it is the sender's text (log forging, size).
+                log.warning(
+                    "secret event dropped: its name, labelUpdated or versionId is not of Secrets Manager's shape",
+                    extra={"event_source": "sqs"},
+                )
+            elif event is not None:
                 self._handle(event)
         if messages and not fresh:
             return SEEN_PAUSE * random.uniform(0.75, 1.25)  # noqa: S311 - not for security
@@ -265,6 +308,7 @@ class EventSource:
     def _handle(self, event: SecretEvent) -> None:
         name = stale_name(event, self._names, self._served())
         if name is None:
+            # Name, label and version were checked against Secrets Manager's shapes (parse_event).
             log.debug(
                 "secret event ignored: %s %s -> %s (not served, not AWSCURRENT, or the version served)",
                 event.name,
@@ -278,7 +322,7 @@ class EventSource:
             event.version_id,
             extra={"secret_name": name, "version_id": event.version_id, "event_source": "sqs"},
         )
-        self._state = replace(self._state, last_event_at=now(), refreshes=self._state.refreshes + 1)
+        self._state = replace(self._state, last_event_at=now(), wakes=self._state.wakes + 1)
         try:
             self._wake(event, name)
         except Exception:

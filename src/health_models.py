@@ -42,7 +42,8 @@ class EventsHealth(BaseModel):
     state: Literal["off", "starting", "ok", "failing"]
     error: str | None
     last_event_at: str | None
-    refreshes: int
+    # Events that woke the refresh (each a look, not necessarily a new version).
+    wakes: int
 
 
 class HealthBody(BaseModel):

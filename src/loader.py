@@ -25,10 +25,10 @@ from pydantic import ValidationError
 
 from src import metrics, prefetch, task_metadata
 from src.aws import FetchedSecret, SecretsClient
-from src.config import Settings, env_file_path, settings_error, settings_from_environ
+from src.config import Settings, carried_previous_key, env_file_path, settings_error, settings_from_environ
 from src.environment import EnvironmentApplier
 from src.errors import ErrorCode, SecretsError
-from src.logs import EMPTY_MASK, MIN_MASKED_LENGTH, MIN_PEM_LINE_LENGTH, MIN_UNKNOWN_LENGTH, Mask, build_mask
+from src.logs import EMPTY_MASK, MIN_MASKED_LENGTH, MIN_PEM_LINE_LENGTH, Mask, build_mask
 from src.payload import (
     KNOWN_KEYS,
     ParsedSecret,
@@ -39,11 +39,11 @@ from src.payload import (
     parse_values,
     require_string,
 )
-from src.payload_values import credentials
+from src.payload_values import credentials, known_example_keys
 from src.status import SOURCE_AWS, SOURCE_ENVIRONMENT, SecretStatus
 from src.status import now as status_now
 
-__all__ = ["ClientFactory", "Loader", "Prepared", "default_client_factory", "log_mask"]
+__all__ = ["ClientFactory", "Loader", "Prepared", "credential_groups", "default_client_factory", "log_mask"]
 
 # Per secret name: the version id and what was parsed from it.
 Parts = Mapping[str, tuple[str, ParsedSecret]]
@@ -62,6 +62,9 @@ class Prepared:
     timings: Mapping[str, float] = field(default_factory=dict)
     # The log mask the commit installs, compiled here (see the module docstring).
     mask: Mask = field(default=EMPTY_MASK, repr=False, compare=False)
+    # Staging/production: the secret-bearing keys holding the repository's example values,
+    # judged here (JSON parse and sha256), off the event loop, so the commit only copies them.
+    example_keys: tuple[str, ...] = ()
 
     @property
     def versions(self) -> dict[str, str]:
@@ -72,14 +75,12 @@ class Prepared:
     ) -> SecretStatus:
         """The status once this load is committed; the refresh schedule carries over.
 
-        In staging/production it names the secret-bearing keys holding the repository's example
-        values: they pass every payload rule (the emulator serves them), so they are served and
-        reported (issue 21).
+        Only copies what prepare computed: it runs in the commit, after the first side effect,
+        where nothing may fail. It names the keys holding the repository's example values
+        (`example_keys`): they pass every payload rule (the emulator serves them), so they are
+        served and reported (issue 21).
         """
-        from src.payload_values import known_example_keys  # here: the import block is the mask's
-
         bundle, now = self.bundle, status_now()
-        examples = tuple(known_example_keys(bundle.values)) if self.settings.app_env.is_cloud else ()
         return SecretStatus(
             loaded=True,
             source=self.source,
@@ -96,7 +97,7 @@ class Prepared:
             next_refresh_at=previous.next_refresh_at,
             attempts=previous.attempts + 1,
             timings_ms=MappingProxyType({k: round(v, 2) for k, v in timings_ms.items()}),
-            example_keys=examples,
+            example_keys=self.example_keys,
         )
 
 
@@ -110,20 +111,35 @@ def log_mask(
     extra: frozenset[str] = frozenset(),
     protected: Iterable[str] = (),
 ) -> Mask:
-    """The mask of a load: this load's credentials first, then the previous load's, each kind
-    with its minimum length (src.logs); `protected` strings (names, versions, the task) never masked."""
+    """The mask of a load: this load's credentials first, then the previous load's, then the PEM
+    body lines (src.logs); `protected` strings (names, versions, the task) never masked inside.
+    The values of keys the service ignores are not credentials unless SECRETS_EXTRA_KEYS (`extra`)
+    lists them: they are never applied nor logged, and masking them would rewrite ordinary words."""
+    groups, lines = credential_groups(current, previous, extra=extra)
+    return build_mask(groups, lines=lines, protected=protected)
+
+
+Groups = list[tuple[list[str], int]]
+
+
+def credential_groups(
+    current: Sequence[Mapping[str, str]],
+    previous: Sequence[Mapping[str, str]] = (),
+    *,
+    extra: frozenset[str] = frozenset(),
+) -> tuple[Groups, Groups]:
+    """The credentials of `current` then `previous` (`groups`), and their PEM body lines (`lines`),
+    each with its minimum length: what `build_mask` takes (the service's mask and the CLI's)."""
     mine = [credentials(values, extra=extra) for values in current]
     before = [credentials(values, extra=extra) for values in previous]
     groups = [
-        ([value for found in generation for value in getattr(found, kind)], minimum)
-        for kind, minimum in (
-            ("values", MIN_MASKED_LENGTH),
-            ("pem_lines", MIN_PEM_LINE_LENGTH),
-            ("unknown", MIN_UNKNOWN_LENGTH),
-        )
+        ([value for found in generation for value in found.values], MIN_MASKED_LENGTH) for generation in (mine, before)
+    ]
+    lines = [
+        ([value for found in generation for value in found.pem_lines], MIN_PEM_LINE_LENGTH)
         for generation in (mine, before)
     ]
-    return build_mask(groups, protected=protected)
+    return groups, lines
 
 
 def default_client_factory(settings: Settings) -> SecretsClient:
@@ -191,7 +207,10 @@ class Loader:
                 # so a DescribeSecret alone never clears a lost-access error.
                 self._unread = 0
             return None
-        return self.prepare(settings, current=current)
+        prepared = self.prepare(settings, current=current)
+        # The fetch of the new version was itself a read of what will be in use.
+        self._unread = 0
+        return prepared
 
     def verify(self, settings: Settings, known: Mapping[str, str]) -> None:
         """GetSecretValue of each version in use, by id: proves this task can still read it.
@@ -223,7 +242,9 @@ class Loader:
             parsed = parse_values({k: v for k, v in self._local_values().items() if k in allowed})
             bundle = build_bundle([(SOURCE_ENVIRONMENT, parsed)], strict=strict, allowed=allowed)
             mask = self._mask([parsed.values], (), allowed)
-            return Prepared(SOURCE_ENVIRONMENT, (), bundle, {}, self._candidate(bundle), mask=mask)
+            candidate = self._candidate(bundle)
+            examples = _examples(bundle, candidate)
+            return Prepared(SOURCE_ENVIRONMENT, (), bundle, {}, candidate, mask=mask, example_keys=examples)
         if not settings.region:
             raise SecretsError(ErrorCode.MissingRegion, "AWS_REGION is not set")
         t0 = time.perf_counter()
@@ -247,18 +268,23 @@ class Loader:
         t2 = time.perf_counter()
         bundle = build_bundle([(n, parsed) for n, (_, parsed) in parts.items()], strict=strict, allowed=allowed)
         candidate = self._candidate(bundle)
+        examples = _examples(bundle, candidate)
         timings["validate"] = (time.perf_counter() - t2) * 1000
         t3 = time.perf_counter()
         identities = (*names, *(v for v, _ in parts.values()), *(v for v, _ in known.values()))
         mask = self._mask([p.values for _, p in parts.values()], identities, allowed)
         timings["mask"] = (time.perf_counter() - t3) * 1000
         timings["prepare"] = (time.perf_counter() - started) * 1000
-        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings, mask)
+        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings, mask, examples)
 
     def _mask(self, current: list[Mapping[str, str]], identities: tuple[str, ...], allowed: frozenset[str]) -> Mask:
         arn = task_metadata.task_arn()
         protected = (*identities, *((arn, task_metadata.task_id(arn) or "") if arn else ()))
-        previous = [parsed.values for _, parsed in self._parts.values()]
+        previous: list[Mapping[str, str]] = [parsed.values for _, parsed in self._parts.values()]
+        # The APP_SECRET_KEY the config still accepts (src.config carries it past later swaps).
+        carried = carried_previous_key()
+        if carried is not None:
+            previous.append({"APP_SECRET_KEY": carried})
         return log_mask(current, previous, extra=allowed - KNOWN_KEYS, protected=protected)
 
     def _candidate(self, bundle: SecretBundle) -> Settings:
@@ -287,6 +313,10 @@ class Loader:
         values = dotenv_values()
         values.update(self._applier.original)
         return values
+
+
+def _examples(bundle: SecretBundle, settings: Settings) -> tuple[str, ...]:
+    return tuple(known_example_keys(bundle.values)) if settings.app_env.is_cloud else ()
 
 
 # Codes that mean "this principal may no longer read it" rather than a network or service fault.

@@ -10,19 +10,25 @@ JSON-escaped (ASCII or not) and as Python's repr escapes it.
 
 What is masked, and what never is:
 - Credentials only (`src.payload_values.credentials` says which values those are): the
-  API keys, APP_SECRET_KEY, the service account's private_key (whole, and each PEM body
-  line of at least `MIN_PEM_LINE_LENGTH` characters) and private_key_id, every key listed
-  in SECRETS_EXTRA_KEYS, and the values of keys the service ignores (at least
-  `MIN_UNKNOWN_LENGTH` characters). Identifiers (the project id, Milvus host and port,
-  the service account's e-mail and URIs) are not masked.
-- Never a JSON key, and never an occurrence of a protected string: the secret names,
-  version ids and task ARN that identify what a line is about. A JSON line keeps its
-  structure: only the contents of string values change.
+  API keys, APP_SECRET_KEY (and a previous one the config still accepts), the service
+  account's private_key (whole, and each PEM body line of at least `MIN_PEM_LINE_LENGTH`
+  characters) and private_key_id, and every key listed in SECRETS_EXTRA_KEYS. The values
+  of keys the service ignores are not masked: they are never applied nor logged, and an
+  ordinary value (`us-east-1`) would otherwise rewrite every line. Identifiers (the project
+  id, Milvus host and port, the service account's e-mail and URIs) are not masked.
+- Never inside a protected string: the secret names, version ids and task ARN that identify
+  what a line is about. A hit lying entirely inside one is dropped; a credential that
+  reaches past one (contains it) is masked whole (credentials win). Identity fields
+  (`version_id` of an event not yet loaded, ...) are not protected by name: the mask holds
+  credentials only, which are masked everywhere. A JSON line keeps its structure: only the contents of strings change,
+  and the record's own field names (top-level keys) never do; a nested key is masked like
+  a value.
 
 A `Mask` is immutable and compiled once, in prepare, off the event loop
 (`build_mask`); the commit installs it by a reference swap (`SecretMasker.install`).
-It holds at most `MAX_FORMS` forms of at most `MAX_MASK_CHARS` characters in all,
-credentials first. The search is one Aho-Corasick pass (ahocorasick-rs), so a line
+It holds at most `MAX_FORMS` forms of at most `MAX_MASK_CHARS` characters in all: the
+plain form of every credential first, then their escaped forms, then the PEM lines.
+The search is one Aho-Corasick pass (ahocorasick-rs), so a line
 with no credential in it costs the same however many forms the mask holds.
 """
 
@@ -50,8 +56,6 @@ MASK = "***"
 MIN_MASKED_LENGTH = 4
 # A PEM body line on its own: real keys have 64-character lines; a short last line says little.
 MIN_PEM_LINE_LENGTH = 16
-# The value of a key the service does not know: masked only when it is long enough to be a secret.
-MIN_UNKNOWN_LENGTH = 8
 # Bounds on one mask, whatever the secret holds (a 64 KiB version, two versions kept).
 MAX_FORMS = 4096
 MAX_MASK_CHARS = 512 * 1024
@@ -82,10 +86,14 @@ class Mask:
     dropped: int = 0
     protected: tuple[str, ...] = field(default=(), repr=False)
     automaton: ahocorasick_rs.AhoCorasick | None = field(default=None, repr=False, compare=False)
-    values: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    # What it was built from, so the CLI can add to it (`SecretMasker.add`).
+    groups: tuple[tuple[tuple[str, ...], int], ...] = field(default=(), repr=False, compare=False)
+    lines: tuple[tuple[tuple[str, ...], int], ...] = field(default=(), repr=False, compare=False)
 
     def spans(self, text: str) -> list[tuple[int, int]]:
-        """The merged spans of `text` to hide: every form found, less any that touches a protected string."""
+        """The merged spans of `text` to hide: every form found, less any hit lying entirely inside
+        a protected occurrence. A hit reaching past one (a credential that contains a secret name)
+        is masked whole: credentials win."""
         automaton = self.automaton
         if automaton is None:
             return []
@@ -96,7 +104,7 @@ class Mask:
         guarded = [(at, at + len(p)) for p in self.protected for at in _occurrences(text, p)]
         merged: list[tuple[int, int]] = []
         for start, end in sorted((s, e) for _, s, e in hits):
-            if any(start < g_end and g_start < end for g_start, g_end in guarded):
+            if any(g_start <= start and end <= g_end for g_start, g_end in guarded):
                 continue
             if merged and start <= merged[-1][1]:
                 merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
@@ -115,34 +123,57 @@ def _occurrences(text: str, needle: str) -> Iterable[int]:
         at = text.find(needle, at + 1)
 
 
+Group = tuple[tuple[str, ...], int]
+
+
 def build_mask(
-    groups: Sequence[tuple[Iterable[str], int]], *, protected: Iterable[str] = (), keep: Iterable[str] = ()
+    groups: Sequence[tuple[Iterable[str], int]],
+    *,
+    lines: Sequence[tuple[Iterable[str], int]] = (),
+    protected: Iterable[str] = (),
 ) -> Mask:
     """Compile a mask from `(values, minimum length)` groups, in priority order.
 
-    Every form of each value goes in while the bounds allow (MAX_FORMS forms, MAX_MASK_CHARS
-    characters); what does not fit is counted in `dropped`. `protected` strings are never
-    masked where they occur. `keep` is the plain values to carry (for `SecretMasker.register`).
+    Forms go in while the bounds allow (MAX_FORMS forms, MAX_MASK_CHARS characters), in this
+    order: the plain form of every value of `groups`, then their escaped forms, then every form
+    of `lines` (the PEM body lines, which the whole private key already covers in one piece).
+    A value with a form that does not fit is counted in `dropped`. `protected` strings are
+    never masked where they occur (see `Mask.spans`).
     """
+    kept: tuple[Group, ...] = tuple((tuple(values), minimum) for values, minimum in groups)
+    kept_lines: tuple[Group, ...] = tuple((tuple(values), minimum) for values, minimum in lines)
     chosen: dict[str, None] = {}
-    chars = dropped = 0
-    for values, minimum in groups:
+    short: set[tuple[int, str]] = set()
+    chars = 0
+
+    def add(tier: int, value: str, candidates: Iterable[str], minimum: int) -> None:
+        nonlocal chars
+        new = [f for f in candidates if len(f) >= max(minimum, MIN_MASKED_LENGTH) and f not in chosen]
+        size = sum(map(len, new))
+        if len(chosen) + len(new) > MAX_FORMS or chars + size > MAX_MASK_CHARS:
+            short.add((tier, value))
+            return
+        chosen.update(dict.fromkeys(new))
+        chars += size
+
+    for values, minimum in kept:
         for value in values:
-            new = [f for f in forms(value) if len(f) >= max(minimum, MIN_MASKED_LENGTH) and f not in chosen]
-            size = sum(map(len, new))
-            if len(chosen) + len(new) > MAX_FORMS or chars + size > MAX_MASK_CHARS:
-                dropped += 1
-                continue
-            chosen.update(dict.fromkeys(new))
-            chars += size
+            add(0, value, (value,), minimum)
+    for values, minimum in kept:
+        for value in values:
+            add(0, value, sorted(forms(value) - {value}), minimum)
+    for values, minimum in kept_lines:
+        for value in values:
+            add(1, value, sorted(forms(value)), minimum)
+    dropped = len(short)
     guard = tuple(sorted({p for p in protected if p}, key=len, reverse=True))
     if not chosen:
-        return Mask(dropped=dropped, protected=guard, values=tuple(keep))
+        return Mask(dropped=dropped, protected=guard, groups=kept, lines=kept_lines)
     # A DFA searches fastest but its construction grows with states times byte classes (seconds
     # for a 64 KiB key of CJK text): only for a mask of typical size; past it, the contiguous NFA.
     kind = ahocorasick_rs.Implementation.DFA if chars <= DFA_MAX_CHARS else ahocorasick_rs.Implementation.ContiguousNFA
     automaton = ahocorasick_rs.AhoCorasick(list(chosen), store_patterns=False, implementation=kind)
-    return Mask(len(chosen), dropped, guard, automaton, tuple(keep))
+    return Mask(len(chosen), dropped, guard, automaton, kept, kept_lines)
 
 
 class SecretMasker:
@@ -163,11 +194,28 @@ class SecretMasker:
         """Put a mask built in prepare in use: one reference assignment, nothing compiled here."""
         self._mask = mask
 
-    def register(self, values: Iterable[str]) -> None:
-        """Add values to mask as credentials (the CLI's own use; compiles now, so not on an event loop)."""
+    def add(
+        self,
+        groups: Sequence[tuple[Iterable[str], int]] = (),
+        *,
+        lines: Sequence[tuple[Iterable[str], int]] = (),
+        protected: Iterable[str] = (),
+    ) -> None:
+        """Add credentials and protected strings to the mask in use (the CLI's own use: it compiles
+        now, so not on an event loop). The service builds whole masks in prepare instead."""
         with self._lock:
-            kept = (*self._mask.values, *values)
-            self._mask = build_mask([(kept, MIN_MASKED_LENGTH)], protected=self._mask.protected, keep=kept)
+            mask = self._mask
+            self._mask = build_mask(
+                [*mask.groups, *groups], lines=[*mask.lines, *lines], protected=(*mask.protected, *protected)
+            )
+
+    def register(self, values: Iterable[str]) -> None:
+        """Add values to mask as credentials, whole (a key typed in, a session's AWS keys)."""
+        self.add([(tuple(values), MIN_MASKED_LENGTH)])
+
+    def protect(self, *names: str) -> None:
+        """Never mask these strings where they occur (the secret the CLI works on)."""
+        self.add(protected=names)
 
     def mask(self, text: str) -> str:
         """Every form, anywhere but in a protected string: for plain text (the text format, the CLI)."""
@@ -182,17 +230,30 @@ class SecretMasker:
         return "".join(parts)
 
     def mask_json(self, line: str) -> str:
-        """Inside string values only, so the line stays the same JSON document with the same keys
-        (CloudWatch Logs Insights parses it): a key is never touched, and a string value the mask
-        would leave broken is masked whole."""
-        spans = self._mask.spans(line)
+        """Inside strings only, so the line stays the same JSON document (CloudWatch Logs Insights
+        parses it). The record's own field names (the top-level keys) are never touched; a nested
+        key is masked like a value. Credentials are masked in every value, the identity fields
+        (`secret_name`, `version_id`, ...) included: the mask holds credentials only, and a
+        credential is never a name or a version id (the known ones are protected strings).
+        A string the mask would leave broken is masked whole."""
+        mask = self._mask
+        if mask.automaton is None or not mask.automaton.find_matches_as_indexes(line):
+            return line
+        tokens: list[tuple[int, int, bool]] = []  # (start, end, whether a field name)
+        depth, last = 0, 0
+        for token in _JSON_STRING.finditer(line):
+            start, end = token.span()
+            between = line[last:start]
+            depth += between.count("{") + between.count("[") - between.count("}") - between.count("]")
+            last = end
+            tokens.append((start, end, depth == 1 and _is_key(line, end)))
+        spans = mask.spans(line)
         if not spans:
             return line
         out, last = [], 0
-        for token in _JSON_STRING.finditer(line):
-            start, end = token.span()
+        for start, end, is_field in tokens:
             inside = [(max(s, start + 1), min(e, end - 1)) for s, e in spans if s < end - 1 and start + 1 < e]
-            if not inside or _is_key(line, end):
+            if not inside or is_field:
                 continue
             out += [line[last:start], _masked_token(line[start:end], [(s - start, e - start) for s, e in inside])]
             last = end

@@ -16,8 +16,8 @@ Contract:
   keeps them equal to the file). A staging/production service reports such values.
 - `credentials` sorts one secret's values for the log mask: credentials (the API keys,
   APP_SECRET_KEY, the service account's private_key and private_key_id, and every key
-  the operator listed in SECRETS_EXTRA_KEYS), the private key's PEM body lines, and the
-  values of keys the service does not know. Identifiers (`IDENTIFIER_KEYS`, the other
+  the operator listed in SECRETS_EXTRA_KEYS) and the private key's PEM body lines; not the
+  values of keys the service ignores (never applied, never logged). Identifiers (`IDENTIFIER_KEYS`, the other
   service-account fields) are none of these: they are not masked.
 - No message names a value, only its key and what is wrong with it.
 
@@ -55,9 +55,6 @@ GUIDE_PLACEHOLDERS = frozenset(
 )
 _ANGLE_PLACEHOLDER = re.compile(r"<[^<>]*>")
 _ASCII_PORT = re.compile(r"[0-9]{1,5}")
-# A plain word (a field name, a log level, "message"): an unknown key's value of this shape is
-# not a credential, and masking it would rewrite the labels and words of every line.
-_PLAIN_WORD = re.compile(r"[A-Za-z_]+")
 
 
 def is_placeholder(value: str) -> bool:
@@ -196,23 +193,21 @@ class Credentials:
 
     values: tuple[str, ...] = ()
     pem_lines: tuple[str, ...] = ()
-    unknown: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        return f"Credentials(values={len(self.values)}, pem_lines={len(self.pem_lines)}, unknown={len(self.unknown)})"
+        return f"Credentials(values={len(self.values)}, pem_lines={len(self.pem_lines)})"
 
 
 def credentials(values: Mapping[str, str], *, extra: frozenset[str] = frozenset()) -> Credentials:
     """Which of `values` (one parsed secret, applied or ignored keys alike) are credentials.
 
     `extra` is the operator's SECRETS_EXTRA_KEYS: listing a key there marks it as a credential
-    (the service cannot tell what a key it does not know holds). Any other unknown key's value
-    is returned in `unknown`, unless it is a plain word (letters and underscores only);
-    identifiers in none.
+    (the service cannot tell what a key it does not know holds). Any other unknown key is
+    ignored by the service (never applied, never logged) and is not a credential; identifiers
+    are none either.
     """
     found: list[str] = []
     pem: list[str] = []
-    unknown: list[str] = []
     for key, value in values.items():
         if key in SECRET_BEARING_KEYS or key in extra:
             found.append(value)
@@ -224,9 +219,7 @@ def credentials(values: Mapping[str, str], *, extra: frozenset[str] = frozenset(
                 pem += [line.strip() for line in key_text.splitlines() if line.strip() and "-----" not in line]
             if not fields:
                 found.append(value)  # a placeholder string, or not an object: mask it whole
-        elif key not in KNOWN_KEYS and not _PLAIN_WORD.fullmatch(value):
-            unknown.append(value)
-    return Credentials(tuple(found), tuple(pem), tuple(unknown))
+    return Credentials(tuple(found), tuple(pem))
 
 
 # sha256 of the secret-bearing values of infra/iam/secret-structure-example.json, which the

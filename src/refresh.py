@@ -12,8 +12,9 @@ next refresh runs after a random delay of up to EVENT_DELAY seconds, so a fleet
 that receives the event at the same instant does not call DescribeSecret in
 lockstep. Wakes coalesce: one arriving during the delay joins that refresh; one
 arriving while a refresh runs causes one more right after it, so a rotation that
-lands mid-refresh is never missed. The timed refresh stays the fallback, and
-with the event source on, a refresh interval of 0 still refreshes on events.
+lands mid-refresh is never missed. The timed refresh stays the fallback: Settings
+refuses an event queue with a refresh interval of 0 (InvalidConfiguration), since a
+dead event source would then leave old values in use with /health ok.
 
 The Supervisor knows the bootstrapper only through the small `Secrets` protocol:
 load, refresh and commit, the status it reads, and the two things only it knows
@@ -139,7 +140,7 @@ class Supervisor:
                 self._secrets.schedule(None)
                 return
             elif interval <= 0:
-                delay = None  # events only: wait for a wake
+                delay = None  # events only (Settings refuses it; only an unvalidated Settings gets here)
             else:
                 delay = jittered(interval) if failures == 0 else min(backoff(failures, cap), jittered(interval))
             try:

@@ -3,8 +3,9 @@
 One load is two steps. `prepare` (src.loader) fetches every secret (AWS) or reads
 the environment (local) and validates the whole, including the typed Settings; it
 touches nothing. `commit` applies the result to the service-account file,
-`os.environ`, the config and the status, in that order, and cannot fail after its
-first side effect. A bad payload therefore changes nothing, and a refresh that
+`os.environ`, then the mask, the config and the status, and cannot fail after its
+first side effect (everything that can fail, the example-key check included, is done in
+prepare). A bad payload therefore changes nothing, and a refresh that
 fails keeps the last good values. The status is an immutable snapshot, replaced
 whole; `/health` renders it and never computes it. When to load and refresh is
 src.refresh's business.
@@ -147,18 +148,22 @@ class SecretsBootstrapper:
             self._status = replace(self._status, next_refresh_at=moment)
 
     def commit(self, prepared: Prepared) -> SecretStatus:
-        """Apply a prepared load: file, environment, config, status.
+        """Apply a prepared load: file, environment, then mask, config and status.
 
-        The service-account file is written first (inside `applier.apply`): it is the only
-        step that should fail, and it fails before its rename, so nothing has changed. Any
-        exception at all, there or later, is recorded (degraded, its code, the failure
-        metric) and raised as SecretsError: a commit that failed is never reported ok.
+        Everything that can fail was done in prepare (validation, the mask, the example-key
+        check, the Settings). The service-account file is written first (inside
+        `applier.apply`): it is the only step that can fail, and it fails before its rename,
+        so nothing has changed; the failure is recorded (degraded, its code, the failure
+        metric) and raised as SecretsError. After it come only assignments; the log lines,
+        metrics and swap callbacks run after the new status is in place, and a failure of
+        theirs is logged, never turned into a failed commit (the values are already in use).
         """
-        with self._lock, self._recorded():
+        with self._lock:
             started = time.perf_counter()
-            # Compiled in prepare, off the event loop: installing it is one assignment.
+            with self._recorded():
+                applied = self._applier.apply(prepared.bundle.values)
+            # From here on: no call that can fail (a reference swap, a model copy, a snapshot).
             self._masker.install(prepared.mask)
-            applied = self._applier.apply(prepared.bundle.values)
             config = prepared.settings
             if applied.credentials_path is not None:
                 config = config.model_copy(update={"google_application_credentials": applied.credentials_path})
@@ -168,8 +173,11 @@ class SecretsBootstrapper:
             timings = {**prepared.timings, "commit": (time.perf_counter() - started) * 1000}
             overridden = applied.overridden if prepared.source == SOURCE_AWS else ()
             self._status = status = prepared.status(previous, overridden=overridden, timings_ms=timings)
+        try:
             _log_loaded(prepared, overridden, status)
             _report_versions(previous, status)
+        except Exception:
+            log.exception("reporting a committed load failed (the load itself is in use)")
         for callback in list(self._callbacks):
             try:
                 callback(status)

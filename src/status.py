@@ -4,7 +4,8 @@ An immutable snapshot, replaced whole by the bootstrapper; `/health` renders it 
 never computes it. It holds names, version ids and error codes, never a value.
 `full()` is for operators (loopback peers, logs, local mode); `minimal()` is what a
 stranger on the network may see: no names, versions, keys, messages or hints, since
-AWS's messages name the account, the role and the session.
+AWS's messages name the account, the role and the session, and not the ExampleCredentials
+code (a generic `Degraded` instead).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from src.errors import ErrorCode, SecretsError
 
 SOURCE_AWS = "aws-secrets-manager"
 SOURCE_ENVIRONMENT = "environment"
+# The minimal view's code for a problem it does not name (see `SecretStatus.minimal`).
+DEGRADED = "Degraded"
 
 
 def now() -> datetime:
@@ -90,8 +93,8 @@ class SecretStatus:
         }
 
     def minimal(self, at: datetime | None = None) -> dict[str, Any]:
-        return {
-            "loaded": self.loaded,
-            "age_seconds": self._age(at),
-            "error": {"code": problem.code} if (problem := self.problem) else None,
-        }
+        """A load or refresh failure shows its code; example credentials in use show only the
+        generic `Degraded` (naming them would tell a stranger the service runs on public keys)."""
+        problem = self.problem
+        code = None if problem is None else (problem.code if self.error is not None else DEGRADED)
+        return {"loaded": self.loaded, "age_seconds": self._age(at), "error": {"code": code} if code else None}

@@ -1,6 +1,11 @@
 """What every command on the app secret shares: its registration (the common options, then
 which secret it works on: --env, --name), and registering each payload it reads with the
-log mask, so that a --debug traceback cannot show a value."""
+log mask, so that a --debug traceback cannot show a credential.
+
+The mask follows the service's rule (`src.loader.log_mask`): credentials (the API keys,
+APP_SECRET_KEY, the service account's private_key, its PEM lines and private_key_id) and,
+since the CLI cannot know the service's SECRETS_EXTRA_KEYS, every key the service does not
+know; never identifiers (the project id, the Milvus host), and never the secret's name."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from src.app_env import secret_name
 from src.cli.environments import add_env_option
 from src.errors import SecretsError
 from src.logs import masker
-from src.payload import parse_secret
+from src.payload import KNOWN_KEYS, parse_secret
 
 if TYPE_CHECKING:
     from src.aws import SecretsClient
@@ -23,7 +28,10 @@ if TYPE_CHECKING:
 
 
 def target(args: argparse.Namespace) -> str:
-    return str(args.name or secret_name(args.env))
+    """The secret the command works on; its name is never masked where it occurs."""
+    name = str(args.name or secret_name(args.env))
+    masker.protect(name)
+    return name
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -49,5 +57,9 @@ def add_secret_command(
 
 def remember(raw: str | None) -> None:
     """Register a payload's values with the mask, so that --debug tracebacks cannot show them."""
+    from src.loader import credential_groups  # the service's rule; imported late, the CLI starts fast
+
     with contextlib.suppress(SecretsError):
-        masker.register(parse_secret(raw).values.values())
+        values = parse_secret(raw).values
+        groups, lines = credential_groups([values], extra=frozenset(values) - KNOWN_KEYS)
+        masker.add(groups, lines=lines)

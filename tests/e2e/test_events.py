@@ -153,7 +153,7 @@ def test_duplicate_late_and_foreign_events_fetch_nothing(
     assert wire.calls["GetSecretValue"] == fetches
     body = full_health(url)
     assert versions(body, world.name) == second and body["status"] == "ok"
-    assert body["events"]["refreshes"] == 2  # the rotation and the late event; the rest were ignored
+    assert body["events"]["wakes"] == 2  # the rotation and the late event; the rest were ignored
     # Least privilege on the wire: the event source only ever called ReceiveMessage.
     sqs_actions = {a for a in wire.calls if a not in ("DescribeSecret", "GetSecretValue")}
     assert sqs_actions == {"ReceiveMessage"}
@@ -226,6 +226,6 @@ def test_the_stacks_rule_delivers_what_the_service_reads(moto_sqs: str, service:
         entry = {"Source": "aws.secretsmanager", "DetailType": "Secret Label Updated", "Detail": json.dumps(detail)}
         assert bus.put_events(Entries=[{**entry, "Resources": [world.arn]}])["FailedEntryCount"] == 0
     body = wait_for_body(url, lambda b: versions(b, world.name) == version, 5, "the rotated version")
-    assert body["events"]["refreshes"] == 1
+    assert body["events"]["wakes"] == 1
     queued = world.sqs.receive_message(QueueUrl=world.queue, MaxNumberOfMessages=10, VisibilityTimeout=0)
     assert [json.loads(m["Body"])["detail"]["labelUpdated"] for m in queued["Messages"]] == ["AWSCURRENT"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,16 +13,17 @@ from typing import Any, TypeVar
 
 import pytest
 
-from src import logs, metrics
+from src import loader as loader_module
+from src import logs, metrics, payload_values
 from src import secrets_manager as sm_module
-from src.config import Settings
+from src.config import Settings, get_config
 from src.environment import EnvironmentApplier
 from src.errors import SecretsError
 from src.logs import SecretMasker
 from src.payload import parse_secret
 from src.payload_json import MAX_NESTING_DEPTH
 from src.secrets_manager import SecretsBootstrapper
-from tests.support.canary import SERVICE_ACCOUNT, canary_secret_string, leaked
+from tests.support.canary import SERVICE_ACCOUNT, canary_secret_string
 
 NAME = "short-cut/prod/app"
 T = TypeVar("T")
@@ -78,20 +80,16 @@ def in_thread(call: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[no-any-return]
 
 
-def test_a_nesting_that_validates_in_a_thread_and_overflows_on_the_loop_is_never_ok(
+def test_a_deep_nesting_is_refused_in_the_refresh_and_recorded_degraded(
     sm: Any, boot: SecretsBootstrapper, emf: io.StringIO
 ) -> None:
     sm.create_secret(Name=NAME, SecretString=canary_secret_string())
     boot.load(production())
     sm.put_secret_value(SecretId=NAME, SecretString=nested(900))
 
-    def refresh_then_commit() -> None:
-        prepared = in_thread(lambda: boot.refresh(production()))  # the worker thread, a shallow stack
-        assert prepared is not None
-        at_depth(400, lambda: boot.commit(prepared))  # the event loop, a deeper one
-
+    # The nesting is judged in prepare (a worker thread), whatever the stack: the commit is never reached.
     with pytest.raises(SecretsError):
-        refresh_then_commit()
+        in_thread(lambda: boot.refresh(production()))
     status = boot.status
     assert status.error is not None and status.full()["error"] is not None
     assert any(json.loads(line).get("SecretRefreshFailure") == 1 for line in emf.getvalue().splitlines())
@@ -113,21 +111,70 @@ def test_nesting_is_judged_the_same_whatever_the_stack_depth(frames: int) -> Non
     parse_secret(canary_secret_string(MILVUS_HOST="[[[[{{{{" * 100 + "host"))
 
 
-def test_an_unexpected_failure_inside_commit_is_recorded(
+def test_a_commit_that_fails_at_its_first_side_effect_changes_nothing_and_is_recorded(
     sm: Any, boot: SecretsBootstrapper, emf: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A real filesystem fault between prepare and commit: the service-account file's rename target
+    is a directory (os.replace cannot replace it). Recorded, degraded, and nothing changed."""
+    monkeypatch.delenv("APP_SECRET_KEY", raising=False)
     sm.create_secret(Name=NAME, SecretString=canary_secret_string())
     boot.load(production())
-    sm.put_secret_value(SecretId=NAME, SecretString=canary_secret_string(APP_SECRET_KEY="CANARYrotated-0000000000"))
+    before_status, before_config, before_mask = boot.status, get_config(), boot._masker.current
+    before_env = dict(os.environ)
+    rotated = "CANARYrotated-commit-fault-31337"
+    sm.put_secret_value(SecretId=NAME, SecretString=canary_secret_string(APP_SECRET_KEY=rotated))
+    prepared = boot.refresh(production())
+    assert prepared is not None
+    target = Path(before_config.google_application_credentials or "")
+    target.unlink()
+    target.mkdir()
+    (target / "occupied").write_text("x")
+    with pytest.raises(SecretsError) as caught:
+        boot.commit(prepared)
+    assert caught.value.code == "ServiceAccountFile"
+    assert boot.status.error is caught.value and boot.status.version_ids == before_status.version_ids
+    assert (
+        get_config() is before_config and dict(os.environ) == before_env and os.environ.get("APP_SECRET_KEY") != rotated
+    )
+    assert boot._masker.current is before_mask
+    assert any(json.loads(line).get("SecretRefreshFailure") == 1 for line in emf.getvalue().splitlines())
+
+
+def test_nothing_after_the_first_side_effect_can_fail_the_commit(
+    sm: Any, boot: SecretsBootstrapper, emf: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the environment is written, a failing report (metrics, the version log line) does not
+    turn the commit into a failure: config, status and mask follow the environment."""
+    sm.create_secret(Name=NAME, SecretString=canary_secret_string())
+    boot.load(production())
+    rotated = "CANARYrotated-0000000000"
+    sm.put_secret_value(SecretId=NAME, SecretString=canary_secret_string(APP_SECRET_KEY=rotated))
     prepared = boot.refresh(production())
     assert prepared is not None
 
-    def broken(_: Any) -> None:
-        raise RecursionError("CANARY deep inside the commit")
+    def broken(*_: Any, **__: Any) -> None:
+        raise RecursionError("CANARY deep inside the reporting")
 
-    monkeypatch.setattr(sm_module, "install_config", broken)
-    with pytest.raises(SecretsError) as caught:
-        boot.commit(prepared)
-    assert caught.value.code == "InternalError" and leaked(str(caught.value)) == []
-    assert boot.status.error is caught.value and boot.status.full()["error"] is not None
-    assert any(json.loads(line).get("SecretRefreshFailure") == 1 for line in emf.getvalue().splitlines())
+    monkeypatch.setattr(metrics, "version_changed", broken)
+    monkeypatch.setattr(sm_module, "_log_loaded", broken)
+    status = boot.commit(prepared)
+    assert status.error is None and boot.status is status and status.version_ids == prepared.versions
+    assert os.environ["APP_SECRET_KEY"] == rotated
+    key = get_config().app_secret_key
+    assert key is not None and key.get_secret_value() == rotated
+    assert boot._masker.current is prepared.mask
+    assert not any(json.loads(line).get("SecretRefreshFailure") for line in emf.getvalue().splitlines())
+
+
+def test_example_keys_are_judged_in_prepare_not_in_the_commit(
+    sm: Any, boot: SecretsBootstrapper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sm.create_secret(Name=NAME, SecretString=canary_secret_string())
+    prepared = boot.prepare(production())
+
+    def refused(_: Any) -> list[str]:
+        raise AssertionError("known_example_keys called in the commit")
+
+    monkeypatch.setattr(payload_values, "known_example_keys", refused)
+    monkeypatch.setattr(loader_module, "known_example_keys", refused)
+    assert boot.commit(prepared).example_keys == prepared.example_keys == ()

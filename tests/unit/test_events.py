@@ -161,7 +161,7 @@ def test_a_new_event_wakes_once_and_a_seen_one_pauses() -> None:
     message = ("m-1", json.dumps(envelope()))
     reader.batches = [[message], [message], [("m-2", json.dumps(envelope()))], []]
     assert src.run_once() == 0.0 and woken == [NAME]
-    assert src.state.state == "ok" and src.state.refreshes == 1 and src.state.last_event_at is not None
+    assert src.state.state == "ok" and src.state.wakes == 1 and src.state.last_event_at is not None
     # Still visible (nobody deletes it): seen, so no second wake, and a pause before the next receive.
     assert 0.75 <= src.run_once() <= 1.25 and woken == [NAME]
     # EventBridge delivered the same event twice (another message id, the same event id).
@@ -327,9 +327,56 @@ def test_health_shows_the_source_in_the_full_view_only_and_stays_ok() -> None:
     code, full = renderer.render(full=True)
     data = json.loads(full)
     assert code == 200 and data["status"] == "ok"
-    assert data["events"] == {"state": "failing", "error": "AccessDenied", "last_event_at": None, "refreshes": 0}
+    assert data["events"] == {"state": "failing", "error": "AccessDenied", "last_event_at": None, "wakes": 0}
     HealthBody.model_validate_json(full, strict=True)
     code, minimal = renderer.render(full=False)
     assert code == 200 and "events" not in json.loads(minimal) and b"AccessDenied" not in minimal
     state = EventSourceState("ok")  # a new snapshot is rendered at once, not after the second ticks
     assert json.loads(renderer.render(full=True)[1])["events"]["state"] == "ok"
+
+
+# -- what a message body may not do (sizes, log forging) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        "v1",  # too short for a Secrets Manager version id
+        "a" * 65,
+        "b2c3d4e5-6789-01bc-def0-EXAMPLE22222\nINFO forged line",
+        "b2c3d4e5-6789-01bc-def0-EXAMPLE2222 ",
+        "x" * 200_000,
+    ],
+)
+def test_a_malformed_version_id_is_dropped_with_a_warning_that_quotes_nothing(
+    version: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    woken: list[str] = []
+    body = json.dumps(envelope(version=version))
+
+    class Once:
+        def receive(self) -> list[tuple[str, str]]:
+            return [("m-bad", body)]
+
+    with pytest.raises(events.MalformedEvent):
+        parse_event(body)
+    src = EventSource(Once(), names=(NAME,), served=lambda: {NAME: OLD}, wake=lambda e, n: woken.append(n))
+    with caplog.at_level("DEBUG", logger="short_cut.events"):
+        src.run_once()
+        src.run_once()  # the same message again: remembered, not warned twice
+    assert woken == [] and src.state.wakes == 0
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "dropped" in warnings[0].getMessage()
+    logged = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
+    assert version.strip() not in logged and "forged" not in logged
+
+
+def test_long_ids_are_remembered_by_digest_so_memory_stays_bounded() -> None:
+    seen = SeenIds(capacity=50)
+    huge = [f"{n:06d}" + "z" * 100_000 for n in range(200)]
+    for identifier in huge:
+        assert seen.add(identifier)
+    assert len(seen) == 50
+    assert not seen.add(huge[-1])  # still recognised (by its digest)
+    stored = sum(len(k) for k in seen._ids)
+    assert stored <= 50 * events.MAX_ID_LENGTH

@@ -35,7 +35,11 @@ def test_example_credentials_are_degraded_not_ok() -> None:
     assert overall(SecretStatus(loaded=True, verified_at=now), now=now) == "ok"
     code, body = HealthRenderer(lambda: examples, app_env="production", version="t").render(full=False)
     assert code == 200 and json.loads(body)["status"] == "degraded"
-    assert json.loads(body)["secrets"]["error"] == {"code": "ExampleCredentials"}
+    # A stranger is not told the service runs on public example keys; the operator's view names them.
+    assert json.loads(body)["secrets"]["error"] == {"code": "Degraded"}
+    assert b"ExampleCredentials" not in body
+    code, body = HealthRenderer(lambda: examples, app_env="production", version="t").render(full=True)
+    assert json.loads(body)["secrets"]["error"]["code"] == "ExampleCredentials"
 
 
 def test_renderer_caches_per_snapshot_and_follows_changes() -> None:

@@ -107,16 +107,19 @@ def test_ignored_values_equal_to_field_names_never_touch_a_field_name_or_an_iden
         "NOTE_D": "version_ids",
         "NOTE_E": "orion-billing/prod/app",
         "NOTE_F": "unrelated-but-long-value-77",
+        "NOTE_G": "eu-west-3-zone-b",  # ignored and not listed: not a credential, never masked
     }
     version = sm.create_secret(Name=NAME, SecretString=canary_secret_string(**ignored))["VersionId"]
     configure_logging(json_lines=json_lines, level="INFO")
-    # NOTE_E, equal to the secret's name, is marked as a credential (listed in SECRETS_EXTRA_KEYS).
-    boot.load(production(secrets_extra_keys="NOTE_E"))
+    # NOTE_E, equal to the secret's name, and NOTE_F are credentials (listed in SECRETS_EXTRA_KEYS).
+    boot.load(production(secrets_extra_keys="NOTE_E,NOTE_F"))
     metrics.report_age(boot.status)
     logging.getLogger("short_cut.test").warning("context %s", ignored["NOTE_F"])
+    logging.getLogger("short_cut.test").warning("zone %s", ignored["NOTE_G"])
     out = lines(capsys, json_lines=json_lines)
     text = "\n".join(out)
     assert "unrelated-but-long-value-77" not in text and f"context {MASK}" in text
+    assert "zone eu-west-3-zone-b" in text
     (age,) = [doc for line in emf.getvalue().splitlines() if "SecretAgeSeconds" in (doc := json.loads(line))]
     assert age["secret_name"] == NAME and age["version_id"] == version
     if json_lines:

@@ -1,5 +1,5 @@
 """The Supervisor's wake-up (src/refresh.py): an event refreshes now, DescribeSecret first; wakes coalesce;
-a wake during a refresh is not lost; with the event source on, interval 0 still refreshes on events."""
+a wake during a refresh is not lost; an event queue with no timed refresh is refused."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from src import refresh
+from src.config import load_settings, settings_error
+from src.errors import ErrorCode
 from src.refresh import Supervisor
 from tests.unit.test_refresh import NAME, FakeClient, make, wait_until
 
@@ -82,22 +85,29 @@ def test_wakes_coalesce_and_one_during_a_refresh_is_not_lost(tmp_path: Path, mon
     boot.applier.cleanup()
 
 
-def test_interval_zero_with_events_still_refreshes_on_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeClient()
-    boot = make(tmp_path, fake, monkeypatch, SECRETS_REFRESH_INTERVAL="0", SECRETS_EVENTS_QUEUE_URL=QUEUE)
-    supervisor = Supervisor(boot)
-
-    async def scenario() -> None:
-        await supervisor.start()
-        await asyncio.sleep(0.1)
-        assert boot.status.next_refresh_at is None  # no timed refresh
-        fake.version = "v-rotated"
-        supervisor.wake()
-        await wait_until(lambda: boot.status.version_ids.get(NAME) == "v-rotated")
-        await supervisor.stop()
-
-    asyncio.run(scenario())
-    boot.applier.cleanup()
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"SECRETS_REFRESH_INTERVAL": "0", "APP_ENV": "production"},
+        {"SECRETS_REFRESH_INTERVAL": "0.0", "APP_ENV": "staging"},
+        {"APP_ENV": "local", "SECRET_NAME": NAME},  # local's default interval is 0
+    ],
+)
+def test_an_event_queue_without_a_timed_refresh_is_refused(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events are best effort (a lost event, a failing queue): the timed refresh is the fallback, so
+    SECRETS_EVENTS_QUEUE_URL with no refresh interval would let a dead source keep old values with /health ok."""
+    for key, value in {**env, "SECRETS_EVENTS_QUEUE_URL": QUEUE}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError) as caught:
+        load_settings()
+    error = settings_error(caught.value)
+    assert error.code == ErrorCode.InvalidConfiguration
+    assert "SECRETS_REFRESH_INTERVAL" in error.message and "SECRETS_EVENTS_QUEUE_URL" in error.message
+    assert "above 0" in error.hint and QUEUE not in str(error.to_dict())
+    monkeypatch.setenv("SECRETS_REFRESH_INTERVAL", "60")
+    assert load_settings().refresh_interval == 60  # the same queue with a fallback poll is fine
 
 
 def test_the_delay_is_random_and_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -376,6 +376,32 @@ def test_every_nth_unchanged_refresh_reads_the_version_in_use(tmp_path: Path) ->
     assert boot.status.error is None and boot.status.version_ids == {NAME: SERVED}
 
 
+def test_fetching_a_new_version_counts_as_the_read_and_restarts_the_count(tmp_path: Path) -> None:
+    """A refresh that fetches a new version has just read what will be in use: the next verify
+    read is SECRETS_VERIFY_EVERY unchanged refreshes after it, not sooner."""
+    boot, stubber = stubbed(tmp_path)
+    settings = production(secrets_verify_every=3)
+    expect_get(stubber, VersionStage="AWSCURRENT")
+    boot.load(settings)
+    expect_describe(stubber)
+    expect_describe(stubber)
+    new = "a1b2c3d4-0000-4000-8000-000000000002"
+    moved = {"ARN": ARN, "Name": NAME, "VersionIdsToStages": {new: ["AWSCURRENT"], SERVED: ["AWSPREVIOUS"]}}
+    stubber.add_response("describe_secret", moved, {"SecretId": NAME})  # the third: a new version
+    fetched = {"ARN": ARN, "Name": NAME, "VersionId": new, "SecretString": canary_secret_string()}
+    stubber.add_response("get_secret_value", fetched, {"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    for _ in range(2):  # two unchanged refreshes after it: DescribeSecret only, no verify read
+        stubber.add_response("describe_secret", moved, {"SecretId": NAME})
+    assert boot.refresh(settings) is None and boot.refresh(settings) is None
+    prepared = boot.refresh(settings)
+    assert prepared is not None
+    boot.commit(prepared)
+    assert boot.refresh(settings) is None and boot.refresh(settings) is None
+    stubber.assert_no_pending_responses()
+    assert boot.status.error is None and boot.status.version_ids == {NAME: new}
+    boot.applier.cleanup()
+
+
 def test_verify_every_zero_never_reads(tmp_path: Path) -> None:
     boot, stubber = stubbed(tmp_path)
     settings = production(secrets_verify_every=0)
