@@ -293,7 +293,7 @@ def test_every_module_the_image_runs_is_precompiled(image: str) -> None:
 
 
 def test_readme_podman_commands_are_the_ones_run_here() -> None:
-    """The README tells a podman user to run `podman-compose up` and `podman-compose --profile aws
+    """The README tells a podman user to run `.venv/bin/podman-compose up` and `... --profile aws
     up`; the two compose tests above run exactly those global arguments (plus this sandbox's
     host-network override and `-d --no-build`), so the README's podman commands are what is
     proven to come up healthy."""
@@ -301,6 +301,9 @@ def test_readme_podman_commands_are_the_ones_run_here() -> None:
 
     blocks = [block for block in parse((ROOT / "README.md").read_text(encoding="utf-8")) if block.mode == COMPOSE]
     podman_lines = [
-        command for block in blocks for command in split_commands(block.code) if command.startswith("podman")
+        command
+        for block in blocks
+        for command in split_commands(block.code)
+        if command.split()[0].endswith("podman-compose") or command.startswith("podman ")
     ]
     assert [compose_arguments(command) for command in podman_lines] == [[], ["--profile", "aws"]], podman_lines
