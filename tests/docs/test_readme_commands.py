@@ -56,7 +56,7 @@ import pytest
 import yaml
 
 from tests.support import canary
-from tests.support.processes import DUMMY_CREDENTIALS, ROOT, free_port, start_moto
+from tests.support.processes import DUMMY_CREDENTIALS, ROOT, free_port, running_moto
 from tests.support.readme_blocks import (
     COMPOSE,
     ILLUSTRATION,
@@ -142,11 +142,8 @@ def user_path() -> str:
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process, url = start_moto(tmp_path_factory.mktemp("readme-moto"))
-    try:
+    with running_moto(tmp_path_factory.mktemp("readme-moto")) as url:
         yield url
-    finally:
-        process.stop()
 
 
 def aws_client(service: str, url: str) -> Any:

@@ -12,18 +12,15 @@ import boto3
 import pytest
 
 from tests.support.fault_proxy import FaultProxy
-from tests.support.processes import DUMMY_CREDENTIALS, Process, start_moto, start_service
+from tests.support.processes import DUMMY_CREDENTIALS, Process, running_moto, start_service
 
 REGION = "us-east-1"
 
 
 @pytest.fixture(scope="session")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process, url = start_moto(tmp_path_factory.mktemp("moto"))
-    try:
+    with running_moto(tmp_path_factory.mktemp("moto")) as url:
         yield url
-    finally:
-        process.stop()
 
 
 def moto_client(service: str, moto_url: str) -> Any:

@@ -15,7 +15,7 @@ from src.cli.audit.live import ALARM_NAMESPACE, ALARM_SUFFIXES, LIVE
 from src.cli.audit.offline import OFFLINE
 from src.cli.render import render_all, values_for
 from tests.support.canary import canary_secret_string, leaked
-from tests.support.processes import BIN, DUMMY_CREDENTIALS, ROOT, clean_environment, start_moto
+from tests.support.processes import BIN, DUMMY_CREDENTIALS, ROOT, clean_environment, running_moto
 from tests.unit.cli.audit.test_offline import BREAKS, copy_with_dockerfile
 
 ACCOUNT = "123456789012"  # moto's account
@@ -28,11 +28,8 @@ def copy(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fresh_moto(tmp_path: Path) -> Iterator[str]:
-    process, url = start_moto(tmp_path)
-    try:
+    with running_moto(tmp_path) as url:
         yield url
-    finally:
-        process.stop()
 
 
 def audit(*args: str, endpoint: str | None = None) -> subprocess.CompletedProcess[str]:

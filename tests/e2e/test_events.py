@@ -27,16 +27,13 @@ from tests.e2e.conftest import ServiceFactory, moto_client, production_env
 from tests.support import cfn
 from tests.support.canary import canary_secret_string, leaked
 from tests.support.fault_proxy import Fault, FaultProxy
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, running_moto
 
 
 @pytest.fixture(scope="module")
 def moto_sqs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process, url = start_moto_sqs(tmp_path_factory.mktemp("moto-sqs"))
-    try:
+    with running_moto(tmp_path_factory.mktemp("moto-sqs"), start_moto_sqs) as url:
         yield url
-    finally:
-        process.stop()
 
 
 @pytest.fixture

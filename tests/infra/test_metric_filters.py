@@ -23,7 +23,7 @@ from tests.infra.filter_pattern import matches
 from tests.support import cfn
 from tests.support.canary import canary_payload, leaked
 from tests.support.fault_proxy import Fault, FaultProxy
-from tests.support.processes import DUMMY_CREDENTIALS, Process, start_moto, start_service
+from tests.support.processes import DUMMY_CREDENTIALS, Process, running_moto, start_service
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra/cloudformation/short-cut.yaml"
@@ -42,11 +42,8 @@ def filters() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process, url = start_moto(tmp_path_factory.mktemp("moto"))
-    try:
+    with running_moto(tmp_path_factory.mktemp("moto")) as url:
         yield url
-    finally:
-        process.stop()
 
 
 def wait_for(url: str, predicate: Callable[[dict[str, object]], bool], timeout: float = 30) -> None:

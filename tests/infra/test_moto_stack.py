@@ -21,7 +21,7 @@ import pytest
 
 from src.cli.render import render_all, values_for
 from tests.support import cfn
-from tests.support.processes import ROOT, start_moto
+from tests.support.processes import ROOT, moto_client_kwargs, running_moto
 
 STACK = "short-cut-prod"
 TEMPLATE = ROOT / "infra/cloudformation/short-cut.yaml"
@@ -61,16 +61,8 @@ CONTAINER_FIELDS = (
 
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    process, url = start_moto(tmp_path_factory.mktemp("moto"))
-    try:
-        yield {
-            "region_name": REGION,
-            "endpoint_url": url,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-        }
-    finally:
-        process.stop()
+    with running_moto(tmp_path_factory.mktemp("moto")) as url:
+        yield moto_client_kwargs(url, REGION)
 
 
 def client(aws: dict[str, Any], service: str) -> Any:

@@ -18,7 +18,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.processes import ROOT, start_moto
+from tests.support.processes import ROOT, moto_client_kwargs, running_moto
 
 TEMPLATE = ROOT / "infra/cloudformation/short-cut.yaml"
 ECR_TEMPLATE = ROOT / "infra/cloudformation/ecr.yaml"
@@ -38,16 +38,8 @@ EVENT_TYPES = {"AWS::SQS::Queue", "AWS::Events::Rule", "AWS::IAM::Policy"}
 
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    process, url = start_moto(tmp_path_factory.mktemp("moto"))
-    try:
-        yield {
-            "region_name": REGION,
-            "endpoint_url": url,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-        }
-    finally:
-        process.stop()
+    with running_moto(tmp_path_factory.mktemp("moto")) as url:
+        yield moto_client_kwargs(url, REGION)
 
 
 def client(aws: dict[str, Any], service: str) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.processes import DUMMY_CREDENTIALS, start_moto
+from tests.support.processes import moto_client_kwargs, running_moto
 
 REGION = "us-east-1"
 NAME = "short-cut/prod/app"
@@ -27,17 +27,9 @@ PLACEHOLDERS = '{"OPENAI_API_KEY": "<set with python -m src.cli push>"}'
 
 @pytest.fixture(scope="module")
 def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    process, url = start_moto(tmp_path_factory.mktemp("moto"))
-    try:
-        kwargs = {
-            "region_name": REGION,
-            "endpoint_url": url,
-            "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        }
+    with running_moto(tmp_path_factory.mktemp("moto")) as url:
+        kwargs = moto_client_kwargs(url, REGION)
         yield {s: boto3.client(s, **kwargs) for s in ("secretsmanager", "cloudformation")}  # type: ignore[call-overload]
-    finally:
-        process.stop()
 
 
 def gone(sm: Any, timeout: float = 30) -> bool:

@@ -24,7 +24,7 @@ import boto3
 import pytest
 
 from tests.infra.test_deploy_rules import template
-from tests.support.processes import ROOT, start_moto
+from tests.support.processes import ROOT, moto_client_kwargs, running_moto
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"
@@ -69,16 +69,8 @@ def rotation_event(event_name: str, secret_id: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    process, url = start_moto(tmp_path_factory.mktemp("moto"))
-    try:
-        yield {
-            "region_name": REGION,
-            "endpoint_url": url,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-        }
-    finally:
-        process.stop()
+    with running_moto(tmp_path_factory.mktemp("moto")) as url:
+        yield moto_client_kwargs(url, REGION)
 
 
 def delivered(aws: dict[str, str], env: str, entries: list[dict[str, str]]) -> list[str]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +115,26 @@ def start_moto(log_dir: Path) -> tuple[Process, str]:
     url = f"http://127.0.0.1:{port}"
     wait_for(f"{url}/moto-api/", timeout=30)
     return process, url
+
+
+@contextlib.contextmanager
+def running_moto(log_dir: Path, start: Callable[[Path], tuple[Process, str]] = start_moto) -> Iterator[str]:
+    """A moto_server on a free loopback port for the `with` block, stopped after whatever happens."""
+    process, url = start(log_dir)
+    try:
+        yield url
+    finally:
+        process.stop()
+
+
+def moto_client_kwargs(url: str, region: str = "us-east-1") -> dict[str, str]:
+    """boto3 client arguments for a moto_server at `url`, with the dummy credentials."""
+    return {
+        "region_name": region,
+        "endpoint_url": url,
+        "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
 
 
 def start_service(log_dir: Path, env: Mapping[str, str], *, port: int | None = None) -> tuple[Process, str]:
