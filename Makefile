@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-api.txt requirements-dev.tx
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell cksum < requirements-infra.txt | cut -d' ' -f1)
 LAMBDA_ZIP := build/short-cut-rotation.zip
-LAMBDA_FILES := src/__init__.py src/errors.py src/payload.py src/payload_keys.py src/payload_values.py src/payload_json.py \
-	src/aws.py src/aws_errors.py src/botocore_session.py src/rotation/__init__.py src/rotation/lambda_function.py
+LAMBDA_FILES := src/__init__.py src/errors.py src/secret/__init__.py src/secret/payload.py src/secret/keys.py src/secret/values.py src/secret/json_object.py \
+	src/aws/__init__.py src/aws/client.py src/aws/errors.py src/aws/botocore_session.py src/rotation/__init__.py src/rotation/lambda_function.py
 
 .PHONY: help venv infra-venv run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability image image-tag push-image clean
 
@@ -63,6 +63,7 @@ lint: $(STAMP) ## ruff check and format check, mypy, shellcheck, hadolint
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/shellcheck entrypoint.sh .ci/run tests/container/build-standin-base.sh
 	$(BIN)/hadolint Dockerfile tests/container/moto-standin.Containerfile
 

@@ -6,7 +6,7 @@ alternation of every form of every value). The target: a line costs at most 2x w
 typical line cost before, with a typical secret.
 
 Measured in one process, interleaved, median of the runs:
-- today's mask (src.logs, built by src.loader.log_mask as a load builds it) with a typical
+- today's mask (src.telemetry.mask, built by src.loading.masking.log_mask as a load builds it) with a typical
   secret (the canary) and with a 64 KiB secret of many short PEM-like lines;
 - the mask as it was before issue 19 (every parsed value of 4+ characters, each
   service-account field and PEM line, in one regex alternation: reproduced below) with
@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from src.loader import log_mask
-from src.logs import SecretMasker
-from src.payload import parse_secret
+from src.loading.masking import log_mask
+from src.secret.payload import parse_secret
+from src.telemetry.mask import SecretMasker
 from tests.support.canary import CANARY_VALUES, SERVICE_ACCOUNT, canary_secret_string
 
 SECTION = "log mask"
@@ -53,7 +53,7 @@ def short_line_secret(line_length: int = 16) -> str:
 
 
 def legacy_mask(values: Iterable[str]) -> Callable[[str], str]:
-    """The mask before issue 19 (src/logs.py at 5a0d3eb), JSON mode: one alternation of the
+    """The mask before issue 19 (src/telemetry/logs.py at 5a0d3eb), JSON mode: one alternation of the
     JSON-escaped forms of every value, its service-account fields and PEM lines, 4+ characters."""
     forms: set[str] = set()
     for value in values:

@@ -51,7 +51,9 @@ def _wrap(owner: Any, attribute: str, name: str) -> None:
 
 def _install() -> None:
     """Wrap the steps of the first load; modules are imported here, so count this as imports."""
-    from src import aws, loader, secrets_manager
+    from src import secrets_manager
+    from src.aws import client as aws
+    from src.loading import loader
 
     _wrap(aws, "build_client", "client")
     _wrap(aws.SecretsClient, "get_secret", "fetch")

@@ -16,14 +16,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from src import __version__, metrics, startup_gc, task_metadata
+from src import __version__
+from src.aws import task_metadata
 from src.config import load_settings, settings_error
-from src.events import OFF, EventSource
-from src.events_sqs import event_source
-from src.health import HealthRenderer, health_router
-from src.logs import configure_logging
-from src.refresh import Supervisor
+from src.events.source import OFF, EventSource
+from src.events.sqs import event_source
+from src.loading.refresh import Supervisor
 from src.secrets_manager import SecretsBootstrapper, get_bootstrapper
+from src.startup import gc_pause
+from src.telemetry import metrics
+from src.telemetry.logs import configure_logging
+from src.web.health import HealthRenderer, health_router
 
 EX_CONFIG = 78
 
@@ -52,10 +55,10 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
         # recorded and retried with backoff by the Supervisor's task, which then refreshes.
         nonlocal events
         await supervisor.start(settings)
-        # SECRETS_EVENTS_QUEUE_URL: `Secret Label Updated` events wake the Supervisor (src.events).
+        # SECRETS_EVENTS_QUEUE_URL: `Secret Label Updated` events wake the Supervisor (src.events.source).
         events = event_source(settings, boot, asyncio.get_running_loop(), lambda: supervisor.wake())
         # The first load has been tried: start-up is over, whatever its outcome.
-        startup_gc.settle()
+        gc_pause.settle()
         ticker = asyncio.create_task(metrics.age_ticker(lambda: boot.status), name="secret-age-metric")
         try:
             yield

@@ -8,6 +8,9 @@ against too, and the region and the `.env` name are read in one place. Nothing
 builds the app's config at import time: `update_config_from_env()` does, after
 the secrets are in, and `get_config()` returns the instance in use. Swapping is
 one reference assignment, so a reader sees the old or the new config, never a mix.
+
+(Over 250 lines: it is the one settings schema, a table of fields with their validators; splitting
+it would give the service two places to read its configuration from.)
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 from pydantic_settings.sources.utils import parse_env_vars
 
 from src.app_env import REGION_VARIABLES, AppEnv, region_from, secret_names
-from src.aws import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT
+from src.aws.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT
 from src.errors import ErrorCode, SecretsError
 
 # The `.env` file read after the environment, unless ENV_FILE names another (tests do).
@@ -63,7 +66,7 @@ class Settings(BaseSettings):
     # Comma list of keys beyond the guide's seven that the secret may put into os.environ.
     # Set in the task definition, never in the secret (SECRETS_* keys are forbidden there).
     secrets_extra_keys: str | None = None
-    # The SQS queue of `Secret Label Updated` events (src.events); None: polling only.
+    # The SQS queue of `Secret Label Updated` events (src.events.source); None: polling only.
     secrets_events_queue_url: str | None = None
     log_level: LogLevel = DEFAULT_LOG_LEVEL
     # None: JSON lines in staging/production, text elsewhere.

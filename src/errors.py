@@ -5,6 +5,8 @@ failure the service, the CLI or the rotation Lambda reports is a `SecretsError`
 whose code is an `ErrorCode` member, except an AWS error code this project has no
 member for, which `SecretsError.from_aws` passes through with a generic hint. The
 wire format (`/health`, CLI output, metric properties) is the code's string.
+
+(Over 250 lines, `ErrorCode` over 150: a data table, one member and its hint per code.)
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from src import prefetch, startup_gc
+from src.startup import gc_pause, prefetch
 
 # No cyclic collection while start-up builds its heap; the lifespan turns it back on.
-startup_gc.pause()
+gc_pause.pause()
 # Before src.app's imports (FastAPI, pydantic, ...): the child fetches the secrets on the other
 # core while this process imports, so start it first.
 prefetch.start()

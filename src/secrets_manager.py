@@ -1,6 +1,6 @@
 """Secret bootstrap: `bootstrap_secrets()`, commit, failure recording and swap callbacks.
 
-One load is two steps. `prepare` (src.loader) fetches every secret (AWS) or reads
+One load is two steps. `prepare` (src.loading.loader) fetches every secret (AWS) or reads
 the environment (local) and validates the whole, including the typed Settings; it
 touches nothing. `commit` applies the result to the service-account file,
 `os.environ`, then the mask, the config and the status, and cannot fail after its
@@ -8,7 +8,12 @@ first side effect (everything that can fail, the example-key check included, is 
 prepare). A bad payload therefore changes nothing, and a refresh that
 fails keeps the last good values. The status is an immutable snapshot, replaced
 whole; `/health` renders it and never computes it. When to load and refresh is
-src.refresh's business.
+src.loading.refresh's business.
+
+(Over 250 lines, and `SecretsBootstrapper` a little over 150: commit and the failure
+recording must see the same state under one lock, and the guide's facade
+`from src.secrets_manager import bootstrap_secrets` lives here; prepare, the mask and the
+refresh loop are already elsewhere.)
 """
 
 from __future__ import annotations
@@ -23,15 +28,17 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from src import metrics, task_metadata
-from src.aws import SecretsClient
+from src.aws import task_metadata
+from src.aws.client import SecretsClient
 from src.config import Settings, install_config, load_settings, settings_error
-from src.environment import EnvironmentApplier
 from src.errors import ErrorCode, SecretsError
-from src.loader import ClientFactory, Loader, Prepared, default_client_factory
-from src.logs import SecretMasker, masker, process_age_ms
-from src.status import SOURCE_AWS, SecretStatus
-from src.status import now as _now
+from src.loading.environment import EnvironmentApplier
+from src.loading.loader import ClientFactory, Loader, Prepared, default_client_factory
+from src.secret.status import SOURCE_AWS, SecretStatus
+from src.secret.status import now as _now
+from src.telemetry import metrics
+from src.telemetry.logs import process_age_ms
+from src.telemetry.mask import SecretMasker, masker
 
 __all__ = ["Prepared", "SecretStatus", "SecretsBootstrapper", "bootstrap_secrets", "get_bootstrapper"]
 
@@ -43,7 +50,7 @@ SwapCallback = Callable[[SecretStatus], None]
 class SecretsBootstrapper:
     """Loads and refreshes secrets in the process and keeps the status; thread-safe.
 
-    What src.refresh.Supervisor uses of it is `status`, `load`, `refresh`, `commit`,
+    What src.loading.refresh.Supervisor uses of it is `status`, `load`, `refresh`, `commit`,
     `warm` and `schedule` (see its `Secrets` protocol).
     """
 
@@ -227,7 +234,7 @@ def _log_loaded(prepared: Prepared, overridden: tuple[str, ...], status: SecretS
     for warning in bundle.warnings:
         log.warning("secret warning: %s", warning)
     if prepared.mask.dropped:
-        log.warning("the log mask is full: %d values are not masked (see src.logs)", prepared.mask.dropped)
+        log.warning("the log mask is full: %d values are not masked (see src.telemetry.mask)", prepared.mask.dropped)
     if status.example_keys:
         log.warning(
             "secret holds the example values of infra/iam/secret-structure-example.json: %s",

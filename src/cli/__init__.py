@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from src.app_env import region_from
-from src.aws import SecretsClient
+from src.aws.client import SecretsClient
 from src.cli import audit, fleet, render, rotate_commands, secret_commands
 from src.cli.output import Output, print_error
 from src.errors import ErrorCode, SecretsError
-from src.logs import masker
+from src.telemetry.mask import masker
 
 if TYPE_CHECKING:
     # Generic only in typeshed: argparse's class cannot be subscripted at run time.

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from src import aws
-from src.aws import SecretsClient, aws_errors
-from src.aws_errors import STS
+from src.aws import client as aws_client
+from src.aws.client import SecretsClient, aws_errors
+from src.aws.errors import STS
 from src.errors import ErrorCode, SecretsError
-from src.logs import masker
+from src.telemetry.mask import masker
 
 SESSION_NAME = "short-cut-verify"
 # The shortest session STS grants (AssumeRole API reference, DurationSeconds): verify needs seconds.
@@ -44,5 +44,5 @@ def assume_role_credentials(role_arn: str, sts: Any) -> dict[str, str]:
 def assume_role_client(role_arn: str, client: SecretsClient) -> SecretsClient:
     """A Secrets Manager client holding the role's temporary credentials."""
     # Looked up on the module at call time, so a test can replace build_client.
-    credentials = assume_role_credentials(role_arn, aws.build_client(client.region, service="sts"))
-    return SecretsClient(client.region, client=aws.build_client(client.region, credentials=credentials))
+    credentials = assume_role_credentials(role_arn, aws_client.build_client(client.region, service="sts"))
+    return SecretsClient(client.region, client=aws_client.build_client(client.region, credentials=credentials))

@@ -22,13 +22,13 @@ import secrets
 import sys
 import uuid
 
-from src.aws import CURRENT, PENDING, PREVIOUS, SecretsClient, version_with_stage
+from src.aws.client import CURRENT, PENDING, PREVIOUS, SecretsClient, version_with_stage
 from src.cli.confirm import add_yes_option, confirm_write
 from src.cli.output import Output
 from src.cli.target import add_secret_command, remember, target
 from src.errors import ErrorCode, SecretsError
-from src.logs import masker
-from src.payload import KNOWN_KEYS, replace_key, require_string, validate_strict
+from src.secret.payload import KNOWN_KEYS, replace_key, require_string, validate_strict
+from src.telemetry.mask import masker
 
 GENERATED_KEYS = {"APP_SECRET_KEY": lambda: secrets.token_urlsafe(64)}
 # A staging label of our own (Secrets Manager allows custom labels besides AWSCURRENT,

@@ -1,7 +1,7 @@
 """`push`, `verify` and `describe`: write the app secret, check it as the service would, and
 show its metadata. `rotate` and `rollback` are in rotate_commands.
 
-Built on `src.aws` and `src.payload`, the same code the service runs, so a value
+Built on `src.aws.client` and `src.secret.payload`, the same code the service runs, so a value
 the CLI accepts is one the service accepts. No command prints a value.
 """
 
@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from src.app_env import PROJECT, SHORT_NAMES
-from src.aws import SecretsClient
+from src.aws.client import SecretsClient
 from src.cli.as_role import assume_role_client
 from src.cli.confirm import add_yes_option, confirm_write
 from src.cli.git import git_status
 from src.cli.output import Output
 from src.cli.target import add_secret_command, remember, target
 from src.errors import ErrorCode, SecretsError
-from src.payload import example_keys, key_findings, parse_secret, require_string, validate_strict
+from src.secret.payload import example_keys, key_findings, parse_secret, require_string, validate_strict
 
 EXAMPLE_FILE = Path(__file__).resolve().parents[2] / "infra/iam/secret-structure-example.json"
 

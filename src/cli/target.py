@@ -2,7 +2,7 @@
 which secret it works on: --env, --name), and registering each payload it reads with the
 log mask, so that a --debug traceback cannot show a credential.
 
-The mask follows the service's rule (`src.loader.log_mask`): credentials (the API keys,
+The mask follows the service's rule (`src.loading.masking.log_mask`): credentials (the API keys,
 APP_SECRET_KEY, the service account's private_key, its PEM lines and private_key_id) and,
 since the CLI cannot know the service's SECRETS_EXTRA_KEYS, every key the service does not
 know; never identifiers (the project id, the Milvus host), and never the secret's name."""
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 from src.app_env import secret_name
 from src.cli.environments import add_env_option
 from src.errors import SecretsError
-from src.logs import masker
-from src.payload import KNOWN_KEYS, parse_secret
+from src.secret.payload import KNOWN_KEYS, parse_secret
+from src.telemetry.mask import masker
 
 if TYPE_CHECKING:
-    from src.aws import SecretsClient
+    from src.aws.client import SecretsClient
     from src.cli.output import Output
 
     Handler = Callable[[argparse.Namespace, SecretsClient, Output], int]
@@ -57,7 +57,7 @@ def add_secret_command(
 
 def remember(raw: str | None) -> None:
     """Register a payload's values with the mask, so that --debug tracebacks cannot show them."""
-    from src.loader import credential_groups  # the service's rule; imported late, the CLI starts fast
+    from src.loading.masking import credential_groups  # the service's rule; imported late, the CLI starts fast
 
     with contextlib.suppress(SecretsError):
         values = parse_secret(raw).values

@@ -18,9 +18,9 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from src.aws import CURRENT, PENDING, SecretsClient, version_with_stage
+from src.aws.client import CURRENT, PENDING, SecretsClient, version_with_stage
 from src.errors import ErrorCode, SecretsError
-from src.payload import parse_secret, replace_key, require_string, validate_strict
+from src.secret.payload import parse_secret, replace_key, require_string, validate_strict
 
 log = logging.getLogger("short_cut.rotation")
 log.setLevel(logging.INFO)

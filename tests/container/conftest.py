@@ -137,7 +137,7 @@ for root in sys.argv[1:]:
 """
 
 
-# Where the service may put it: the task's tmpfs, then the fallbacks (src/private_dir.py).
+# Where the service may put it: the task's tmpfs, then the fallbacks (src/loading/private_dir.py).
 KEY_ROOTS = ("/run/short-cut", "/dev/shm", "/tmp", "/var/tmp")
 
 

@@ -268,7 +268,7 @@ def test_runtime_layers_stay_small(image: str) -> None:
 # imports on the way to ready are named too, so a module outside these trees shows up.
 MISSING_BYTECODE = r"""
 import json, os, re, sys, sysconfig, importlib.util
-import uvicorn.main, src.main, src.loader, botocore.session, src.botocore_session
+import uvicorn.main, src.main, src.loading.loader, botocore.session, src.aws.botocore_session
 stdlib = sysconfig.get_path("stdlib")
 skip = re.compile(r"/(site-packages|dist-packages|idlelib|tkinter|turtledemo|lib2to3|ensurepip)/")
 files = [m.__file__ for m in list(sys.modules.values()) if (getattr(m, "__file__", None) or "").endswith(".py")]

@@ -28,7 +28,7 @@ import boto3
 import httpx
 import pytest
 
-from src.private_dir import LOCK_NAME
+from src.loading.private_dir import LOCK_NAME
 from tests.container.conftest import IMAGE, capability_problems, mounts, processes, service_account_files
 from tests.container.ecs_runner import (
     HealthCheck,

@@ -5,7 +5,7 @@ delivered as Secrets Manager -> EventBridge delivers them to an SQS target: the 
 message body (bench.convergence.secret_label_updated, the documentation's example shape). A fault
 proxy in front of moto counts every AWS call on the wire and stands in for a removed permission.
 
-AWS behaviour relied on (cited in src/events.py and tests/unit/test_events.py): a message received with
+AWS behaviour relied on (cited in src/events/source.py and tests/unit/events/test_source.py): a message received with
 VisibilityTimeout=0 stays visible to every reader; SQS and EventBridge deliver at least once, out of order
 at times; a deleted queue answers QueueDoesNotExist (AWS.SimpleQueueService.NonExistentQueue).
 """

@@ -1,8 +1,8 @@
 """`python -m src.cli fleet` over HTTP against moto_server's CloudWatch Logs and Secrets Manager.
 
 The log events are the lines the service's own code writes: version lines from
-src.task_metadata through the JSON logger of src.logs, and SecretAgeSeconds EMF lines
-from src.metrics. They go in with PutLogEvents, as the awslogs driver sends them.
+src.aws.task_metadata through the JSON logger of src.telemetry.logs, and SecretAgeSeconds EMF lines
+from src.telemetry.metrics. They go in with PutLogEvents, as the awslogs driver sends them.
 
 How far moto goes (5.2.5): StartQuery and GetQueryResults work over HTTP, the query
 completes at once, the time window is applied, a missing log group is
@@ -29,8 +29,9 @@ from typing import Any
 
 import pytest
 
-from src import metrics, task_metadata
-from src.logs import configure_logging
+from src.aws import task_metadata
+from src.telemetry import metrics
+from src.telemetry.logs import configure_logging
 from tests.e2e.conftest import moto_client
 from tests.support.canary import canary_secret_string, leaked
 from tests.support.emf import emf_lines
@@ -82,7 +83,7 @@ def masked(line: str, word: str) -> str:
 
 
 def version_line(secret_name: str, version_id: str) -> str:
-    """The line src.task_metadata logs at a start or swap, through the service's JSON log format."""
+    """The line src.aws.task_metadata logs at a start or swap, through the service's JSON log format."""
     configure_logging(json_lines=True)
     buffer = io.StringIO()
     handler = logging.getLogger().handlers[0]

@@ -39,6 +39,10 @@ def test_make_lambda_builds_an_importable_zip(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(archive).namelist())
     assert "src/rotation/lambda_function.py" in names
     assert not any(n.startswith(("src/main", "src/config", "src/cli", "tests/")) for n in names)
+    # Every package the zip holds has its __init__ (src/secret/, src/aws/, ...): without it the import would
+    # fall back to a namespace package and skip the package's own module.
+    packages = {n.rsplit("/", 1)[0] for n in names if n.endswith(".py")}
+    assert {f"{p}/__init__.py" for p in packages} <= names, sorted(packages)
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
         "from src.rotation.lambda_function import lambda_handler, STEPS; "
@@ -55,8 +59,8 @@ def test_make_lambda_builds_an_importable_zip(tmp_path: Path) -> None:
     # The client itself is built from the zip too (botocore from the venv, as the runtime's):
     # a module build_client imports late, missing from LAMBDA_FILES, fails here.
     client_probe = (
-        "import sys; sys.path.insert(0, sys.argv[1]); from src.aws import build_client; "
-        "import src.botocore_session as b; assert b.__file__.startswith(sys.argv[1]), b.__file__; "
+        "import sys; sys.path.insert(0, sys.argv[1]); from src.aws.client import build_client; "
+        "import src.aws.botocore_session as b; assert b.__file__.startswith(sys.argv[1]), b.__file__; "
         "print(build_client('us-east-1').meta.service_model.service_name)"
     )
     assert run_from_zip(client_probe, archive, tmp_path) == "secretsmanager"

@@ -265,7 +265,7 @@ def test_every_reader_sees_an_awscurrent_event_for_its_secret_and_nothing_else(
     assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
 
     def read() -> list[str]:
-        # Two tasks reading as src/events.py does: VisibilityTimeout 0, never deleting.
+        # Two tasks reading as src/events/source.py does: VisibilityTimeout 0, never deleting.
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=0)
         return sorted(json.loads(m["Body"])["detail"]["versionId"] for m in messages.get("Messages", []))
 

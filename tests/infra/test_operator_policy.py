@@ -3,7 +3,7 @@ than the short-cut resources (issue 21: the operator's permissions for push, rot
 rollback, verify --as-role, audit --aws and fleet).
 
 The calls are found in the source, not listed by hand: every `<client>.<method>(` and
-`get_paginator("<method>")` in src/cli and src/aws.py whose method is an operation of a
+`get_paginator("<method>")` in src/cli and src/aws/client.py whose method is an operation of a
 service the CLI builds a client for (botocore's own method-to-operation table). The services
 are found in the source too: the first argument of every `.client(`, `.create_client(` and
 `build_client(..., service=)` call. A client of a service this file does not know (no IAM
@@ -25,7 +25,7 @@ from tests.support import iam
 from tests.support.processes import ROOT
 
 POLICY = ROOT / "infra/iam/operator-policy.json"
-SOURCES = [*sorted((ROOT / "src/cli").rglob("*.py")), ROOT / "src/aws.py"]
+SOURCES = [*sorted((ROOT / "src/cli").rglob("*.py")), ROOT / "src/aws/client.py"]
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
 # botocore's service name -> the IAM prefix of its actions (Service Authorization Reference).

@@ -12,16 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from src import config
-from src.aws import FetchedSecret
+from src.aws.client import FetchedSecret
 from src.config import Settings
-from src.environment import EnvironmentApplier
 from src.errors import SecretsError
-from src.logs import SecretMasker
-from src.payload import SERVICE_ACCOUNT_KEY
+from src.loading.environment import EnvironmentApplier
+from src.secret.payload import SERVICE_ACCOUNT_KEY
 from src.secrets_manager import SecretsBootstrapper
+from src.telemetry.mask import SecretMasker
 from tests.reliability import report
 from tests.support.canary import SERVICE_ACCOUNT, canary_payload, leaked
-from tests.unit.test_payload import BAD_PAYLOADS
+from tests.unit.secret.test_payload import BAD_PAYLOADS
 
 NAME = "short-cut/prod/app"
 

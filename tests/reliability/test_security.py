@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from src import logs
-from src.logs import SecretMasker, configure_logging
+from src.telemetry import mask as mask_module
+from src.telemetry.logs import configure_logging
+from src.telemetry.mask import SecretMasker
 from tests.e2e.conftest import ServiceFactory, production_env
 from tests.reliability import report
 from tests.reliability.conftest import SEEN
@@ -222,7 +223,7 @@ def test_no_logging_path_leaks_in_either_format(
     json_lines: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     mask = SecretMasker()
-    monkeypatch.setattr(logs, "masker", mask)
+    monkeypatch.setattr(mask_module, "masker", mask)
     mask.register([*SECRET.values(), json.dumps(SA)])
     configure_logging(json_lines=json_lines, level="DEBUG")
     emit_every_path()

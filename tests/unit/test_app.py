@@ -16,12 +16,13 @@ from pythonjsonlogger.json import JsonFormatter
 
 import src
 from src import app as app_module
-from src import prefetch, startup_gc
 from src.app import create_app
 from src.config import Settings
-from src.environment import EnvironmentApplier
-from src.logs import MaskingFormatter
+from src.loading.environment import EnvironmentApplier
 from src.secrets_manager import SecretsBootstrapper
+from src.startup import gc_pause as startup_gc
+from src.startup import prefetch
+from src.telemetry.logs import MaskingFormatter
 
 
 class RecordingApplier(EnvironmentApplier):

@@ -13,16 +13,18 @@ from typing import Any, TypeVar
 
 import pytest
 
-from src import loader as loader_module
-from src import logs, metrics, payload_values
 from src import secrets_manager as sm_module
 from src.config import Settings, get_config
-from src.environment import EnvironmentApplier
 from src.errors import SecretsError
-from src.logs import SecretMasker
-from src.payload import parse_secret
-from src.payload_json import MAX_NESTING_DEPTH
+from src.loading import loader as loader_module
+from src.loading.environment import EnvironmentApplier
+from src.secret import values as payload_values
+from src.secret.json_object import MAX_NESTING_DEPTH
+from src.secret.payload import parse_secret
 from src.secrets_manager import SecretsBootstrapper
+from src.telemetry import mask as mask_module
+from src.telemetry import metrics
+from src.telemetry.mask import SecretMasker
 from tests.support.canary import SERVICE_ACCOUNT, canary_secret_string
 
 NAME = "short-cut/prod/app"
@@ -39,7 +41,7 @@ def emf(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
 @pytest.fixture
 def boot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsBootstrapper]:
     mask = SecretMasker()
-    monkeypatch.setattr(logs, "masker", mask)
+    monkeypatch.setattr(mask_module, "masker", mask)
     bootstrapper = SecretsBootstrapper(applier=EnvironmentApplier(temp_root=str(tmp_path)), log_masker=mask)
     yield bootstrapper
     bootstrapper.applier.cleanup()

@@ -13,10 +13,10 @@ import pytest
 from moto import mock_aws
 
 from src.config import Settings, get_config
-from src.environment import EnvironmentApplier
 from src.errors import SecretsError
-from src.logs import SecretMasker
+from src.loading.environment import EnvironmentApplier
 from src.secrets_manager import SecretsBootstrapper
+from src.telemetry.mask import SecretMasker
 from tests.support.canary import CANARY_VALUES, canary_payload, canary_secret_string, leaked
 
 NAME = "short-cut/prod/app"
@@ -334,7 +334,7 @@ def stubbed(tmp_path: Path) -> tuple[SecretsBootstrapper, Any]:
     """A bootstrapper on a botocore client whose answers are queued with Stubber."""
     from botocore.stub import Stubber
 
-    from src.aws import SecretsClient
+    from src.aws.client import SecretsClient
 
     client = boto3.client(
         "secretsmanager", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
@@ -425,7 +425,7 @@ def test_verify_every_zero_never_reads(tmp_path: Path) -> None:
 def test_lost_read_access_is_noticed_while_describe_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str, message: str
 ) -> None:
-    from src import metrics
+    from src.telemetry import metrics
 
     fired: list[str] = []
     monkeypatch.setattr(metrics, "refresh_failed", lambda error: fired.append(str(getattr(error, "code", error))))

@@ -12,7 +12,7 @@ import re
 from src.cli.audit.base import EXAMPLE, LOG_GROUP, READ, TASK, TASK_ROLE, TEMPLATE, TRUST, Failed, as_list
 from src.cli.audit.context import Context
 from src.cli.git import git_status
-from src.payload import REQUIRED_KEYS, key_findings
+from src.secret.payload import REQUIRED_KEYS, key_findings
 
 READ_ACTIONS = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
 

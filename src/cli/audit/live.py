@@ -7,6 +7,8 @@ and EventBridge may use; a failed rotation reaches that topic (issue 24 items 1,
 Each check is a module-level function over `Account` (the account's clients and the infra
 files rendered for its id) that returns its PASS reason or raises Failed; an AWS error
 (SecretsError) fails the check with its code and hint.
+
+(Over 250 lines: a table of checks, each a short function; one file per account audit.)
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from src.aws import SecretsClient, aws_errors
+from src.aws.client import SecretsClient, aws_errors
 from src.cli.audit.base import READ, TRUST, Failed, Result, failing
 from src.cli.audit.offline import AUDIT_IMAGE
 from src.cli.audit.traps import ROTATION_FAILED_EVENTS, TOPIC_KEY_ACTIONS, granted_actions
 from src.cli.environments import EnvironmentNames, names_for
 from src.cli.render import render_all, values_for
 from src.errors import SecretsError
-from src.payload import key_findings
+from src.secret.payload import key_findings
 
 READ_POLICY = names_for("prod").read_policy  # the same on every environment's own role
 # The alarms the stack creates (AlarmName: short-cut-<env>-<suffix>), on the metrics its metric

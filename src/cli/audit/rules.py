@@ -5,6 +5,8 @@ starts no task and no rotation, X-Ray permissions for an actively traced Lambda.
 
 Each rule is a `*_problems` function over parsed documents, returning the problems found
 (empty when the rule holds), so `audit` and tests/infra apply the same rules.
+
+(Over 250 lines: a table of rules over the template, each a short function.)
 """
 
 from __future__ import annotations

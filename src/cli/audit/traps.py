@@ -10,6 +10,8 @@ issue 19's alarms): each `*_problems` function returns the problems found, empty
 - the alarm topic's key is one CloudWatch (and EventBridge, for the rule) may use;
 - a failed rotation reaches the alarm topic through EventBridge;
 - every secret-health alarm watches a metric a metric filter of the stack makes.
+
+(Over 250 lines: a table of trap checks over the template, each a short function.)
 """
 
 from __future__ import annotations

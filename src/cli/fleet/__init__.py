@@ -4,7 +4,7 @@ judged against the secret's AWSCURRENT version as Secrets Manager states it.
 Runs one CloudWatch Logs Insights query (logs:StartQuery, then logs:GetQueryResults
 until Complete or --timeout) over the service's log group and time window. A
 task is identified by its awslogs stream (`ecs/short-cut-api/<task-id>`). Its
-reports are the version lines of src.task_metadata (every start and swap) and the
+reports are the version lines of src.aws.task_metadata (every start and swap) and the
 SecretAgeSeconds metric lines (every minute, while metrics are on), both of which
 carry `secret_name` and `version_id`.
 
@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from src.app_env import DEFAULT_REGION, region_from
-from src.aws import SecretsClient
+from src.aws.client import SecretsClient
 from src.cli.environments import CLOUD_ENVS, add_env_option, names_for
 from src.cli.fleet.query import DEFAULT_TIMEOUT, logs_client, logs_error, run_query
 from src.cli.fleet.reports import reports_from_rows

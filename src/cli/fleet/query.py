@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from src.aws import aws_errors
-from src.aws_errors import LOGS
+from src.aws.client import aws_errors
+from src.aws.errors import LOGS
 from src.errors import ErrorCode, SecretsError
 
 DEFAULT_TIMEOUT = 60.0

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from src.task_metadata import EVENT
+from src.aws.task_metadata import EVENT
 
 # The fields of a report, as the service's JSON lines and EMF lines write them.
 REPORT_FIELDS = ("secret_name", "version_id", "task_arn", "event", "SecretAgeSeconds")

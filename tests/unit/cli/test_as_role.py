@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from src.aws import SecretsClient
+from src.aws.client import SecretsClient
 from src.cli import as_role
 from src.errors import SecretsError
-from src.logs import masker
+from src.telemetry.mask import masker
 from tests.unit.cli.helpers import ROLE, TEMPORARY, stubbed
 
 EXPECTED = {"RoleArn": ROLE, "RoleSessionName": "short-cut-verify", "DurationSeconds": 900}
@@ -56,7 +56,7 @@ def test_the_client_reads_with_the_roles_credentials_in_the_same_region(monkeypa
         made.append((region, service, credentials))
         return sts if service == "sts" else reader
 
-    monkeypatch.setattr("src.aws.build_client", fake_build)
+    monkeypatch.setattr("src.aws.client.build_client", fake_build)
     with stub:
         client = as_role.assume_role_client(ROLE, SecretsClient("eu-west-1"))
     assert client.region == "eu-west-1" and client.client is reader

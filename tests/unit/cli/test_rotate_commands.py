@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from src.aws import SecretsClient
+from src.aws.client import SecretsClient
 from src.cli import rotate_commands as rc
 from src.cli.output import Output
 from src.errors import SecretsError
-from src.logs import masker
+from src.telemetry.mask import masker
 from tests.support.canary import CANARY_VALUES, canary_secret_string, leaked
 from tests.unit.cli.helpers import NAME, args
 

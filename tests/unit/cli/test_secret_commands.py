@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from src import cli
-from src.aws import SecretsClient
+from src.aws.client import SecretsClient
 from src.cli import secret_commands as sc
 from src.cli.output import Output
 from src.errors import SecretsError
@@ -223,7 +223,7 @@ def test_as_role_reports_a_refused_read_with_the_task_role_hint(
         made.append((service, credentials))
         return sts if service == "sts" else secrets
 
-    monkeypatch.setattr("src.aws.build_client", fake_build)
+    monkeypatch.setattr("src.aws.client.build_client", fake_build)
     with sts_stub, sm_stub, pytest.raises(SecretsError) as caught:
         sc.cmd_verify(args(as_role=ROLE), SecretsClient("us-east-1"), Output(as_json=False))
     assert caught.value.code == "AccessDeniedException" and "taskRoleArn" in caught.value.hint

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from src.cli.target import add_target_options, remember, target
-from src.logs import masker
+from src.telemetry.mask import masker
 from tests.support.canary import canary_secret_string
 
 

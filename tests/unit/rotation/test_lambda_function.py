@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from src.aws import SecretsClient
+from src.aws.client import SecretsClient
 from src.errors import SecretsError
 from src.rotation import lambda_function as rotation
 from tests.support.canary import CANARY_VALUES, canary_payload, canary_secret_string, leaked

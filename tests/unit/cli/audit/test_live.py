@@ -19,7 +19,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from src.aws import SecretsClient
+from src.aws.client import SecretsClient
 from src.cli.audit import live
 from src.cli.audit.base import LOG_GROUP, READ, TASK_ROLE, TRUST, Failed
 from src.cli.audit.live import (
