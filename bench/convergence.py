@@ -213,7 +213,7 @@ def measure(
 
 
 def rows(work: Path, *, smoke: bool = False) -> list[dict[str, Any]]:
-    """The `make bench` rows (bench.run.Row fields): p50 and p99, events against polling only."""
+    """The `make bench` rows (bench.rows.Row fields): p50 and p99, events against polling only."""
     rotations, interval = (1, 2.0) if smoke else (10, 15.0)
     result = measure(work / "convergence", rotations=rotations, poll_interval=interval)
     section = f"convergence, {PROCESSES} processes"
