@@ -53,7 +53,7 @@ def short_line_secret(line_length: int = 16) -> str:
 
 
 def legacy_mask(values: Iterable[str]) -> Callable[[str], str]:
-    """The mask before issue 19 (src/telemetry/logs.py at 5a0d3eb), JSON mode: one alternation of the
+    """The mask before issue 19 (src/logs.py at 5a0d3eb), JSON mode: one alternation of the
     JSON-escaped forms of every value, its service-account fields and PEM lines, 4+ characters."""
     forms: set[str] = set()
     for value in values:

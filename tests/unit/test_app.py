@@ -20,8 +20,7 @@ from src.app import create_app
 from src.config import Settings
 from src.loading.environment import EnvironmentApplier
 from src.secrets_manager import SecretsBootstrapper
-from src.startup import gc_pause as startup_gc
-from src.startup import prefetch
+from src.startup import gc_pause, prefetch
 from src.telemetry.logs import MaskingFormatter
 
 
@@ -130,7 +129,7 @@ def test_main_starts_the_prefetch_before_importing_the_app(monkeypatch: pytest.M
     paused: list[bool] = []
     monkeypatch.setattr(prefetch, "start", lambda: seen.append("src.app" in sys.modules))
     # Recorded, not done: a real pause would leave this test process's collector off.
-    monkeypatch.setattr(startup_gc, "pause", lambda: paused.append(not seen and "src.app" not in sys.modules))
+    monkeypatch.setattr(gc_pause, "pause", lambda: paused.append(not seen and "src.app" not in sys.modules))
     for name in ("main", "app"):
         # A fresh import of both, as uvicorn does; the originals come back afterwards.
         monkeypatch.delitem(sys.modules, f"src.{name}", raising=False)
@@ -160,13 +159,13 @@ def test_the_collector_is_back_once_the_first_load_was_tried(monkeypatch: pytest
     monkeypatch.setenv("APP_ENV", "test")
     monkeypatch.setenv("MILVUS_HOST", "milvus.test")
     app = create_app(boot(tmp_path))
-    startup_gc.pause()
+    gc_pause.pause()
     try:
         with TestClient(app) as client:
             assert during_load == [False]
             assert gc.isenabled() and gc.get_freeze_count() > 0
             assert client.get("/health").status_code == 503
     finally:
-        startup_gc.settle()
+        gc_pause.settle()
         gc.unfreeze()
         gc.enable()

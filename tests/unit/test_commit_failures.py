@@ -18,7 +18,7 @@ from src.config import Settings, get_config
 from src.errors import SecretsError
 from src.loading import loader as loader_module
 from src.loading.environment import EnvironmentApplier
-from src.secret import values as payload_values
+from src.secret import values
 from src.secret.json_object import MAX_NESTING_DEPTH
 from src.secret.payload import parse_secret
 from src.secrets_manager import SecretsBootstrapper
@@ -177,6 +177,6 @@ def test_example_keys_are_judged_in_prepare_not_in_the_commit(
     def refused(_: Any) -> list[str]:
         raise AssertionError("known_example_keys called in the commit")
 
-    monkeypatch.setattr(payload_values, "known_example_keys", refused)
+    monkeypatch.setattr(values, "known_example_keys", refused)
     monkeypatch.setattr(loader_module, "known_example_keys", refused)
     assert boot.commit(prepared).example_keys == prepared.example_keys == ()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from src.startup import gc_pause as startup_gc
+from src.startup import gc_pause
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -19,32 +19,32 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(autouse=True)
 def restore_gc() -> Iterator[None]:
     yield
-    startup_gc._paused = False
+    gc_pause._paused = False
     gc.unfreeze()
     gc.enable()
 
 
 def test_pause_then_settle_freezes_the_start_up_heap_and_collects_again() -> None:
-    startup_gc.pause()
-    assert not gc.isenabled() and startup_gc.paused()
+    gc_pause.pause()
+    assert not gc.isenabled() and gc_pause.paused()
     before = gc.get_freeze_count()
-    startup_gc.settle()
-    assert gc.isenabled() and not startup_gc.paused()
+    gc_pause.settle()
+    assert gc.isenabled() and not gc_pause.paused()
     assert gc.get_freeze_count() > before
     frozen = gc.get_freeze_count()
-    startup_gc.settle()  # twice is harmless: nothing more is frozen
+    gc_pause.settle()  # twice is harmless: nothing more is frozen
     assert gc.get_freeze_count() == frozen
 
 
 def test_settle_without_a_pause_changes_nothing() -> None:
-    startup_gc.settle()
+    gc_pause.settle()
     assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 def test_a_collector_someone_else_turned_off_stays_off() -> None:
     gc.disable()
-    startup_gc.pause()
-    startup_gc.settle()
+    gc_pause.pause()
+    gc_pause.settle()
     assert not gc.isenabled() and gc.get_freeze_count() == 0
 
 
