@@ -242,7 +242,7 @@ def test_a_real_tls_failure_through_botocore_is_endpoint_unreachable() -> None:
 
 
 def test_the_data_loader_lists_only_the_services_a_client_may_need(monkeypatch: pytest.MonkeyPatch) -> None:
-    # botocore would list all ~450 service directories on the first model load; see src/botocore_session.
+    # botocore would list all ~450 service directories on the first model load; see src/aws/botocore_session.
     from botocore.exceptions import UnknownServiceError
 
     from src.aws.botocore_session import CREDENTIAL_SERVICES, session_for
