@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from bench.run import rss_mb, wrk
+from bench.measure import rss_mb, wrk
 from tests.e2e.conftest import ServiceFactory, production_env
 from tests.e2e.test_bootstrap import credentials_files
 from tests.reliability import report
