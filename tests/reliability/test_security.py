@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from src.loading.masking import log_mask
+from src.secret.payload import parse_secret
 from src.telemetry import mask as mask_module
 from src.telemetry.logs import configure_logging
 from src.telemetry.mask import SecretMasker
@@ -224,7 +226,8 @@ def test_no_logging_path_leaks_in_either_format(
 ) -> None:
     mask = SecretMasker()
     monkeypatch.setattr(mask_module, "masker", mask)
-    mask.register([*SECRET.values(), json.dumps(SA)])
+    # The mask the service builds in prepare: its credentials rule over the parsed secret.
+    mask.install(log_mask([parse_secret(json.dumps(canary_payload())).values]))
     configure_logging(json_lines=json_lines, level="DEBUG")
     emit_every_path()
     captured = capsys.readouterr()
