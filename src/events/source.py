@@ -80,7 +80,8 @@ log = logging.getLogger("short_cut.events")
 
 # After a receive that returned only seen messages: pause this long (±25 %) before the next.
 SEEN_PAUSE = 1.0
-# Retry a failing source with full-jitter backoff up to this cap.
+# Retry a failing source with full-jitter backoff up to this cap by default (the service passes
+# SECRETS_RETRY_MAX_BACKOFF, the one cap of every retry it makes).
 FAILURE_BACKOFF_CAP = 60.0
 State = Literal["off", "starting", "ok", "failing"]
 
@@ -126,8 +127,10 @@ class EventSource:
         names: tuple[str, ...],
         served: Callable[[], Mapping[str, str]],
         wake: Wake,
+        backoff_cap: float = FAILURE_BACKOFF_CAP,
     ) -> None:
         self._reader = reader
+        self._backoff_cap = backoff_cap
         self._names = names
         self._served = served
         self._wake = wake
@@ -222,7 +225,7 @@ class EventSource:
         first = self._state.state != "failing" or self._state.error != error.code
         self._state = replace(self._state, state="failing", error=error.code)
         metrics.event_source_failed(error)
-        pause = max(backoff(self._failures, FAILURE_BACKOFF_CAP), 0.2)
+        pause = max(backoff(self._failures, self._backoff_cap), 0.2)
         # One WARNING when the source starts failing (or fails differently), then INFO per retry.
         log.log(
             logging.WARNING if first else logging.INFO,

@@ -135,7 +135,11 @@ def event_source(
         max_attempts=settings.secrets_max_attempts,
     )
     source = EventSource(
-        reader, names=settings.secret_names, served=lambda: secrets.status.version_ids, wake=wake_on_loop
+        reader,
+        names=settings.secret_names,
+        served=lambda: secrets.status.version_ids,
+        wake=wake_on_loop,
+        backoff_cap=settings.secrets_retry_max_backoff,
     )
     source.start()
     log.info("secret event source started", extra={"event_source": "sqs"})

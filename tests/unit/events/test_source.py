@@ -207,6 +207,15 @@ def test_backoff_grows_and_is_capped() -> None:
     assert max(pauses[20:]) > 10  # full jitter up to the cap, not a hot loop
 
 
+def test_the_backoff_cap_is_the_services_retry_cap() -> None:
+    """The service passes SECRETS_RETRY_MAX_BACKOFF: a source that failed many times retries within it."""
+    reader = FakeReader()
+    src = events.EventSource(reader, names=(NAME,), served=dict, wake=lambda *_: None, backoff_cap=2.0)
+    reader.batches = [SecretsError(ErrorCode.EndpointUnreachable, "down")] * 40
+    pauses = [src.run_once() for _ in range(40)]
+    assert all(0.2 <= p <= 2.0 for p in pauses)
+
+
 def test_the_thread_stops_promptly() -> None:
     reader = FakeReader()
     src, _ = source(reader, {})
