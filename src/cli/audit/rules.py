@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from src.cli.audit.base import as_list
@@ -195,17 +196,23 @@ def secret_retention_problems(template: dict[str, Any]) -> list[str]:
     return problems
 
 
-def first_deploy_parameters(template: dict[str, Any]) -> dict[str, str]:
-    """Every parameter given a value (DesiredCount too), except READY_PARAMETER at its default."""
+def parameter_values(template: dict[str, Any], *, defaults: Callable[[str], bool]) -> dict[str, str]:
+    """A value for every parameter: its default where `defaults(name)` and it has one, else the
+    first allowed value, else 2 for a number and "given" for a string."""
     params = {}
     for name, spec in template.get("Parameters", {}).items():
-        if name == READY_PARAMETER and "Default" in spec:
+        if defaults(name) and "Default" in spec:
             params[name] = str(spec["Default"])
         elif spec.get("AllowedValues"):
             params[name] = str(spec["AllowedValues"][0])
         else:
             params[name] = "2" if spec.get("Type") == "Number" else "given"
     return params
+
+
+def first_deploy_parameters(template: dict[str, Any]) -> dict[str, str]:
+    """Every parameter given a value (DesiredCount too), except READY_PARAMETER at its default."""
+    return parameter_values(template, defaults=lambda name: name == READY_PARAMETER)
 
 
 def first_deploy_problems(template: dict[str, Any]) -> list[str]:

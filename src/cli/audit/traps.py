@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from src.cli.audit.base import as_list
+from src.cli.audit.rules import parameter_values
 from src.cli.audit.template import evaluate_conditions, resources
 
 READY_PARAMETER = "SecretReady"
@@ -38,15 +39,7 @@ def _ref(value: Any) -> str | None:
 
 def _defaults(template: dict[str, Any]) -> dict[str, str]:
     """Every parameter at its default (or a given value when it has none)."""
-    params = {}
-    for name, spec in template.get("Parameters", {}).items():
-        if "Default" in spec:
-            params[name] = str(spec["Default"])
-        elif spec.get("AllowedValues"):
-            params[name] = str(spec["AllowedValues"][0])
-        else:
-            params[name] = "2" if spec.get("Type") == "Number" else "given"
-    return params
+    return parameter_values(template, defaults=lambda _: True)
 
 
 def reserved_concurrency_problems(template: dict[str, Any]) -> list[str]:
