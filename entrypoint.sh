@@ -52,7 +52,8 @@ if [ "$APP_ENV" = staging ] || [ "$APP_ENV" = production ]; then
     if [ -z "$region" ]; then
         fail "AWS_REGION is required when APP_ENV=$APP_ENV (for example AWS_REGION=us-east-1)"
     fi
-    if ! printf '%s' "$region" | grep -Eq "$REGION_PATTERN"; then
+    # grep matches line by line: a value with a newline ("us-east-1" then anything) must not pass.
+    if [ "$region" != "${region%%[[:space:]]*}" ] || ! printf '%s' "$region" | grep -Eq "$REGION_PATTERN"; then
         fail "AWS_REGION='$region' is not an AWS region name (for example us-east-1)"
     fi
     export AWS_REGION="$region"

@@ -51,7 +51,10 @@ def test_cloud_env_without_region_exits_78(env: str) -> None:
     assert elapsed < 1.0
 
 
-@pytest.mark.parametrize("region", ["us_east_1", "US-EAST-1", "useast1", "us-east-1; rm -rf /"])
+@pytest.mark.parametrize(
+    "region",
+    ["us_east_1", "US-EAST-1", "useast1", "us-east-1; rm -rf /", "us-east-1\nevil", "us-east-1 ", "us-east-1\t"],
+)
 def test_malformed_region_exits_78(region: str) -> None:
     code, stderr, _ = run_entrypoint(APP_ENV="production", AWS_REGION=region)
     assert code == 78
