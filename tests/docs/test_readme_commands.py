@@ -56,7 +56,7 @@ import pytest
 import yaml
 
 from tests.support import canary
-from tests.support.processes import DUMMY_CREDENTIALS, ROOT, free_port, running_moto
+from tests.support.processes import DUMMY_CREDENTIALS, ROOT, free_port, moto_client_kwargs, running_moto
 from tests.support.readme_blocks import (
     COMPOSE,
     ILLUSTRATION,
@@ -147,13 +147,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def aws_client(service: str, url: str) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        region_name=REGION,
-        endpoint_url=url,
-        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    return boto3.client(service, **moto_client_kwargs(url, REGION))  # type: ignore[call-overload]
 
 
 @pytest.fixture(scope="module")
