@@ -31,10 +31,17 @@ def cli(
     env = clean_environment(AWS_REGION="us-east-1", **(DUMMY_CREDENTIALS if creds else {}))
     if endpoint:
         env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = endpoint
+    return run_cli(args, env, stdin=stdin, cwd=cwd)
+
+
+def run_cli(
+    args: tuple[str, ...], env: dict[str, str], *, stdin: str | None, cwd: Path = ROOT, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`python -m src.cli` with `env`; its output joins OUTPUTS (the leak hunt reads them all)."""
     # A new session: no controlling terminal, as in CI, so a production write cannot ask.
     result = subprocess.run(
         [str(BIN / "python"), "-m", "src.cli", *args],
-        cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False,
+        cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
         start_new_session=True,
     )  # fmt: skip
     OUTPUTS.extend([result.stdout, result.stderr])
@@ -488,13 +495,7 @@ def test_hints_name_the_real_secret(moto_url: str, name: str) -> None:
 def only_global_endpoint(*args: str, endpoint: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = clean_environment(AWS_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint, **DUMMY_CREDENTIALS)
     assert not any(key.startswith("AWS_ENDPOINT_URL_") for key in env)
-    result = subprocess.run(
-        [str(BIN / "python"), "-m", "src.cli", *args],
-        cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=120, check=False,
-        start_new_session=True,
-    )  # fmt: skip
-    OUTPUTS.extend([result.stdout, result.stderr])
-    return result
+    return run_cli(args, env, stdin=stdin, timeout=120)
 
 
 def test_aws_endpoint_url_reaches_every_service_the_cli_calls(moto_url: str, sm: Any, name: str) -> None:

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import json
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -21,7 +20,7 @@ import pytest
 
 from src.cli.render import render_all, values_for
 from tests.support import cfn
-from tests.support.processes import ROOT, moto_client_kwargs, running_moto
+from tests.support.processes import ROOT
 
 STACK = "short-cut-prod"
 TEMPLATE = ROOT / "infra/cloudformation/short-cut.yaml"
@@ -57,12 +56,6 @@ CONTAINER_FIELDS = (
     "stopTimeout",
     "logConfiguration",
 )
-
-
-@pytest.fixture(scope="module")
-def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with running_moto(tmp_path_factory.mktemp("moto")) as url:
-        yield moto_client_kwargs(url, REGION)
 
 
 def client(aws: dict[str, Any], service: str) -> Any:

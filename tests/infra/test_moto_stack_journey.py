@@ -10,7 +10,6 @@ are checked on the template by tests/infra/test_deploy_rules_journey.py, and lis
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.processes import ROOT, moto_client_kwargs, running_moto
+from tests.support.processes import ROOT
 
 TEMPLATE = ROOT / "infra/cloudformation/short-cut.yaml"
 ECR_TEMPLATE = ROOT / "infra/cloudformation/ecr.yaml"
@@ -34,12 +33,6 @@ LB_TYPES = {
     "AWS::ElasticLoadBalancingV2::Listener",
 }
 EVENT_TYPES = {"AWS::SQS::Queue", "AWS::Events::Rule", "AWS::IAM::Policy"}
-
-
-@pytest.fixture(scope="module")
-def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with running_moto(tmp_path_factory.mktemp("moto")) as url:
-        yield moto_client_kwargs(url, REGION)
 
 
 def client(aws: dict[str, Any], service: str) -> Any:

@@ -17,14 +17,13 @@ only events about short-cut/<env>/app reach it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
 from tests.infra.test_deploy_rules import template
-from tests.support.processes import ROOT, moto_client_kwargs, running_moto
+from tests.support.processes import ROOT
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"
@@ -65,12 +64,6 @@ def rotation_event(event_name: str, secret_id: str) -> dict[str, str]:
         "DetailType": "AWS Service Event via CloudTrail",
         "Detail": json.dumps(detail),
     }
-
-
-@pytest.fixture(scope="module")
-def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with running_moto(tmp_path_factory.mktemp("moto")) as url:
-        yield moto_client_kwargs(url, REGION)
 
 
 def delivered(aws: dict[str, str], env: str, entries: list[dict[str, str]]) -> list[str]:
