@@ -77,6 +77,9 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
+        # Starlette answers /health/ with a 307 to an absolute URL built from the client's Host
+        # header: an open redirect (GET /health/ with Host: evil.example). No slash redirects.
+        redirect_slashes=False,
     )
     renderer = HealthRenderer(
         lambda: boot.status,

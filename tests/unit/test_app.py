@@ -86,6 +86,20 @@ def test_docs_are_off_in_the_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert client.get("/health/live").status_code == 200
 
 
+@pytest.mark.parametrize("app_env", ["local", "production"])
+@pytest.mark.parametrize("path", ["/health/", "/health/live/", "//health", "/health//"])
+def test_no_redirect_to_the_host_header(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, app_env: str, path: str
+) -> None:
+    """Starlette's redirect_slashes answered GET /health/ with `307 location: http://<Host>/health`:
+    an open redirect to whatever Host the client sent (issue 29, item 2). No slash redirect at all."""
+    monkeypatch.setenv("APP_ENV", app_env)
+    client = TestClient(create_app(boot(tmp_path)))  # not started: the routes only
+    answer = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+    assert answer.status_code == 404
+    assert "location" not in answer.headers and b"evil.example" not in answer.content
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("APP_ENV", "prod"), ("SECRETS_READ_TIMEOUT", "CANARYslow")],
