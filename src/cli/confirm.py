@@ -8,14 +8,18 @@ payload is never mistaken for the answer. Other environments are never asked.
 
 Production is `--env prod` (or `production`); with `--name`, a secret whose name has a
 `prod` or `production` segment, in any case (`short-cut/prod/app`, `team/prod/x`,
-`short-cut/production/app`): both spellings --env and APP_ENV take. Asking once too
-often costs a keystroke; writing production silently is what this guards against.
+`short-cut/production/app`): both spellings --env and APP_ENV take. A `--name` given as an
+ARN is judged on the name inside it: the `arn:...:secret:` prefix and the 6-character suffix
+Secrets Manager adds (`-AbCdEf`) come off first, so `arn:...:secret:team/prod-AbCdEf` is
+`team/prod`. Asking once too often costs a keystroke; writing production silently is what
+this guards against.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 from collections.abc import Iterator
 from typing import TextIO
@@ -27,6 +31,17 @@ from src.errors import ErrorCode, SecretsError
 PRODUCTION = "prod"
 # Path segments that name production: the short name and APP_ENV's value.
 PRODUCTION_SEGMENTS = frozenset({PRODUCTION, AppEnv.PRODUCTION.value})
+# A secret's ARN: arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>
+# (Secrets Manager user guide, "Secret ARN"; a partial ARN has no suffix).
+_SECRET_ARN = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:[^:]*:[^:]*:secret:(?P<name>.+?)(?:-[A-Za-z0-9]{6})?", re.ASCII
+)
+
+
+def secret_name_of(name: str) -> str:
+    """The secret's name: `name` itself, or the name inside an ARN."""
+    found = _SECRET_ARN.fullmatch(name)
+    return found.group("name") if found else name
 
 
 def add_yes_option(parser: argparse.ArgumentParser) -> None:
@@ -35,9 +50,14 @@ def add_yes_option(parser: argparse.ArgumentParser) -> None:
 
 def is_production(args: argparse.Namespace, name: str) -> bool:
     if getattr(args, "name", None):
-        segments = {segment.lower() for segment in name.split("/")}
-        return name == names_for(PRODUCTION).secret or bool(segments & PRODUCTION_SEGMENTS)
+        # Both the name as given and the name inside an ARN: asking once too often is cheap.
+        return any(_production_name(each) for each in {name, secret_name_of(name)})
     return bool(args.env == PRODUCTION)
+
+
+def _production_name(name: str) -> bool:
+    segments = {segment.lower() for segment in name.split("/")}
+    return name == names_for(PRODUCTION).secret or bool(segments & PRODUCTION_SEGMENTS)
 
 
 @contextlib.contextmanager

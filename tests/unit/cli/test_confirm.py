@@ -59,6 +59,13 @@ def test_without_a_terminal_production_needs_yes(monkeypatch: pytest.MonkeyPatch
         ("staging", "production/app", True),
         ("prod", "short-cut/productions/app", False),  # a segment, not a substring
         ("prod", "short-cut/staging/production-notes", False),
+        # Issue 29, item 5: an ARN is judged on the name inside it (prefix and -XXXXXX suffix off).
+        ("staging", "arn:aws:secretsmanager:us-east-1:123456789012:secret:team/prod-AbCdEf", True),
+        ("staging", "arn:aws:secretsmanager:us-east-1:123456789012:secret:short-cut/prod/app-AbC123", True),
+        ("staging", "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:team/Production-x1Y2z3", True),
+        ("staging", "arn:aws:secretsmanager:us-east-1:123456789012:secret:team/prod", True),  # partial ARN
+        ("prod", "arn:aws:secretsmanager:us-east-1:123456789012:secret:team/staging-AbCdEf", False),
+        ("prod", "arn:aws:secretsmanager:us-east-1:123456789012:secret:team/production-notes-AbCdEf", False),
     ],
 )
 def test_which_writes_are_production(env: str, name: str | None, production: bool) -> None:
