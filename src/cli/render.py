@@ -45,7 +45,13 @@ IMAGE_KEY = "<IMAGE>"  # the image in render's values; it is set on the containe
 # A registry host is required (ECR, or any registry by name), the tag may not be latest, and a
 # tag or a digest must be there. ASCII classes, not \w: Python's \w matches any letter.
 _DOMAIN_COMPONENT = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
-_HOST = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
+# The first component names a registry only with a `.` or a `:` in it, or as `localhost` (as
+# Docker and the distribution library read it, reference's splitDockerDomain): `acme/api:1.0`
+# is Docker Hub's `docker.io/acme/api`, which an ECS task must never pull by accident.
+_HOST = (
+    rf"(?:localhost(?::[0-9]+)?|{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})+(?::[0-9]+)?"
+    rf"|{_DOMAIN_COMPONENT}:[0-9]+)"
+)
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _TAG = r"(?!latest(?:@|$))[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"sha256:[0-9a-f]{64}"
@@ -54,7 +60,7 @@ IMAGE_PATTERN = rf"{_HOST}/{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG}(?:@{_DIGEST}
 NAME_MAX = 255
 IMAGE_CHARACTERS = re.compile(r"[A-Za-z0-9._:/@-]")
 IMAGE_HINT = (
-    "Give a registry, a repository and a release tag or a digest, e.g. "
+    "ECR is expected: give a registry host, a repository and a release tag or a digest, e.g. "
     "123456789012.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:1.0.0 or ...short-cut-api@sha256:<64 hex>; "
     "enable tag immutability on the ECR repository."
 )
@@ -66,7 +72,8 @@ def _invalid(what: str, hint: str) -> SecretsError:
 
 def values_for(*, account_id: str, region: str, env: str, image: str) -> dict[str, str]:
     """The checked values render fills in; raises SecretsError on the first bad one."""
-    if not re.fullmatch(r"\d{12}", account_id):
+    # [0-9], not \d: \d matches any script's digits ("١٢٣..."), which would land in policy ARNs.
+    if not re.fullmatch(r"[0-9]{12}", account_id):
         raise _invalid("--account-id must be 12 digits", "Use aws sts get-caller-identity --query Account.")
     if not REGION_PATTERN.fullmatch(region):
         raise _invalid(f"--region {region!r} is not an AWS region name", "For example us-east-1.")
@@ -98,6 +105,14 @@ def check_image(image: str) -> None:
         raise SecretsError(ErrorCode.InvalidImageReference, "--image is too long for a registry", hint=IMAGE_HINT)
     if re.fullmatch(IMAGE_PATTERN, image):
         return
+    first = image.split("/", 1)[0]
+    if "/" not in image or not ("." in first or ":" in first or first == "localhost"):
+        raise SecretsError(
+            ErrorCode.InvalidImageReference,
+            f"--image {image!r} names no registry host (a first part with a '.' or a ':', or localhost): "
+            "it would be pulled from Docker Hub",
+            hint=IMAGE_HINT,
+        )
     if "/" in image and (tag == "latest" or (not tag and "@" not in image)):
         # ECS resolves the tag when a task starts: after the next push, new tasks and the circuit
         # breaker's rollback run whatever latest is then, not the code this definition was made for.

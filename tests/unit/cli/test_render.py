@@ -20,7 +20,12 @@ DIGEST = "sha256:" + "a" * 64
 
 
 def values(**overrides: str) -> dict[str, str]:
-    args = {"account_id": "111122223333", "region": "eu-west-1", "env": "staging", "image": "repo/short-cut-api:1.2.3"}
+    args = {
+        "account_id": "111122223333",
+        "region": "eu-west-1",
+        "env": "staging",
+        "image": "registry.example.com/short-cut-api:1.2.3",
+    }
     args.update(overrides)
     return values_for(**args)
 
@@ -37,7 +42,7 @@ def test_render_fills_everything() -> None:
     task = docs["infra/ecs/task-definition.json"]
     env = {e["name"]: e["value"] for e in task["containerDefinitions"][0]["environment"]}
     assert env == {"APP_ENV": "staging", "AWS_REGION": "eu-west-1", "SECRET_NAME": "short-cut/staging/app"}
-    assert task["containerDefinitions"][0]["image"] == "repo/short-cut-api:1.2.3"
+    assert task["containerDefinitions"][0]["image"] == "registry.example.com/short-cut-api:1.2.3"
     assert "111122223333" in task["taskRoleArn"]
 
 
@@ -50,9 +55,9 @@ def test_the_task_definition_holds_an_image_slot_not_latest() -> None:
 @pytest.mark.parametrize(
     "image",
     [
-        "repo/short-cut-api:1.2.3",
-        f"repo/api@{DIGEST}",
-        f"repo/api:1.2.3@{DIGEST}",
+        "registry.example.com/short-cut-api:1.2.3",
+        f"registry.example.com/api@{DIGEST}",
+        f"localhost:5000/api:1.2.3@{DIGEST}",
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/short-cut-api:git-0a1b2c3",
         "localhost:5000/short-cut-api:v1",
     ],
@@ -65,9 +70,9 @@ def test_an_image_with_a_tag_or_digest_is_used_as_given(image: str) -> None:
 @pytest.mark.parametrize(
     "image",
     [
-        "repo/short-cut-api",
-        "repo/short-cut-api:latest",
-        f"repo/short-cut-api:latest@{DIGEST}",
+        "registry.example.com/short-cut-api",
+        "registry.example.com/short-cut-api:latest",
+        f"registry.example.com/short-cut-api:latest@{DIGEST}",
         "localhost:5000/short-cut-api",
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:latest",
     ],
@@ -80,9 +85,11 @@ def test_an_image_without_a_release_tag_is_refused(image: str) -> None:
 
 
 ACCEPTED = [
-    "repo/short-cut-api:1.2.3",
-    f"repo/api@{DIGEST}",
-    f"repo/api:1.2.3@{DIGEST}",
+    "registry.example.com/short-cut-api:1.2.3",
+    f"registry.example.com/api@{DIGEST}",
+    f"r.io/api:1.2.3@{DIGEST}",
+    "localhost/short-cut-api:v1",
+    "registry:5000/team/short-cut-api:v1",
     "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/short-cut-api:git-0a1b2c3",
     "localhost:5000/short-cut-api:v1",
     "registry.example.com/a__b/c-d--e/f.g_h:V1.0_rc-2",
@@ -97,6 +104,37 @@ def test_the_stack_accepts_every_image_render_accepts(image: str) -> None:
     template = cfn.load(ROOT / "infra/cloudformation/short-cut.yaml")
     assert re.fullmatch(template["Parameters"]["ImageUri"]["AllowedPattern"], image)
     assert re.fullmatch(IMAGE_PATTERN, image)
+
+
+# Issue 29, item 4: a first component with no '.' or ':' that is not localhost is a Docker Hub
+# namespace (reference's splitDockerDomain): the task would pull acme/short-cut-api from Docker Hub.
+NO_REGISTRY = [
+    "acme/short-cut-api:1.0.0",
+    f"acme/short-cut-api@{DIGEST}",
+    "acme/team/short-cut-api:1.0.0",
+    "short-cut-api:1.0.0",
+    "localhostx/short-cut-api:1.0.0",
+    "acme/short-cut-api:latest",
+]
+
+
+@pytest.mark.parametrize("image", NO_REGISTRY)
+def test_an_image_with_no_registry_host_is_refused_on_both_routes(image: str) -> None:
+    with pytest.raises(SecretsError) as caught:
+        values(image=image)
+    assert caught.value.code == "InvalidImageReference"
+    assert "registry host" in caught.value.message and "ECR is expected" in caught.value.hint
+    template = cfn.load(ROOT / "infra/cloudformation/short-cut.yaml")
+    assert not re.fullmatch(template["Parameters"]["ImageUri"]["AllowedPattern"], image)
+    assert not re.fullmatch(IMAGE_PATTERN, image)
+
+
+@pytest.mark.parametrize("account_id", ["١٢٣٤٥٦٧٨٩٠١٢", "12345678901٢", "１２３４５６７８９０１２", "12345678901"])
+def test_an_account_id_is_ascii_digits_only(account_id: str) -> None:
+    # \d matches Arabic-Indic and fullwidth digits: they would land in the policies' ARNs.
+    with pytest.raises(SecretsError) as caught:
+        values(account_id=account_id)
+    assert caught.value.code == "InvalidArgument" and "--account-id" in caught.value.message
 
 
 # Issue 20: text substitution let an image string close the JSON string and add fields.
