@@ -38,27 +38,46 @@ def _git_tracked(path: Path) -> bool:
     return git_status(["ls-files", "--error-unmatch", path.name], path.parent) == 0
 
 
+# What every message says instead of the --file argument: an operator who pastes the JSON
+# where the path goes must not get the keys back on the screen, in --json or in a log.
+GIVEN = "the path given (--file)"
+
+
 def read_payload(file_arg: str) -> str:
+    """The file's text. No message, hint or traceback quotes `file_arg`: OSErrors become a
+    SecretsError carrying only the system's reason (strerror), never the filename."""
     if file_arg == "-":
         raw = sys.stdin.read()
         remember(raw)
         return raw
-    path = Path(file_arg)
-    if not path.is_file():
-        raise SecretsError(
-            ErrorCode.FileNotFound, f"{file_arg} is not a file", hint="Pass the path of the JSON file, or - for stdin."
-        )
-    if _git_tracked(path.resolve()):
-        raise SecretsError(
-            ErrorCode.FileTrackedByGit,
-            f"{file_arg} is tracked by git",
-            hint="A file with real keys must never be committed: git rm --cached it, "
-            "add it to .gitignore, and rotate the keys.",
-        )
     try:
-        raw = path.read_bytes().decode("utf-8")
+        path = Path(file_arg)
+        if not path.is_file():
+            raise SecretsError(
+                ErrorCode.FileNotFound,
+                f"{GIVEN} is not a file",
+                hint="Pass the path of the JSON file, or - for stdin.",
+            )
+        if _git_tracked(path.resolve()):
+            raise SecretsError(
+                ErrorCode.FileTrackedByGit,
+                f"{GIVEN} is tracked by git",
+                hint="A file with real keys must never be committed: git rm --cached it, "
+                "add it to .gitignore, and rotate the keys.",
+            )
+        data = path.read_bytes()
+    except (OSError, ValueError) as exc:
+        # A pasted value as a path: ENAMETOOLONG, or ValueError for a NUL byte. strerror has no filename.
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise SecretsError(
+            ErrorCode.FileNotFound,
+            f"{GIVEN} cannot be read: {reason}",
+            hint="Pass the path of the JSON file, or - for stdin.",
+        ) from None
+    try:
+        raw = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise SecretsError(ErrorCode.InvalidSecretJSON, f"{file_arg} is not UTF-8 text") from None
+        raise SecretsError(ErrorCode.InvalidSecretJSON, f"{GIVEN} is not UTF-8 text") from None
     remember(raw)
     return raw
 
@@ -110,7 +129,7 @@ def refuse_example_values(raw: str) -> None:
 def cmd_push(args: argparse.Namespace, client: SecretsClient, out: Output) -> int:
     name = target(args)
     raw = read_payload(args.file)
-    check_json(raw, "stdin" if args.file == "-" else args.file)
+    check_json(raw, "stdin" if args.file == "-" else "the file given (--file)")
     keys = check_for_push(raw, allow_extra=args.allow_extra)
     if not args.allow_example:
         refuse_example_values(raw)
@@ -126,7 +145,7 @@ def cmd_push(args: argparse.Namespace, client: SecretsClient, out: Output) -> in
     out.line(f"{action} {name}: version {version}, {len(keys)} keys ({', '.join(keys)})")
     out.set(secret_name=name, action=action, version_id=version, keys=keys)
     if args.file != "-":
-        out.note(f"reminder: delete {args.file} now (for example: shred -u {args.file}); it holds real keys.")
+        out.note("reminder: delete the file given (--file) now (for example with shred -u); it holds real keys.")
     return 0
 
 

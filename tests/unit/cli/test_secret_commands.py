@@ -52,7 +52,8 @@ def test_push_creates_with_tags_then_puts_a_new_version(
     }
     assert meta["Description"] == "Short-Cut production app secret – API keys, GCP credentials"
     assert "KmsKeyId" not in meta  # the default aws/secretsmanager key
-    assert f"delete {values_file}" in capsys.readouterr().err
+    reminder = capsys.readouterr().err
+    assert "delete the file given (--file)" in reminder and str(values_file) not in reminder  # issue 29, item 3
 
     values_file.write_text(canary_secret_string(MILVUS_PORT="19531"))
     code, out = push(str(values_file))
@@ -245,3 +246,43 @@ def test_debug_tracebacks_are_masked(
     assert code == 3
     assert "RuntimeError: a bug that quotes ***" in err and "Traceback" in err
     assert CANARY_VALUES["APP_SECRET_KEY"] not in err
+
+
+# Issue 29, item 3: an operator who pastes the JSON where the path goes must not get it back.
+PASTED = [
+    canary_secret_string(),  # the whole document: far over NAME_MAX, so an OSError (ENAMETOOLONG)
+    json.dumps({"OPENAI_API_KEY": CANARY_VALUES["OPENAI_API_KEY"]}),  # short: "not a file"
+    CANARY_VALUES["APP_SECRET_KEY"] * 12,  # one long key: ENAMETOOLONG on the path's last part
+    CANARY_VALUES["APP_SECRET_KEY"] + "\0",  # a NUL byte: ValueError, not OSError
+]
+
+
+@pytest.mark.parametrize("flags", [[], ["--json"], ["--debug"], ["--json", "--debug"]])
+@pytest.mark.parametrize("pasted", PASTED)
+def test_push_never_echoes_what_file_was_given(
+    sm: Any, capsys: pytest.CaptureFixture[str], flags: list[str], pasted: str
+) -> None:
+    code = cli.main([*flags, "push", "--env", "staging", "--file", pasted])
+    printed = capsys.readouterr()
+    assert code == 3
+    assert "FileNotFound" in printed.err and "the path given" in printed.err
+    for value in (*CANARY_VALUES.values(), pasted):
+        if value not in (CANARY_VALUES["MILVUS_PORT"],):  # 5 digits: may occur in a traceback's line numbers
+            assert value not in printed.out + printed.err
+    assert leaked(printed.out, printed.err) == []
+    assert "pcsk_" not in printed.err and "sk-CANARY" not in printed.err and "CANARYapp" not in printed.err
+
+
+def test_an_oserror_traceback_names_no_file(capsys: pytest.CaptureFixture[str]) -> None:
+    # --debug's traceback of an unexpected OSError: its filename may be a pasted value.
+    secret = CANARY_VALUES["PINECONE_API_KEY"]
+    try:
+        try:
+            open(f"/nonexistent/{secret}")  # noqa: SIM115 - it fails
+        except OSError as exc:
+            raise RuntimeError("wrapped") from exc
+    except RuntimeError:
+        cli.print_traceback()
+    err = capsys.readouterr().err
+    assert "FileNotFoundError" in err and "<the path given>" in err
+    assert secret not in err
