@@ -18,12 +18,19 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from src.app_env import region_from
-from src.aws.client import SecretsClient
-from src.cli import audit, fleet, render, rotate_commands, secret_commands
-from src.cli.output import Output, print_error
+from src.cli.missing import dependency_missing
 from src.errors import ErrorCode, SecretsError
-from src.telemetry.mask import masker
+
+try:
+    from src.app_env import region_from
+    from src.aws.client import SecretsClient
+    from src.cli import audit, fleet, render, rotate_commands, secret_commands
+    from src.cli.output import Output, print_error
+    from src.telemetry.mask import masker
+except ModuleNotFoundError as missing:  # outside the venv: one line, not a traceback
+    if (missing.name or "src").partition(".")[0] == "src":
+        raise  # our own module: a bug, not an install
+    dependency_missing(missing)
 
 if TYPE_CHECKING:
     # Generic only in typeshed: argparse's class cannot be subscripted at run time.
@@ -71,8 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def print_traceback() -> None:
     """The current traceback, masked like the service's logs: every value the command read is
-    registered with the mask as it is read (src.cli.target.remember)."""
-    print(masker.mask(traceback.format_exc()), file=sys.stderr, end="")
+    registered with the mask as it is read (src.cli.target.remember). An OSError's filenames are
+    dropped first: a path argument may be a pasted value (`push --file '{"OPENAI_API_KEY":...}'`)."""
+    exc = sys.exc_info()[1]
+    if exc is not None:
+        _drop_filenames(exc)
+        text = "".join(traceback.format_exception(exc))
+    else:
+        text = traceback.format_exc()
+    print(masker.mask(text), file=sys.stderr, end="")
+
+
+def _drop_filenames(exc: BaseException) -> None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        # Replaced, not set to None: OSError's text would then read "None -> None".
+        if isinstance(current, OSError) and current.filename is not None:
+            current.filename = "<the path given>"
+        if isinstance(current, OSError) and current.filename2 is not None:
+            current.filename2 = "<the path given>"
+        current = current.__cause__ or current.__context__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from typing import Any
 
 import boto3
@@ -13,6 +15,7 @@ import pytest
 
 from src import cli
 from tests.support.canary import canary_secret_string, leaked
+from tests.support.processes import ROOT
 from tests.unit.cli.helpers import NAME
 
 COMMANDS = ["push", "verify", "describe", "rotate", "rollback", "audit", "render", "fleet"]
@@ -121,3 +124,19 @@ def test_the_console_script_is_declared_and_installed_by_make_venv() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     venv_rule = makefile.split("$(STAMP):", 1)[1].split("\n\n", 1)[0]
     assert "pip install --quiet --no-deps -e ." in venv_rule and "pyproject.toml" in venv_rule.splitlines()[0]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_outside_the_venv_the_cli_says_dependency_missing(as_json: bool) -> None:
+    """`python -m src.cli` with a python that lacks the project's packages (issue 29, item 9): one
+    DependencyMissing line and exit 3, not a ModuleNotFoundError traceback. -S drops site-packages."""
+    argv = [sys.executable, "-S", "-m", "src.cli", *(["--json"] if as_json else []), "verify", "--env", "staging"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr and "ModuleNotFoundError" not in done.stderr
+    (line,) = done.stderr.splitlines()
+    if as_json:
+        error = json.loads(line)["error"]
+        assert error["code"] == "DependencyMissing" and ".venv/bin/short-cut" in error["hint"]
+    else:
+        assert line.startswith("error: DependencyMissing: the Python package ") and "make venv" in line
