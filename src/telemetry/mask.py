@@ -12,8 +12,8 @@ What is masked, and what never is:
   ordinary value (`us-east-1`) would otherwise rewrite every line. Identifiers (the project
   id, Milvus host and port, the service account's e-mail and URIs) are not masked.
 - Never inside a protected string: the secret names, version ids and task ARN that identify
-  what a line is about. A hit lying entirely inside one is dropped; a credential that
-  reaches past one (contains it) is masked whole (credentials win). Identity fields
+  what a line is about. A hit lying strictly inside one is dropped; a credential that
+  reaches past one (contains it) or equals it is masked whole (credentials win). Identity fields
   (`version_id` of an event not yet loaded, ...) are not protected by name: the mask holds
   credentials only, which are masked everywhere. A JSON line keeps its structure: only the contents of strings change,
   and the record's own field names (top-level keys) never do; a nested key is masked like
@@ -53,7 +53,9 @@ DFA_MAX_CHARS = 8 * 1024
 
 def forms(value: str) -> set[str]:
     """The ways a formatter may write `value`: as it is, repr-escaped, JSON-escaped (ASCII or not)."""
-    found = {value, repr(value)[1:-1]}
+    # repr writes ' as \' when the enclosing string holds a " too (repr of a longer text, %r of a
+    # list): that form is the value's repr inside single quotes, the suffix forcing them.
+    found = {value, repr(value)[1:-1], repr(value + "\"'")[1:-4]}
     for form in tuple(found):
         found.add(json.dumps(form)[1:-1])
         found.add(json.dumps(form, ensure_ascii=False)[1:-1])
@@ -86,7 +88,8 @@ class Mask:
         guarded = [(at, at + len(p)) for p in self.protected for at in _occurrences(text, p)]
         merged: list[tuple[int, int]] = []
         for start, end in sorted((s, e) for _, s, e in hits):
-            if any(g_start <= start and end <= g_end for g_start, g_end in guarded):
+            # Strictly inside: a credential exactly equal to a protected string is still a credential.
+            if any(g_start <= start and end <= g_end and end - start < g_end - g_start for g_start, g_end in guarded):
                 continue
             if merged and start <= merged[-1][1]:
                 merged[-1] = (merged[-1][0], max(end, merged[-1][1]))

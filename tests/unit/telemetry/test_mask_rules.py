@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,44 @@ def test_the_service_and_the_lambda_quiet_the_same_loggers() -> None:
     assert set(lambda_function.QUIET_LOGGERS) == set(logs.QUIET_LOGGERS)
     source = Path(lambda_function.__file__).read_text()
     assert "src.telemetry" not in source and "from src import logs" not in source
+
+
+def logged(fresh: SecretMasker, mask: Mask, capsys: pytest.CaptureFixture[str], json_lines: bool, *args: Any) -> str:
+    """What one log record prints through the service's formatter, in the given format."""
+    fresh.install(mask)
+    logs.configure_logging(json_lines=json_lines, level="INFO")
+    capsys.readouterr()
+    logging.getLogger("short_cut.test").warning(*args)
+    out = capsys.readouterr().out
+    if json_lines:
+        json.loads(out)
+    return out
+
+
+@pytest.mark.parametrize("json_lines", [True, False], ids=["json", "text"])
+def test_a_credential_equal_to_a_protected_string_is_masked(
+    fresh: SecretMasker, capsys: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    # Issue 29, item 9: a hit lying "entirely inside" a protected occurrence was dropped, and a
+    # credential exactly equal to one lies inside it. Credentials win; only strictly inside is spared.
+    secret = "team/prod/app-Quux"
+    mask = log_mask([{"APP_SECRET_KEY": secret}], protected=(secret, NAME))
+    assert installed(mask).mask(f"key {secret}.") == f"key {MASK}."
+    out = logged(fresh, mask, capsys, json_lines, "key %s", secret)
+    assert secret not in out and MASK in out
+    assert NAME in logged(fresh, mask, capsys, json_lines, "name %s", NAME)
+
+
+@pytest.mark.parametrize("json_lines", [True, False], ids=["json", "text"])
+def test_repr_quote_escapes_do_not_escape_the_mask(
+    fresh: SecretMasker, capsys: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    # repr() of a text holding both quote kinds writes ' as \' : "it's" inside became "it\'s".
+    secret = "pcsk_it's-Quoted7Key-0w9q"
+    assert "it\\'s" in repr('say "x" ' + secret)
+    assert "pcsk_it\\'s-Quoted7Key-0w9q" in forms(secret)
+    mask = log_mask([{"PINECONE_API_KEY": secret}], protected=(NAME,))
+    for args in (("%r", 'say "x" ' + secret), ("%r", ['say "x"', secret + '"']), ("%s", repr({'"': secret}))):
+        out = logged(fresh, mask, capsys, json_lines, *args)
+        assert "Quoted7Key" not in out, out
+        assert MASK in out
