@@ -12,6 +12,7 @@ which (`service=LOGS`); otherwise the endpoint's host names it when it is an AWS
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ CLOUDWATCH = Service("CloudWatch", "AWS_ENDPOINT_URL_CLOUDWATCH", "monitoring")
 SNS = Service("SNS", "AWS_ENDPOINT_URL_SNS", "sns")
 KMS = Service("KMS", "AWS_ENDPOINT_URL_KMS", "kms")
 SERVICES = (SECRETS_MANAGER, LOGS, STS, IAM, CLOUDWATCH, SNS, KMS)
+# AWS error messages are one sentence; longer "messages" are bodies (an HTML page).
+MESSAGE_MAX = 1024
+# A page, not a sentence: AWS messages may quote a <PLACEHOLDER>, never a tag like these.
+_MARKUP = re.compile(r"<(?:!doctype|html|head|body|title|h1|p>|\?xml|/[a-z0-9]+>)", re.IGNORECASE)
 
 
 def service_of(exc: Exception, given: Service | None) -> Service:
@@ -69,6 +74,27 @@ def _timeout_hint(service: Service) -> str | None:
     return f"{service.name} did not answer in time: check the network path and run the command again."
 
 
+def _is_a_body(code: str, message: str) -> bool:
+    """Whether botocore's "message" is a response body, not an AWS error: it takes a body that
+    is not JSON as the message (JSON protocols), and names a generic answer by its status."""
+    return code.isdecimal() or bool(_MARKUP.search(message)) or "\n" in message.strip() or len(message) > MESSAGE_MAX
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def _not_an_aws_answer(status: object, operation: str, given: Service | None, secret_name: str | None) -> SecretsError:
+    setting = f"{given.endpoint_variable} or AWS_ENDPOINT_URL" if given else "AWS_ENDPOINT_URL(_<SERVICE>)"
+    return SecretsError(
+        ErrorCode.AWSClientError,
+        f"{operation} got HTTP {status} with a body that is not an AWS error (not shown)",
+        hint=f"Check {setting} and the region: the endpoint is not that AWS API (an emulator may not "
+        "implement the call).",
+        secret_name=secret_name,
+    )
+
+
 @contextmanager
 def aws_errors(secret_name: str | None = None, *, service: Service | None = None) -> Iterator[None]:
     """Turn every botocore exception into `SecretsError` with the project's codes and hints.
@@ -89,7 +115,11 @@ def aws_errors(secret_name: str | None = None, *, service: Service | None = None
         # AWS messages name ARNs and actions, never secret values. They may name the account,
         # role and session: fine for logs and the full /health body, never for the minimal one.
         message = str(error.get("Message") or exc)
-        raise SecretsError.from_aws(code, message, secret_name=secret_name) from None
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        # No Error at all: an XML (query protocol) parser found a page where an AWS error belongs.
+        if not error.get("Code") or _is_a_body(code, message):
+            raise _not_an_aws_answer(status, exc.operation_name, service, secret_name) from None
+        raise SecretsError.from_aws(code, _one_line(message), secret_name=secret_name) from None
     except bx.CredentialRetrievalError as exc:
         # Its message carries the credentials endpoint's answer: name the provider only.
         provider = exc.kwargs.get("provider", "unknown")

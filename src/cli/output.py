@@ -45,9 +45,14 @@ def specific(error: SecretsError) -> SecretsError:
     return error.with_hint(hint)
 
 
+def one_line(text: str) -> str:
+    """`text` with every run of whitespace (line breaks included) as one space: an error is one line."""
+    return " ".join(str(text).split())
+
+
 def print_error(error: SecretsError, *, as_json: bool) -> None:
     error = specific(error)
     if as_json:
-        print(json.dumps({"error": error.to_dict()}), file=sys.stderr)
+        print(json.dumps({"error": {key: one_line(value) for key, value in error.to_dict().items()}}), file=sys.stderr)
     else:
-        print(f"error: {error.code}: {error.message} (hint: {error.hint})", file=sys.stderr)
+        print(one_line(f"error: {error.code}: {error.message} (hint: {error.hint})"), file=sys.stderr)

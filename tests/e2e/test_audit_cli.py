@@ -15,6 +15,7 @@ from src.cli.audit.live import ALARM_NAMESPACE, ALARM_SUFFIXES, LIVE
 from src.cli.audit.offline import OFFLINE
 from src.cli.render import render_all, values_for
 from tests.support.canary import canary_secret_string, leaked
+from tests.support.not_aws import html_endpoint
 from tests.support.processes import BIN, DUMMY_CREDENTIALS, ROOT, clean_environment, running_moto
 from tests.unit.cli.audit.test_offline import BREAKS, copy_with_dockerfile
 
@@ -128,3 +129,36 @@ def test_audit_reports_a_deployment_rule_broken_in_the_stack(copy: Path) -> None
     assert [line.split()[1] for line in lines] == ["private-tmp", "grace-period"]
     assert "HealthCheckGracePeriodSeconds without LoadBalancers" in failed.stdout
     assert 'VOLUME ["/tmp"]' in failed.stdout
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_audit_aws_against_an_endpoint_that_is_not_aws_prints_one_line_per_check(as_json: bool) -> None:
+    """Issue 29, item 9: an emulator's 404 page came back as six lines of HTML. Each check is one
+    line with the code, the hint and the status; no body, whatever the protocol (JSON or XML)."""
+    with html_endpoint(answer_sts=True) as url:
+        done = audit("--aws", *(["--json"] if as_json else []), endpoint=url)
+    assert done.returncode == 1
+    output = done.stdout + done.stderr
+    assert "<" not in output.replace("<SERVICE>", "") and "Not Found" not in output and "DOCTYPE" not in output
+    if as_json:
+        checks = [c for c in json.loads(done.stdout)["checks"] if c["name"].startswith("aws-")]
+        reasons = [c["reason"] for c in checks if c["status"] == "FAIL"]
+    else:
+        reasons = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
+        assert all(line.startswith(("PASS", "FAIL", "SKIP", "audit:")) for line in done.stdout.splitlines())
+    assert len(reasons) >= len(LIVE) - 1, output  # one check may pass on nothing found
+    for reason in reasons:
+        assert "\n" not in reason and "HTTP 404" in reason and "hint:" in reason, reason
+
+
+def test_a_cli_error_from_an_endpoint_that_is_not_aws_is_one_line() -> None:
+    with html_endpoint() as url:
+        env = clean_environment(AWS_REGION="us-east-1", AWS_ENDPOINT_URL=url, **DUMMY_CREDENTIALS)
+        done = subprocess.run(
+            [str(BIN / "python"), "-m", "src.cli", "describe", "--env", "staging"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert done.returncode == 3
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: AWSClientError: DescribeSecret got HTTP 404 ") and "(hint: " in line
+    assert "html" not in line.lower()

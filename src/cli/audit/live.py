@@ -27,6 +27,7 @@ from src.cli.audit.base import READ, TRUST, Failed, Result, failing
 from src.cli.audit.offline import AUDIT_IMAGE
 from src.cli.audit.traps import ROTATION_FAILED_EVENTS, TOPIC_KEY_ACTIONS, granted_actions
 from src.cli.environments import EnvironmentNames, names_for
+from src.cli.output import one_line
 from src.cli.render import render_all, values_for
 from src.errors import SecretsError
 from src.secret.payload import key_findings
@@ -277,7 +278,7 @@ def run_check(name: str, check: Callable[[Account], str], account: Account) -> R
     except Failed as exc:
         return Result(name, "FAIL", str(exc))
     except SecretsError as exc:
-        return Result(name, "FAIL", f"{exc.code}: {exc.message} (hint: {exc.hint})")
+        return Result(name, "FAIL", one_line(f"{exc.code}: {exc.message} (hint: {exc.hint})"))
 
 
 def _clients(region: str) -> dict[str, Any]:
@@ -294,7 +295,7 @@ def run_live(root: Path, env: str, region: str) -> list[Result]:
             clients = _clients(region)
             account_id = str(clients["sts"].get_caller_identity()["Account"])
     except SecretsError as exc:
-        return [Result("aws-account", "FAIL", f"{exc.code}: {exc.message}")]
+        return [Result("aws-account", "FAIL", one_line(f"{exc.code}: {exc.message} (hint: {exc.hint})"))]
     account = Account(
         env=env,
         region=region,

@@ -295,3 +295,39 @@ def test_the_data_loader_keeps_aws_data_path(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setenv("AWS_DATA_PATH", f"{tmp_path}/a{os.pathsep}{tmp_path}/b")
     loader = session_for("secretsmanager").get_component("data_loader")
     assert loader.search_paths[:2] == [f"{tmp_path}/a", f"{tmp_path}/b"]
+
+
+def _client_error(code: str | None, message: str, status: int) -> Exception:
+    from botocore.exceptions import ClientError
+
+    error = {"Code": code, "Message": message} if code else {}
+    return ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}, "DescribeSecret")  # type: ignore[typeddict-item]
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("404", "<!DOCTYPE html>\n<html><body><h1>Not Found</h1></body></html>"),
+        ("502", "<html><head><title>502 Bad Gateway</title></head></html>"),
+        (None, ""),  # the XML parser found a page where the Error belongs
+        ("Whatever", "a first line\nand a second"),
+    ],
+)
+def test_a_response_body_never_becomes_the_message(code: str | None, message: str) -> None:
+    """Issue 29, item 9: botocore takes a body that is not JSON as the error's message."""
+    from src.aws.client import aws_errors
+
+    with pytest.raises(SecretsError) as caught, aws_errors("short-cut/prod/app"):
+        raise _client_error(code, message, 404)
+    assert caught.value.code == "AWSClientError"
+    assert caught.value.message == "DescribeSecret got HTTP 404 with a body that is not an AWS error (not shown)"
+    assert "AWS_ENDPOINT_URL" in caught.value.hint
+
+
+def test_an_aws_message_quoting_a_placeholder_is_kept() -> None:
+    from src.aws.client import aws_errors
+
+    message = "Value '<ECR_URI>:<IMAGE_TAG>' at 'image' failed to satisfy constraint"
+    with pytest.raises(SecretsError) as caught, aws_errors():
+        raise _client_error("ValidationException", message, 400)
+    assert (caught.value.code, caught.value.message) == ("ValidationException", message)
