@@ -284,3 +284,28 @@ def test_an_interrupted_rotate_leaves_no_awspending(sm: Any) -> None:
     with pytest.raises(KeyboardInterrupt):
         rc.cmd_rotate(args(key="APP_SECRET_KEY"), client, Output(as_json=True))
     assert not any("AWSPENDING" in s for s in stages(sm).values()), stages(sm)
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (canary_secret_string(OPENAI_API_KEY="<YOUR_OPENAI_API_KEY>"), "PlaceholderValue"),
+        (
+            json.dumps({k: v for k, v in json.loads(canary_secret_string()).items() if k != "APP_SECRET_KEY"}),
+            "MissingRequiredKeys",
+        ),
+        (canary_secret_string(MILVUS_PORT="٨٠"), "InvalidSecretValue"),
+    ],
+)
+@pytest.mark.parametrize("explicit", [True, False], ids=["to-version", "awsprevious"])
+def test_rollback_refuses_a_version_the_service_would_refuse(sm: Any, bad: str, code: str, explicit: bool) -> None:
+    """Issue 29, item 6: rollback promoted any version; push and rotate refuse these values."""
+    old = sm.create_secret(Name=NAME, SecretString=bad)["VersionId"]
+    good = sm.put_secret_value(SecretId=NAME, SecretString=canary_secret_string())["VersionId"]
+    before = stages(sm)
+    with pytest.raises(SecretsError) as caught:
+        rc.cmd_rollback(args(to_version=old if explicit else None), SecretsClient("us-east-1"), Output(as_json=False))
+    assert caught.value.code == code, caught.value
+    assert f"AWSCURRENT is still {good}" in caught.value.hint and old in caught.value.message
+    assert stages(sm) == before and before[good] == ["AWSCURRENT"]
+    assert leaked(caught.value.message, caught.value.hint) == []
