@@ -66,16 +66,63 @@ esac
 if [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
     fail "PORT='$PORT' is not a port number from 1 to 65535"
 fi
-HOST="${HOST:-0.0.0.0}"
+# The bind address. Local mode serves the full /health to any peer, so it listens on loopback
+# unless HOST says otherwise; elsewhere 0.0.0.0, which ECS (awsvpc: the task's own interface,
+# reached by the load balancer) needs. The image sets HOST=0.0.0.0: a published port reaches a
+# container on its own interface, never on its loopback.
+if [ "$APP_ENV" = local ]; then HOST="${HOST:-127.0.0.1}"; else HOST="${HOST:-0.0.0.0}"; fi
+case "$HOST" in
+    '' | *[!0-9A-Za-z.:-]*) fail "HOST='$HOST' is not an address to bind (for example 127.0.0.1 or 0.0.0.0)" ;;
+esac
+
+# from_env_file NAME: NAME's value in the .env file (ENV_FILE, as src/config.py reads it, relative to
+# this directory), or nothing. Read for the settings this script hands to uvicorn, so that a
+# value in .env does what it does for every other setting: the environment first, then .env.
+# The last `NAME=` line counts; quotes and a trailing ` # comment` come off. Every value is
+# checked below against a fixed list or pattern, so none reaches the command line unchecked.
+from_env_file() {
+    file="${ENV_FILE:-.env}"
+    case "$file" in /*) ;; *) file="$(dirname "$0")/$file" ;; esac
+    [ -f "$file" ] || return 0
+    sed -n "s/^[[:space:]]*\(export[[:space:]][[:space:]]*\)\{0,1\}$1[[:space:]]*=[[:space:]]*//p" "$file" \
+        | tail -n 1 | sed -e 's/[[:space:]]#.*$//' -e 's/[[:space:]]*$//' -e 's/^"\(.*\)"$/\1/' -e "s/^'\(.*\)'\$/\\1/"
+}
+
+LOG_LEVEL="${LOG_LEVEL:-$(from_env_file LOG_LEVEL)}"
 LOG_LEVEL=$(printf '%s' "${LOG_LEVEL:-info}" | tr '[:upper:]' '[:lower:]')
 if ! one_of "$LOG_LEVEL" "$LOG_LEVELS"; then
     fail "LOG_LEVEL='$LOG_LEVEL' is not one of: $LOG_LEVELS"
 fi
 export LOG_LEVEL
 
+# Whole seconds between requests on a connection; longer than the load balancer's idle timeout
+# (the stack sets the ALB's to 60 s; src/config.py DEFAULT_KEEP_ALIVE_TIMEOUT, kept equal by a test).
+KEEP_ALIVE_TIMEOUT="${KEEP_ALIVE_TIMEOUT:-$(from_env_file KEEP_ALIVE_TIMEOUT)}"
+KEEP_ALIVE_TIMEOUT="${KEEP_ALIVE_TIMEOUT:-65}"
+case "$KEEP_ALIVE_TIMEOUT" in
+    '' | *[!0-9]* | 0*) fail "KEEP_ALIVE_TIMEOUT='$KEEP_ALIVE_TIMEOUT' is not whole seconds from 1 to 4000" ;;
+esac
+if [ "${#KEEP_ALIVE_TIMEOUT}" -gt 4 ] || [ "$KEEP_ALIVE_TIMEOUT" -gt 4000 ]; then
+    fail "KEEP_ALIVE_TIMEOUT='$KEEP_ALIVE_TIMEOUT' is not whole seconds from 1 to 4000"
+fi
+export KEEP_ALIVE_TIMEOUT
+
+# Seconds a request head may take to arrive (src/web/http_protocol.py reads it): over 0, at most 30.
+REQUEST_HEAD_TIMEOUT="${REQUEST_HEAD_TIMEOUT:-$(from_env_file REQUEST_HEAD_TIMEOUT)}"
+REQUEST_HEAD_TIMEOUT="${REQUEST_HEAD_TIMEOUT:-10}"
+case "$REQUEST_HEAD_TIMEOUT" in
+    '' | *[!0-9.]* | .* | *. | *.*.*) fail "REQUEST_HEAD_TIMEOUT='$REQUEST_HEAD_TIMEOUT' is not seconds over 0 and at most 30" ;;
+esac
+if ! awk -v t="$REQUEST_HEAD_TIMEOUT" 'BEGIN { exit !(t + 0 > 0 && t + 0 <= 30) }'; then
+    fail "REQUEST_HEAD_TIMEOUT='$REQUEST_HEAD_TIMEOUT' is not seconds over 0 and at most 30"
+fi
+export REQUEST_HEAD_TIMEOUT
+
 cd "$(dirname "$0")"
 # --no-proxy-headers: /health decides what to show on the socket's own peer address, and
 # X-Forwarded-For from a client must never make it look like loopback.
+# --http: uvicorn's h11 protocol with a bound on reading a request head (slowloris).
 exec "${PYTHON:-python}" -m uvicorn src.main:app \
     --host "$HOST" --port "$PORT" --log-level "$LOG_LEVEL" \
+    --http src.web.http_protocol:HeadTimeoutH11Protocol --timeout-keep-alive "$KEEP_ALIVE_TIMEOUT" \
     --no-server-header --no-proxy-headers --timeout-graceful-shutdown 10

@@ -16,6 +16,7 @@ it would give the service two places to read its configuration from.)
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
@@ -39,6 +40,25 @@ ENV_FILE_VARIABLE = "ENV_FILE"
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 LogFormat = Literal["json", "text"]
 DEFAULT_LOG_LEVEL: LogLevel = "info"
+# Connection timeouts (seconds), which entrypoint.sh passes to uvicorn (a test keeps the two equal).
+# KEEP_ALIVE_TIMEOUT outlasts the load balancer's idle timeout (the stack sets the ALB's to 60 s):
+# an ALB reusing a connection the service has just closed answers 502 (ELB guide, "Connection
+# idle timeout"). REQUEST_HEAD_TIMEOUT bounds reading a request head (src.web.http_protocol).
+DEFAULT_KEEP_ALIVE_TIMEOUT = 65
+MAX_KEEP_ALIVE_TIMEOUT = 4000  # the ALB's own idle timeout is at most 4000 s
+DEFAULT_REQUEST_HEAD_TIMEOUT = 10.0
+MAX_REQUEST_HEAD_TIMEOUT = 30.0
+
+
+def request_head_timeout_from(text: str | None, default: float = DEFAULT_REQUEST_HEAD_TIMEOUT) -> float:
+    """REQUEST_HEAD_TIMEOUT as seconds: unset or empty gives `default`; else a decimal number of
+    ASCII digits over 0 and at most 30, or ValueError."""
+    if text is None or not text.strip():
+        return default
+    value = text.strip()
+    if not re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", value) or not 0 < float(value) <= MAX_REQUEST_HEAD_TIMEOUT:
+        raise ValueError(f"REQUEST_HEAD_TIMEOUT must be seconds over 0 and at most {MAX_REQUEST_HEAD_TIMEOUT:g}")
+    return float(value)
 
 
 class Settings(BaseSettings):
@@ -77,6 +97,12 @@ class Settings(BaseSettings):
     metrics: Literal["emf", "off"] | None = None
     # failures: uvicorn's access line for /health and /health/live only when the answer is 400 or over.
     health_access_log: Literal["failures", "all"] = "failures"
+    # Read by entrypoint.sh (uvicorn's --timeout-keep-alive) and src.web.http_protocol; here to be
+    # checked and documented with the rest. Whole seconds for uvicorn's option.
+    keep_alive_timeout: int = Field(default=DEFAULT_KEEP_ALIVE_TIMEOUT, ge=1, le=MAX_KEEP_ALIVE_TIMEOUT)
+    request_head_timeout: float = Field(
+        default=DEFAULT_REQUEST_HEAD_TIMEOUT, gt=0, le=MAX_REQUEST_HEAD_TIMEOUT, allow_inf_nan=False
+    )
 
     openai_api_key: SecretStr | None = None
     pinecone_api_key: SecretStr | None = None

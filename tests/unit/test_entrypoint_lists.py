@@ -37,3 +37,12 @@ def test_the_checks_use_those_variables() -> None:
     assert 'one_of "$APP_ENV" "$ALLOWED"' in SCRIPT
     assert 'one_of "$LOG_LEVEL" "$LOG_LEVELS"' in SCRIPT
     assert 'grep -Eq "$REGION_PATTERN"' in SCRIPT
+
+
+def test_the_timeout_defaults_equal_the_settings() -> None:
+    from src.config import DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_REQUEST_HEAD_TIMEOUT
+
+    assert 'KEEP_ALIVE_TIMEOUT="${KEEP_ALIVE_TIMEOUT:-' + str(DEFAULT_KEEP_ALIVE_TIMEOUT) + '}"' in SCRIPT
+    assert 'REQUEST_HEAD_TIMEOUT="${REQUEST_HEAD_TIMEOUT:-' + f"{DEFAULT_REQUEST_HEAD_TIMEOUT:g}" + '}"' in SCRIPT
+    assert Settings.model_fields["request_head_timeout"].default == DEFAULT_REQUEST_HEAD_TIMEOUT
+    assert '--http src.web.http_protocol:HeadTimeoutH11Protocol --timeout-keep-alive "$KEEP_ALIVE_TIMEOUT"' in SCRIPT
