@@ -24,7 +24,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     APP_ENV=local \
-    PORT=8000
+    PORT=8000 \
+    HOST=0.0.0.0
+# HOST: a container is reached on its own interface (a published port, ECS awsvpc's ENI, the load
+# balancer), never on its loopback; entrypoint.sh binds loopback by default only outside one.
 # /tmp is declared a volume, sticky and world-writable. ECS Fargate (platform 1.4+) mounts a
 # task bind volume with no host path as root 0755 unless the image declares a VOLUME at that
 # path, in which case it copies the image's directory, mode included (aws/containers-roadmap
