@@ -237,6 +237,15 @@ def take(names: tuple[str, ...], timeout: float) -> Outcome | None:
     return Outcome(secrets=secrets)
 
 
+def _ascii_number(name: str, default: float) -> str:
+    """The variable's text if it is a number in ASCII digits, as pydantic reads it; else ValueError
+    (int() and float() would take "٣" or "３", which the parent's Settings refuses)."""
+    text = os.environ.get(name, str(default))
+    if not text.isascii():
+        raise ValueError(f"{name} is not an ASCII number")
+    return text
+
+
 def _settings_from_env() -> tuple[tuple[str, ...], str | None, dict[str, Any]]:
     """The few settings the child needs, read without pydantic-settings (too slow to import here).
 
@@ -250,9 +259,9 @@ def _settings_from_env() -> tuple[tuple[str, ...], str | None, dict[str, Any]]:
     names = secret_names(os.environ.get("SECRET_NAME"), env)
     region = region_from(os.environ)
     options = {
-        "connect_timeout": float(os.environ.get("SECRETS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)),
-        "read_timeout": float(os.environ.get("SECRETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT)),
-        "max_attempts": int(os.environ.get("SECRETS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)),
+        "connect_timeout": float(_ascii_number("SECRETS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)),
+        "read_timeout": float(_ascii_number("SECRETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT)),
+        "max_attempts": int(_ascii_number("SECRETS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)),
     }
     return names, region, options
 

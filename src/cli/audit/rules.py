@@ -47,10 +47,11 @@ FARGATE_SIZES: dict[int, frozenset[int]] = {
 def _units(value: Any, unit: str) -> int:
     """'512', 512, '1 vCPU', '2GB': ECS's accepted spellings, as cpu units or MiB."""
     text = str(value).strip()
-    match = re.fullmatch(rf"(\d+(?:\.\d+)?)\s*{unit}", text, re.IGNORECASE)
+    # [0-9], not \d or str.isdigit(): those take any script's digits ("٥١٢", "²"), which no AWS API does.
+    match = re.fullmatch(rf"([0-9]+(?:\.[0-9]+)?)\s*{unit}", text, re.IGNORECASE)
     if match:
         return int(float(match.group(1)) * 1024)
-    if not text.isdigit():
+    if not re.fullmatch(r"[0-9]+", text):
         raise ValueError(f"{value!r} is not a number of {'cpu units' if unit == 'vCPU' else 'MiB'}")
     return int(text)
 
