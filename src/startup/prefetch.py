@@ -239,7 +239,7 @@ def take(names: tuple[str, ...], timeout: float) -> Outcome | None:
 
 def _ascii_number(name: str, default: float) -> str:
     """The variable's text if it is a number in ASCII digits, as pydantic reads it; else ValueError
-    (int() and float() would take "٣" or "３", which the parent's Settings refuses)."""
+    (int() and float() would take "٣" or a fullwidth digit, which the parent's Settings refuses)."""
     text = os.environ.get(name, str(default))
     if not text.isascii():
         raise ValueError(f"{name} is not an ASCII number")

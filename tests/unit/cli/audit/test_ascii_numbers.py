@@ -1,5 +1,5 @@
 """Every id and number is ASCII digits (issue 29, item 4): \\d, str.isdigit() and int() take any
-script's digits ("٥١٢", "５１２", "²"), which AWS and the typed settings refuse."""
+script's digits ("٥١٢", fullwidth digits, "²"), which AWS and the typed settings refuse."""
 
 from __future__ import annotations
 
