@@ -60,8 +60,8 @@ run: $(STAMP) .env ## start the service in local mode on port 8000 via ./entrypo
 	PATH="$(BIN):$$PATH" ./entrypoint.sh
 
 lint: $(STAMP) ## ruff check and format check, mypy, shellcheck, hadolint
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/shellcheck entrypoint.sh .ci/run tests/container/build-standin-base.sh
@@ -135,16 +135,22 @@ CONTAINER_TOOL ?= $(if $(shell command -v podman 2>/dev/null),podman,docker)
 IMAGE_NAME ?= short-cut-api
 IMAGE_PLATFORM ?= linux/amd64
 IMAGE_BUILD_FLAGS ?=
-# The tag is the commit. Files the image is built from that differ from it (tracked, untracked or
-# ignored by git but not by .dockerignore, such as src/.env) add -dirty, and push-image refuses
-# such a tag: ECR tags are immutable, and a tag must name code that anyone can check out.
+# The tag is the commit. When the files the image is built from differ from it, the tag gets
+# -dirty, and push-image refuses the tree: ECR tags are immutable, and a tag must name code that
+# anyone can check out. Which files: exactly the build context .dockerignore lets through, plus the
+# Dockerfile and .dockerignore (tools/image_tree.py, which compares their bytes and modes with the
+# commit, so a skip-worktree or assume-unchanged file cannot hide). It prints "clean" or
+# "dirty: ..."; anything else, its failing included, counts as dirty.
 # IMAGE_TAG is taken from the command line only (make image IMAGE_TAG=...), never from the
-# environment, where a CI job's IMAGE_TAG=latest would skip the dirty check.
+# environment, where a CI job's IMAGE_TAG=latest would replace the commit. `override`: no
+# command-line or environment value (IMAGE_TAG_VALUE=<sha>, make -e) can replace what is computed.
 IMAGE_FILES := Dockerfile .dockerignore requirements-api.lock entrypoint.sh src
+override IMAGE_COMMIT = $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+override IMAGE_TREE = $(shell $(PYTHON) tools/image_tree.py 2>/dev/null)
 ifeq ($(origin IMAGE_TAG),command line)
-IMAGE_TAG_VALUE := $(IMAGE_TAG)
+override IMAGE_TAG_VALUE = $(IMAGE_TAG)
 else
-IMAGE_TAG_VALUE = $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(if $(shell git status --porcelain --ignored -- $(IMAGE_FILES) 2>/dev/null | grep -v -e '__pycache__/' -e '\.pyc$$'),-dirty)
+override IMAGE_TAG_VALUE = $(IMAGE_COMMIT)$(if $(filter-out clean,$(IMAGE_TREE))$(if $(IMAGE_TREE),,unknown),-dirty)
 endif
 # Where to push: ECR_REPO_URI, or AWS_ACCOUNT_ID and AWS_REGION (and REPO, default short-cut-api).
 REPO ?= short-cut-api
@@ -154,13 +160,20 @@ ECR_REGISTRY = $(firstword $(subst /, ,$(ECR_REPO_URI)))
 # An ECR host names its region (<account>.dkr.ecr.<region>.amazonaws.com); any other, AWS_REGION.
 ECR_REGION = $(if $(findstring .dkr.ecr.,$(ECR_REGISTRY)),$(word 4,$(subst ., ,$(ECR_REGISTRY))),$(AWS_REGION))
 # The recipes read these from their environment ("$$IMAGE_TAG"), never spliced into the command
-# text, so no value (a tag with a quote or a semicolon) can become shell syntax.
-image push-image: export IMAGE_TAG_VALUE := $(IMAGE_TAG_VALUE)
-image push-image: export IMAGE_REF = $(IMAGE_NAME):$(IMAGE_TAG_VALUE)
-image push-image: export IMAGE_TOOL = $(CONTAINER_TOOL)
-push-image: export PUSH_REPO = $(ECR_REPO_URI)
-push-image: export PUSH_REGISTRY = $(ECR_REGISTRY)
-push-image: export PUSH_REGION = $(ECR_REGION)
+# text, so no value (a tag with a quote or a semicolon, IMAGE_PLATFORM='linux/amd64; touch X')
+# can become shell syntax; `override`, so a command-line IMAGE_REF or PUSH_TREE cannot stand in.
+image push-image: override export IMAGE_TAG_VALUE := $(IMAGE_TAG_VALUE)
+image push-image: override export IMAGE_REF = $(IMAGE_NAME):$(IMAGE_TAG_VALUE)
+image push-image: override export IMAGE_TOOL = $(CONTAINER_TOOL)
+# $(value ...): taken as text, so an environment value's $(shell ...) is not run by make either.
+image push-image: override export BUILD_PLATFORM = $(value IMAGE_PLATFORM)
+image push-image: override export BUILD_FLAGS = $(value IMAGE_BUILD_FLAGS)
+push-image: override export PUSH_TREE = $(IMAGE_TREE)
+push-image: override export PUSH_REPO = $(ECR_REPO_URI)
+push-image: override export PUSH_REGISTRY = $(ECR_REGISTRY)
+push-image: override export PUSH_REGION = $(ECR_REGION)
+# An OCI platform: os/arch[/variant], as podman and docker take it.
+IMAGE_PLATFORM_PATTERN := ^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$$
 # A registry tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127} (the OCI distribution spec), never latest.
 IMAGE_TAG_PATTERN := ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$$
 
@@ -171,8 +184,11 @@ image: ## build the image (podman or docker, CONTAINER_TOOL) as short-cut-api:<c
 	@case "$$IMAGE_TAG_VALUE" in ""|-dirty) echo "image: no commit to tag with (not a git checkout?): pass IMAGE_TAG=..." >&2; exit 2;; esac
 	@printf '%s\n' "$$IMAGE_TAG_VALUE" | grep -Eqx '$(IMAGE_TAG_PATTERN)' && [ "$$IMAGE_TAG_VALUE" != latest ] \
 		|| { echo "image: IMAGE_TAG must match $(IMAGE_TAG_PATTERN) and not be latest (a release must name its code)" >&2; exit 2; }
-	"$$IMAGE_TOOL" build $(if $(filter podman,$(notdir $(CONTAINER_TOOL))),--format docker) \
-		--platform $(IMAGE_PLATFORM) $(IMAGE_BUILD_FLAGS) -t "$$IMAGE_REF" .
+	@printf '%s\n' "$$BUILD_PLATFORM" | grep -Eqx '$(IMAGE_PLATFORM_PATTERN)' \
+		|| { echo "image: IMAGE_PLATFORM must be an os/arch platform such as linux/amd64" >&2; exit 2; }
+	@# IMAGE_BUILD_FLAGS: split into words from the environment, never parsed as shell (no ; $$() or globs).
+	set -f; "$$IMAGE_TOOL" build $(if $(filter podman,$(notdir $(CONTAINER_TOOL))),--format docker) \
+		--platform "$$BUILD_PLATFORM" $$BUILD_FLAGS -t "$$IMAGE_REF" .
 	@echo "built $$IMAGE_REF"
 
 push-image: ## build, log in to ECR (aws ecr get-login-password), push, print the stack's ImageUri (ECR_REPO_URI, or AWS_ACCOUNT_ID + AWS_REGION)
@@ -180,7 +196,8 @@ push-image: ## build, log in to ECR (aws ecr get-login-password), push, print th
 	@printf '%s\n' "$$PUSH_REPO" | grep -Eqx '[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+' \
 		|| { echo "push-image: ECR_REPO_URI is not a repository URI (<registry>/<repository>, lower case)" >&2; exit 2; }
 	@test -n "$$PUSH_REGION" || { echo "push-image: set AWS_REGION (the registry's region)" >&2; exit 2; }
-	@case "$$IMAGE_TAG_VALUE" in *-dirty) echo "push-image: refusing $$IMAGE_TAG_VALUE: $(IMAGE_FILES) differ from the commit; commit them first (ECR tags are immutable)" >&2; exit 2;; esac
+	@case "$$IMAGE_TAG_VALUE" in *-dirty) echo "push-image: refusing $$IMAGE_TAG_VALUE: the image's files differ from the commit ($$PUSH_TREE); commit them first (ECR tags are immutable)" >&2; exit 2;; esac
+	@test "$$PUSH_TREE" = clean || { echo "push-image: refusing $$IMAGE_TAG_VALUE: the image's files differ from the commit ($$PUSH_TREE); a pushed tag must name committed code" >&2; exit 2; }
 	$(MAKE) --no-print-directory image
 	set -o pipefail; aws ecr get-login-password --region "$$PUSH_REGION" \
 		| "$$IMAGE_TOOL" login --username AWS --password-stdin "$$PUSH_REGISTRY"

@@ -68,6 +68,8 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     target = tmp_path_factory.mktemp("clone") / "short-cut"
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(target)], check=True, timeout=120)
     shutil.copy(ROOT / "Makefile", target / "Makefile")
+    (target / "tools").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "tools/image_tree.py", target / "tools/image_tree.py")
     yield target
     sha = commit(target)
     for tag in (f"short-cut-api:{sha}", f"short-cut-api:{sha}-dirty"):
@@ -181,14 +183,21 @@ def test_push_image_refuses_a_dirty_tree_and_a_missing_repository(
     finally:
         entrypoint.write_text(original)
     assert make(clone, tools, "image-tag").stdout.strip() == commit(clone)
-    # A file git ignores but the image would ship (src/.env) is dirty too: .dockerignore drops it,
-    # and the dirty check must not trust a tree that holds one.
+    # The dirty check is .dockerignore's rule (tools/image_tree.py, issue 29): a file the image
+    # would ship is dirty, even in a folder whose name ends in __pycache__; one .dockerignore drops
+    # (src/.env) does not ship and does not change the tag. tests/unit/test_image_tree.py has the rest.
+    shipped = clone / "src" / "evil__pycache__" / "payload.py"
+    shipped.parent.mkdir()
+    shipped.write_text("print('not in the commit')\n")
     leftover = clone / "src" / ".env"
     leftover.write_text("OPENAI_API_KEY=not-for-the-image\n")
     try:
         assert make(clone, tools, "image-tag").stdout.strip() == f"{commit(clone)}-dirty"
+        shipped.unlink()
+        assert make(clone, tools, "image-tag").stdout.strip() == commit(clone)
     finally:
         leftover.unlink()
+        shutil.rmtree(shipped.parent)
 
 
 def test_image_tag_comes_from_the_commit_or_the_command_line_and_is_validated(
