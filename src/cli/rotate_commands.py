@@ -25,6 +25,7 @@ import uuid
 from src.aws.client import CURRENT, PENDING, PREVIOUS, SecretsClient, version_with_stage
 from src.cli.confirm import add_yes_option, confirm_write
 from src.cli.output import Output
+from src.cli.payloads import check_promotable
 from src.cli.target import add_secret_command, remember, target
 from src.errors import ErrorCode, SecretsError
 from src.secret.payload import KNOWN_KEYS, replace_key, require_string, validate_strict
@@ -187,7 +188,7 @@ def cmd_rollback(args: argparse.Namespace, client: SecretsClient, out: Output) -
         out.line(f"{CURRENT} of {name} is already {current}: nothing to do")
         out.set(secret_name=name, from_version_id=current, to_version_id=current, changed=False)
         return 0
-    _check_target(client, name, to_version, current)
+    check_promotable(client, name, to_version, current)
     confirm_write(args, name, f"rollback {name}: {CURRENT} {current} -> {to_version}")
     _promote(client, name, to_version=to_version, from_version=current)
     undo = ROLLED_BACK in versions.get(to_version, [])
@@ -201,27 +202,6 @@ def cmd_rollback(args: argparse.Namespace, client: SecretsClient, out: Output) -
         )
     out.set(secret_name=name, from_version_id=current, to_version_id=to_version, changed=True, undo=undo)
     return 0
-
-
-def _check_target(client: SecretsClient, name: str, version: str, current: str | None) -> None:
-    """The version rollback would make AWSCURRENT passes the rules push and rotate apply (a
-    placeholder, a missing key, a bad port refused): a rollback must not promote a version the
-    service would refuse to load. Raises before anything is written."""
-    fetched = client.get_secret(name, version_id=version, version_stage=None)
-    raw = require_string(fetched.secret_string, name, binary=fetched.has_binary)
-    remember(raw)
-    try:
-        validate_strict(raw, name)
-    except SecretsError as exc:
-        refused = SecretsError(
-            ErrorCode.InternalError,
-            f"version {version} of {name} would not load: {exc.message}",
-            hint=f"Nothing was changed: {CURRENT} is still {current}. Pick another version (describe lists "
-            "them), or push a corrected value.",
-            secret_name=name,
-        )
-        refused.code = exc.code
-        raise refused from None
 
 
 def _mark_rolled_back(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ from src.app_env import PROJECT, SHORT_NAMES
 from src.aws.client import SecretsClient
 from src.cli.as_role import assume_role_client
 from src.cli.confirm import add_yes_option, confirm_write
-from src.cli.git import git_status
 from src.cli.output import Output
+from src.cli.payloads import read_payload
 from src.cli.target import add_secret_command, remember, target
 from src.errors import ErrorCode, SecretsError
 from src.secret.payload import example_keys, key_findings, parse_secret, require_string, validate_strict
@@ -32,54 +31,6 @@ def tags_for(env: str) -> dict[str, str]:
 
 def description_for(env: str) -> str:
     return f"Short-Cut {SHORT_NAMES[env].value} app secret – API keys, GCP credentials"
-
-
-def _git_tracked(path: Path) -> bool:
-    return git_status(["ls-files", "--error-unmatch", path.name], path.parent) == 0
-
-
-# What every message says instead of the --file argument: an operator who pastes the JSON
-# where the path goes must not get the keys back on the screen, in --json or in a log.
-GIVEN = "the path given (--file)"
-
-
-def read_payload(file_arg: str) -> str:
-    """The file's text. No message, hint or traceback quotes `file_arg`: OSErrors become a
-    SecretsError carrying only the system's reason (strerror), never the filename."""
-    if file_arg == "-":
-        raw = sys.stdin.read()
-        remember(raw)
-        return raw
-    try:
-        path = Path(file_arg)
-        if not path.is_file():
-            raise SecretsError(
-                ErrorCode.FileNotFound,
-                f"{GIVEN} is not a file",
-                hint="Pass the path of the JSON file, or - for stdin.",
-            )
-        if _git_tracked(path.resolve()):
-            raise SecretsError(
-                ErrorCode.FileTrackedByGit,
-                f"{GIVEN} is tracked by git",
-                hint="A file with real keys must never be committed: git rm --cached it, "
-                "add it to .gitignore, and rotate the keys.",
-            )
-        data = path.read_bytes()
-    except (OSError, ValueError) as exc:
-        # A pasted value as a path: ENAMETOOLONG, or ValueError for a NUL byte. strerror has no filename.
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise SecretsError(
-            ErrorCode.FileNotFound,
-            f"{GIVEN} cannot be read: {reason}",
-            hint="Pass the path of the JSON file, or - for stdin.",
-        ) from None
-    try:
-        raw = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SecretsError(ErrorCode.InvalidSecretJSON, f"{GIVEN} is not UTF-8 text") from None
-    remember(raw)
-    return raw
 
 
 def check_json(raw: str, source: str) -> None:
