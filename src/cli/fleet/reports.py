@@ -35,7 +35,7 @@ class Report:
 def parse_timestamp(text: str) -> datetime:
     """Logs Insights returns 'YYYY-MM-DD HH:MM:SS.mmm' (UTC); moto returns epoch milliseconds."""
     text = text.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # ASCII only: isdigit() also takes "١٧٠٠..."
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from src.cli.audit.rules import fargate_size_problems
+from src.cli.fleet.reports import parse_timestamp
 from src.startup import prefetch
 
 
@@ -27,3 +28,9 @@ def test_the_prefetch_child_reads_ascii_numbers_only(monkeypatch: pytest.MonkeyP
         prefetch._settings_from_env()
     monkeypatch.setenv(name, "3")
     assert prefetch._settings_from_env()[2]
+
+
+def test_a_report_timestamp_is_ascii_digits() -> None:
+    assert parse_timestamp("1700000000000").year == 2023
+    with pytest.raises(ValueError):
+        parse_timestamp("١٧٠٠٠٠٠٠٠٠٠٠٠")
