@@ -75,7 +75,7 @@ def test_audit_aws_checks_the_live_account(fresh_moto: str) -> None:
         "aws_access_key_id": "testing",
         "aws_secret_access_key": "testing",
     }
-    docs = render_all(values_for(account_id=ACCOUNT, region="us-east-1", env="prod", image="x/y:1.0.0"))
+    docs = render_all(values_for(account_id=ACCOUNT, region="us-east-1", env="prod", image="registry.invalid/y:1.0.0"))
     boto3.client("secretsmanager", **kwargs).create_secret(
         Name="short-cut/prod/app", SecretString=canary_secret_string()
     )
