@@ -113,7 +113,14 @@ REQUEST_HEAD_TIMEOUT="${REQUEST_HEAD_TIMEOUT:-10}"
 case "$REQUEST_HEAD_TIMEOUT" in
     '' | *[!0-9.]* | .* | *. | *.*.*) fail "REQUEST_HEAD_TIMEOUT='$REQUEST_HEAD_TIMEOUT' is not seconds over 0 and at most 30" ;;
 esac
-if ! awk -v t="$REQUEST_HEAD_TIMEOUT" 'BEGIN { exit !(t + 0 > 0 && t + 0 <= 30) }'; then
+# Over 0 and at most 30 in shell arithmetic alone (no awk in a minimal image): whole part, then
+# whether the fraction has a non-zero digit.
+whole="${REQUEST_HEAD_TIMEOUT%%.*}"
+fraction=$(printf '%s' "${REQUEST_HEAD_TIMEOUT#"$whole"}" | tr -d '.0')
+whole=$(printf '%s' "$whole" | sed 's/^0*//')
+whole="${whole:-0}"
+if [ "${#whole}" -gt 2 ] || [ "$whole" -gt 30 ] || { [ "$whole" -eq 30 ] && [ -n "$fraction" ]; } \
+    || { [ "$whole" -eq 0 ] && [ -z "$fraction" ]; }; then
     fail "REQUEST_HEAD_TIMEOUT='$REQUEST_HEAD_TIMEOUT' is not seconds over 0 and at most 30"
 fi
 export REQUEST_HEAD_TIMEOUT

@@ -50,3 +50,53 @@ def test_a_bad_value_in_the_env_file_exits_78_naming_it(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert done.returncode == 78 and "LOG_LEVEL=" in done.stderr
+
+
+TIMEOUTS = [
+    "10",
+    "0.5",
+    "30",
+    "30.0",
+    "007",
+    "1.25",
+    "0",
+    "000",
+    "0.0",
+    "30.01",
+    "31",
+    ".5",
+    "5.",
+    "1e1",
+    "1.2.3",
+    "٣",
+    "inf",
+]
+
+
+@pytest.mark.parametrize("value", TIMEOUTS)
+def test_entrypoint_and_the_protocol_agree_on_request_head_timeout(value: str) -> None:
+    """entrypoint.sh checks REQUEST_HEAD_TIMEOUT in shell alone (no awk in a minimal image);
+    src/web/http_protocol.py reads it with src.config's parser: the two accept the same values."""
+    from src.config import request_head_timeout_from
+
+    try:
+        python_ok = 0 < request_head_timeout_from(value) <= 30
+    except ValueError:
+        python_ok = False
+    done = subprocess.run(
+        [str(ROOT / "entrypoint.sh")],
+        env=clean_environment(PYTHON="true", ENV_FILE="/nonexistent.env", REQUEST_HEAD_TIMEOUT=value),
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert (done.returncode == 0) is python_ok, (value, done.stderr)
+    assert done.returncode in (0, 78)
+
+
+@pytest.mark.parametrize("value", ["0", "4001", "65.5", "x", "0065", "99999999999999999999"])
+def test_a_bad_keep_alive_timeout_exits_78(value: str) -> None:
+    done = subprocess.run(
+        [str(ROOT / "entrypoint.sh")],
+        env=clean_environment(PYTHON="true", ENV_FILE="/nonexistent.env", KEEP_ALIVE_TIMEOUT=value),
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 78 and "KEEP_ALIVE_TIMEOUT=" in done.stderr
