@@ -22,6 +22,7 @@ from tests.e2e.conftest import ServiceFactory, production_env
 from tests.reliability import report
 from tests.support.canary import canary_payload
 from tests.support.processes import wait_for
+from tests.support.raw_http import read_response
 
 ALB_IDLE_TIMEOUT = 60  # the stack's idle_timeout.timeout_seconds (tests/infra/test_keep_alive.py)
 REQUEST = b"GET /health/live HTTP/1.1\r\nHost: short-cut\r\n\r\n"
@@ -36,13 +37,13 @@ def test_a_connection_idle_longer_than_the_albs_timeout_is_still_served(
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
         sock.sendall(REQUEST)
-        first = sock.recv(4096)
+        first = read_response(sock)
         idle_from = time.monotonic()
         time.sleep(ALB_IDLE_TIMEOUT + 1.5)
         idle = time.monotonic() - idle_from
         try:
             sock.sendall(REQUEST)
-            second = sock.recv(4096)
+            second = read_response(sock)
         except OSError as exc:
             second = f"{type(exc).__name__}".encode()
     served = first.startswith(b"HTTP/1.1 200 ") and second.startswith(b"HTTP/1.1 200 ")
