@@ -14,8 +14,9 @@ service's routes take none). Between requests, uvicorn's own keep-alive timeout 
 
 A subclass rather than a proxy in front or a middleware: an ASGI middleware runs only after the
 head is parsed, too late; a proxy would be one more process in the container. The class is named
-on uvicorn's command line (`--http src.web.http_protocol:HeadTimeoutH11Protocol`), a documented
-uvicorn option ("--http [auto|h11|httptools]", or an import string of a protocol class).
+on uvicorn's command line (`--http src.web.http_protocol:HeadTimeoutH11Protocol`): uvicorn's
+--http takes a name or an import string (its Config.load imports `HTTP_PROTOCOLS.get(http, http)`).
+h11 either way: httptools is not in requirements-api.lock, so uvicorn's `auto` was h11 already.
 """
 
 from __future__ import annotations
