@@ -300,6 +300,25 @@ class ErrorCode(StrEnum):
             "what invoked the Lambda."
         ),
     )
+    EventPathBlind = (
+        "EventPathBlind",
+        (
+            "The event queue is full of messages this task has already seen (SQS returns at most 10 per "
+            "receive and nobody deletes them), so a new event may be hidden until they expire (60 s): the "
+            "service refreshes every SECRETS_EVENTS_FALLBACK_INTERVAL seconds meanwhile. Find who sends to "
+            "the queue besides the stack's rule (the queue policy denies everyone else), or whether many "
+            "labels moved within a minute."
+        ),
+    )
+    MaskBudgetExceeded = (
+        "MaskBudgetExceeded",
+        (
+            "The secret's credentials have more log-mask forms than the mask can hold, so not every form "
+            "of them could be hidden in the logs: the version was refused whole and the last good one "
+            "keeps serving. Shorten the named keys' values (an API key or APP_SECRET_KEY of a few hundred "
+            "ASCII characters at most) and push the secret again."
+        ),
+    )
 
 
 HINTS: Mapping[str, str] = MappingProxyType({code.value: code.hint for code in ErrorCode})
