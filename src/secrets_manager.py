@@ -234,7 +234,10 @@ def _log_loaded(prepared: Prepared, overridden: tuple[str, ...], status: SecretS
     for warning in bundle.warnings:
         log.warning("secret warning: %s", warning)
     if prepared.mask.dropped:
-        log.warning("the log mask is full: %d values are not masked (see src.telemetry.mask)", prepared.mask.dropped)
+        log.warning(
+            "the log mask is full: %d values of the previous version are not masked (see src.telemetry.mask)",
+            prepared.mask.dropped,
+        )
     if status.example_keys:
         log.warning(
             "secret holds the example values of infra/iam/secret-structure-example.json: %s",
