@@ -73,6 +73,8 @@ class Prepared:
     # Staging/production: the secret-bearing keys holding the repository's example values,
     # judged here (JSON parse and sha256), off the event loop, so the commit only copies them.
     example_keys: tuple[str, ...] = ()
+    # The Region the secrets were read from (None in local mode): shown in the full /health.
+    region: str | None = None
 
     @property
     def versions(self) -> dict[str, str]:
@@ -106,6 +108,7 @@ class Prepared:
             attempts=previous.attempts + 1,
             timings_ms=MappingProxyType({k: round(v, 2) for k, v in timings_ms.items()}),
             example_keys=self.example_keys,
+            region=self.region,
         )
 
 
@@ -245,7 +248,7 @@ class Loader:
         mask = self._mask([p.values for _, p in parts.values()], identities, allowed, ",".join(names))
         timings["mask"] = (time.perf_counter() - t3) * 1000
         timings["prepare"] = (time.perf_counter() - started) * 1000
-        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings, mask, examples)
+        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings, mask, examples, settings.region)
 
     def _mask(
         self,
