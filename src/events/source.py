@@ -37,8 +37,9 @@ Contract:
   ends the episode: state `ok`, one INFO line, `on_blind(False)`, the normal interval.
   SQS may return fewer messages than it holds ("fewer messages might be returned"), so an
   episode can end early and start again: each start is one WARNING, never one per receive.
-  A receive that returns the maximum with something new in it neither starts nor ends an
-  episode (the new message was delivered, but more may be hidden behind it).
+  A receive that returns the maximum with something new in it does not end an episode (the
+  new message was delivered, but more may be hidden behind it); two such receives in a row
+  start one (a queue kept full of new messages, a flood, hides events as well).
 
 Why one queue read by every task without deleting (the fan-out): EventBridge puts each
 event on the queue once; every task long-polls the same queue with VisibilityTimeout=0,
@@ -161,6 +162,7 @@ class EventSource:
         self._reader = reader
         self._on_blind = on_blind
         self._max_messages = max_messages
+        self._was_full = False
         self._backoff_cap = backoff_cap
         self._names = names
         self._served = served
@@ -230,15 +232,18 @@ class EventSource:
         return 0.0
 
     def _judge(self, *, full: bool, fresh: bool) -> None:
-        """Start a blind episode on a full receive of seen messages; end it on a receive that was not full."""
-        blind = self._state.state == "blind"
-        if full and not fresh and not blind:
+        """Start a blind episode on a full receive of seen messages, or on a second full receive in a
+        row (a queue kept full of new messages hides as much); end it on a receive that was not full."""
+        blind, again = self._state.state == "blind", self._was_full
+        self._was_full = full
+        if full and (not fresh or again) and not blind:
             self._state = replace(self._state, state="blind", error=ErrorCode.EventPathBlind, hint=BLIND_HINT)
             metrics.event_source_blind()
             log.warning(
-                "secret event path blind: a receive returned %d messages, all seen before, so a new event "
-                "may be hidden behind them; refreshing on the fallback interval until it can deliver again",
+                "secret event path blind: a receive returned %d messages (%s), so a new event may be hidden "
+                "behind them; refreshing on the fallback interval until it can deliver again",
                 self._max_messages,
+                "all seen before" if not fresh else "the second full receive in a row",
                 extra={"error_code": ErrorCode.EventPathBlind, "hint": BLIND_HINT, "event_source": "sqs"},
             )
             self._tell(True)

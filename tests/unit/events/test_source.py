@@ -449,19 +449,34 @@ def test_a_full_receive_of_seen_messages_is_blind_once_and_recovers(
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 2
 
 
-def test_a_full_receive_with_something_new_neither_starts_nor_ends_an_episode() -> None:
+def test_a_full_receive_with_something_new_does_not_end_an_episode() -> None:
     reader = FakeReader()
     src, told = blind_source(reader)
-    reader.batches = [junk(10), junk(9) + junk(1, start=50), junk(10), junk(9) + junk(1, start=60), []]
+    reader.batches = [junk(10), junk(5), junk(9) + junk(1, start=50), junk(10), junk(9) + junk(1, start=60), []]
     src.run_once()
     src.run_once()
-    assert state_of(src) == "ok" and told == []  # something new: the path delivered
+    src.run_once()
+    assert state_of(src) == "ok" and told == []  # one full receive with something new: delivered
     src.run_once()
     assert state_of(src) == "blind"
     src.run_once()  # a new message among ten: delivered, but more may hide behind it
     assert state_of(src) == "blind" and told == [True]
     src.run_once()  # an empty long poll: the queue holds nothing unseen
     assert state_of(src) == "ok" and told == [True, False]
+
+
+def test_a_queue_kept_full_of_new_messages_is_blind_too(emitted: io.StringIO) -> None:
+    """A flood: every receive returns ten messages never seen, so an event can hide behind them
+    just as well. The second full receive in a row starts the episode."""
+    reader = FakeReader()
+    src, told = blind_source(reader)
+    reader.batches = [junk(10), junk(10, start=10), junk(10, start=20)]
+    src.run_once()
+    assert state_of(src) == "ok"
+    src.run_once()
+    assert state_of(src) == "blind" and told == [True]
+    src.run_once()
+    assert told == [True] and len([line for line in emitted.getvalue().splitlines() if "EventSourceBlind" in line]) == 1
 
 
 def test_a_blind_path_that_starts_failing_leaves_the_fallback() -> None:
