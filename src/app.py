@@ -56,7 +56,14 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
         nonlocal events
         await supervisor.start(settings)
         # SECRETS_EVENTS_QUEUE_URL: `Secret Label Updated` events wake the Supervisor (src.events.source).
-        events = event_source(settings, boot, asyncio.get_running_loop(), lambda: supervisor.wake())
+        # A blind path (a full queue of seen messages) puts the Supervisor on its fallback interval.
+        events = event_source(
+            settings,
+            boot,
+            asyncio.get_running_loop(),
+            lambda: supervisor.wake(),
+            blind=lambda active: supervisor.fallback(active),
+        )
         # The first load has been tried: start-up is over, whatever its outcome.
         gc_pause.settle()
         ticker = asyncio.create_task(metrics.age_ticker(lambda: boot.status), name="secret-age-metric")

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     secrets_extra_keys: str | None = None
     # The SQS queue of `Secret Label Updated` events (src.events.source); None: polling only.
     secrets_events_queue_url: str | None = None
+    # While the event path is blind (src.events.source), refresh this often instead (seconds).
+    secrets_events_fallback_interval: float = Field(default=10.0, ge=1, le=3600, allow_inf_nan=False)
     log_level: LogLevel = DEFAULT_LOG_LEVEL
     # None: JSON lines in staging/production, text elsewhere.
     log_format: LogFormat | None = None

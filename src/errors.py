@@ -11,6 +11,7 @@ wire format (`/health`, CLI output, metric properties) is the code's string.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
@@ -143,7 +144,7 @@ class ErrorCode(StrEnum):
         "PlaceholderValue",
         (
             "The secret still holds an example value from the operations guide or a placeholder (changeme, "
-            "..., <...>): put the real value in."
+            "..., a word in angle brackets): put the real value in."
         ),
     )
     InvalidConfiguration = (
@@ -235,15 +236,16 @@ class ErrorCode(StrEnum):
         "ImageTagRequired",
         (
             "Give a release tag or a digest, e.g. "
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:1.0.0 or ...short-cut-api@sha256:<64 "
-            "hex>; enable tag immutability on the ECR repository."
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:1.0.0 or ...short-cut-api@sha256: and "
+            "the digest's 64 hex digits; enable tag immutability on the ECR repository."
         ),
     )
     InvalidImageReference = (
         "InvalidImageReference",
         (
             "The image is not a reference a registry accepts: registry/repository:tag or "
-            "registry/repository@sha256:<64 hex>, lowercase repository path, no quotes, commas or spaces."
+            "registry/repository@sha256: and the digest's 64 hex digits, lowercase repository path, no quotes, "
+            "commas or spaces."
         ),
     )
     ConfirmationRequired = (
@@ -300,6 +302,25 @@ class ErrorCode(StrEnum):
             "what invoked the Lambda."
         ),
     )
+    EventPathBlind = (
+        "EventPathBlind",
+        (
+            "The event queue is full of messages this task has already seen (SQS returns at most 10 per "
+            "receive and nobody deletes them), so a new event may be hidden until they expire (60 s): the "
+            "service refreshes every SECRETS_EVENTS_FALLBACK_INTERVAL seconds meanwhile. Find who sends to "
+            "the queue besides the stack's rule (the queue policy denies everyone else), or whether many "
+            "labels moved within a minute."
+        ),
+    )
+    MaskBudgetExceeded = (
+        "MaskBudgetExceeded",
+        (
+            "The secret's credentials have more log-mask forms than the mask can hold, so not every form "
+            "of them could be hidden in the logs: the version was refused whole and the last good one "
+            "keeps serving. Shorten the named keys' values (an API key or APP_SECRET_KEY of a few hundred "
+            "ASCII characters at most) and push the secret again."
+        ),
+    )
 
 
 HINTS: Mapping[str, str] = MappingProxyType({code.value: code.hint for code in ErrorCode})
@@ -342,3 +363,46 @@ class SecretsError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "hint": self.hint}
+
+
+# The stand-ins a generic hint holds, and the context that fills each (`fill_hint`). The service
+# fills them from what it loads (the secret, its Region), the CLI from its target; a stand-in with
+# no context left is replaced by words, so no rendered hint holds an unfilled `<...>`.
+HINT_SLOTS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "<SECRET_NAME>": ("secret_name", "the secret's name"),
+        "<name>": ("secret_name", "the secret's name"),
+        "<region>": ("region", "its Region"),
+        "<id>": ("version_id", "the version's id"),
+        "<KEY>": ("key", "the key"),
+    }
+)
+UNFILLED = re.compile(r"<[^<>\s]+(?: [^<>\s]+)*>")
+
+
+def fill_hint(
+    hint: str,
+    *,
+    secret_name: str | None = None,
+    region: str | None = None,
+    version_id: str | None = None,
+    key: str | None = None,
+) -> str:
+    """`hint` with every stand-in of HINT_SLOTS replaced: by the context when known, else by words."""
+    context = {"secret_name": secret_name, "region": region, "version_id": version_id, "key": key}
+    for slot, (name, words) in HINT_SLOTS.items():
+        if slot in hint:
+            hint = hint.replace(slot, context[name] or words)
+    return hint
+
+
+def filled(error: SecretsError, *, region: str | None = None, secret_names: tuple[str, ...] = ()) -> SecretsError:
+    """The error with its hint's stand-ins filled: its own secret_name, else the one secret of
+    `secret_names`, and the Region; the error itself when nothing changes."""
+    secret_name = error.secret_name or (secret_names[0] if len(secret_names) == 1 else None)
+    hint = fill_hint(error.hint, secret_name=secret_name, region=region)
+    if hint == error.hint:
+        return error
+    found = error.with_hint(hint)
+    found.secret_name = secret_name
+    return found

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from src.aws import task_metadata
 from src.aws.client import SecretsClient
 from src.config import Settings, install_config, load_settings, settings_error
-from src.errors import ErrorCode, SecretsError
+from src.errors import ErrorCode, SecretsError, filled
 from src.loading.environment import EnvironmentApplier
 from src.loading.loader import ClientFactory, Loader, Prepared, default_client_factory
 from src.secret.status import SOURCE_AWS, SecretStatus
@@ -103,17 +103,18 @@ class SecretsBootstrapper:
         return self._loader.prepare(settings, current=current)
 
     @contextlib.contextmanager
-    def _recorded(self, *, refresh: bool = False) -> Iterator[None]:
+    def _recorded(self, settings: Settings | None = None, *, refresh: bool = False) -> Iterator[None]:
         """Record any failure in the status; an unexpected exception becomes InternalError.
 
         A refresh that fails for any reason must show as degraded, never as ok, and the
         first load must be retried rather than kill the lifespan.
         """
+        if settings is not None:  # until a load succeeds, the status names what it tries (SecretStatus.attempting)
+            self._status = self._status.attempting(settings.secret_names, settings.region)
         try:
             yield
         except SecretsError as error:
-            self._record_failure(error, refresh=refresh)
-            raise
+            raise self._record_failure(error, refresh=refresh) from None
         except Exception as exc:
             log.exception("unexpected error while loading secrets")
             internal = SecretsError(ErrorCode.InternalError, f"{type(exc).__name__} in the secrets loader")
@@ -123,7 +124,7 @@ class SecretsBootstrapper:
     def load(self, settings: Settings | None = None) -> SecretStatus:
         """Prepare, then commit. Raises `SecretsError`; the status records it."""
         with self._lock:
-            with self._recorded():
+            with self._recorded(settings):
                 prepared = self._loader.prepare(settings or self.settings())
             return self.commit(prepared)
 
@@ -135,7 +136,7 @@ class SecretsBootstrapper:
         one confirms the values in use (verified now).
         """
         if not self._status.loaded:
-            with self._recorded():
+            with self._recorded(settings):
                 return self._loader.prepare(settings)
         with self._recorded(refresh=True):
             prepared = self._loader.changed(settings, self._status.version_ids)
@@ -192,9 +193,10 @@ class SecretsBootstrapper:
                 log.exception("a secrets swap callback failed")
         return status
 
-    def _record_failure(self, error: SecretsError, *, refresh: bool = False) -> None:
+    def _record_failure(self, error: SecretsError, *, refresh: bool = False) -> SecretsError:
         with self._lock:
             status = self._status
+            error = filled(error, region=status.region, secret_names=status.secret_names)
             self._status = replace(status, error=error, attempts=status.attempts + (0 if refresh else 1))
         (metrics.refresh_failed if status.loaded else metrics.load_failed)(error)
         what = "secrets refresh failed, keeping the last good values" if status.loaded else "secrets not loaded"
@@ -204,6 +206,7 @@ class SecretsBootstrapper:
             error,
             extra={"error_code": error.code, "hint": error.hint, "secret_name": error.secret_name},
         )
+        return error
 
 
 def _report_versions(previous: SecretStatus, status: SecretStatus) -> None:
@@ -234,7 +237,10 @@ def _log_loaded(prepared: Prepared, overridden: tuple[str, ...], status: SecretS
     for warning in bundle.warnings:
         log.warning("secret warning: %s", warning)
     if prepared.mask.dropped:
-        log.warning("the log mask is full: %d values are not masked (see src.telemetry.mask)", prepared.mask.dropped)
+        log.warning(
+            "the log mask is full: %d values of the previous version are not masked (see src.telemetry.mask)",
+            prepared.mask.dropped,
+        )
     if status.example_keys:
         log.warning(
             "secret holds the example values of infra/iam/secret-structure-example.json: %s",

@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SecretsError as error:
         if args.debug:
             print_traceback()
-        print_error(error, as_json=args.json)
+        print_error(error, as_json=args.json, region=args.region or region_from(os.environ))
         return EXIT_ERROR
     except KeyboardInterrupt:
         # No traceback: rotate has already taken its AWSPENDING label off (its finally).

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from src.errors import SecretsError
+from src.errors import SecretsError, filled
 
 
 class Output:
@@ -31,18 +31,9 @@ class Output:
             print(json.dumps(self.document, indent=2, sort_keys=True, default=str))
 
 
-# The generic hints' stand-ins for the secret's name (src.errors); the CLI knows the real one.
-NAME_SLOTS = ("<SECRET_NAME>", "<name>")
-
-
-def specific(error: SecretsError) -> SecretsError:
-    """The error with its hint naming the real secret where the generic hint has a stand-in."""
-    if not error.secret_name or not any(slot in error.hint for slot in NAME_SLOTS):
-        return error
-    hint = error.hint
-    for slot in NAME_SLOTS:
-        hint = hint.replace(slot, error.secret_name)
-    return error.with_hint(hint)
+def specific(error: SecretsError, *, region: str | None = None) -> SecretsError:
+    """The error with its hint's stand-ins (src.errors.HINT_SLOTS) filled: the real secret and Region."""
+    return filled(error, region=region)
 
 
 def one_line(text: str) -> str:
@@ -50,8 +41,8 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def print_error(error: SecretsError, *, as_json: bool) -> None:
-    error = specific(error)
+def print_error(error: SecretsError, *, as_json: bool, region: str | None = None) -> None:
+    error = specific(error, region=region)
     if as_json:
         print(json.dumps({"error": {key: one_line(value) for key, value in error.to_dict().items()}}), file=sys.stderr)
     else:

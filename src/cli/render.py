@@ -61,7 +61,8 @@ NAME_MAX = 255
 IMAGE_CHARACTERS = re.compile(r"[A-Za-z0-9._:/@-]")
 IMAGE_HINT = (
     "ECR is expected: give a registry host, a repository and a release tag or a digest, e.g. "
-    "123456789012.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:1.0.0 or ...short-cut-api@sha256:<64 hex>; "
+    "123456789012.dkr.ecr.us-east-1.amazonaws.com/short-cut-api:1.0.0 or ...short-cut-api@sha256: and the "
+    "digest's 64 hex digits; "
     "enable tag immutability on the ECR repository."
 )
 

@@ -114,13 +114,18 @@ def cmd_verify(args: argparse.Namespace, client: SecretsClient, out: Output) -> 
         validate_strict(require_string(fetched.secret_string, name, binary=fetched.has_binary), name)
     except SecretsError as exc:
         whole = exc
+    examples = _example_values_or_none(fetched.secret_string)
     for key, finding in findings.items():
-        status = "OK" if finding == "OK" else f"FAIL ({finding})"
+        # A key holding the example file's value (or a service-account field of it) passes every
+        # rule, so it would read OK: its own line says WARN instead (FAIL still wins).
+        held = [e for e in examples if e == key or e.startswith(f"{key}.")]
+        status = (
+            f"FAIL ({finding})" if finding != "OK" else f"WARN (example value: {', '.join(held)})" if held else "OK"
+        )
         out.line(f"{key:<38} {status}")
     out.line(f"version {fetched.version_id} of {name}")
     if whole is not None and all(f == "OK" for f in findings.values()):
         out.line(f"FAIL secret as a whole: {whole.code}: {whole.message}")
-    examples = _example_values_or_none(fetched.secret_string)
     if examples:
         # push refuses these; the service serves them, but a production service reports them.
         out.line(

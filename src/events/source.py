@@ -21,6 +21,25 @@ Contract:
   else) never stops the service or the poll: it is logged, counted (EventSourceFailure,
   property error_code), shown as `failing` with its code in the full /health view, which
   stays `ok` for that alone, and retried with capped full-jitter backoff.
+- A blind path is noticed and made up for. ReceiveMessage returns at most 10 messages
+  ("Valid values: 1 to 10", MaxNumberOfMessages in
+  https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html),
+  and nobody deletes: ten or more visible messages (junk, or many label moves within a
+  minute) can hide a new event for their whole 60 s retention. "Full" is decided from
+  the receive alone, with no extra permission: a receive that returns the maximum
+  (`max_messages`, 10) messages, every one already seen, means the queue holds at least
+  that many visible messages and this task cannot tell whether more are behind them. The
+  state turns `blind` (code EventPathBlind, with its hint), one WARNING is logged and one
+  EventSourceBlind metric counted for the episode (INFO for nothing else), and `on_blind(True)`
+  tells the Supervisor to refresh now and then every SECRETS_EVENTS_FALLBACK_INTERVAL
+  seconds (10 by default), so a rotation reaches the task within about 11 s even though
+  its event is hidden. The first receive that returns fewer than the maximum (or nothing)
+  ends the episode: state `ok`, one INFO line, `on_blind(False)`, the normal interval.
+  SQS may return fewer messages than it holds ("fewer messages might be returned"), so an
+  episode can end early and start again: each start is one WARNING, never one per receive.
+  A receive that returns the maximum with something new in it does not end an episode (the
+  new message was delivered, but more may be hidden behind it); two such receives in a row
+  start one (a queue kept full of new messages, a flood, hides events as well).
 
 Why one queue read by every task without deleting (the fan-out): EventBridge puts each
 event on the queue once; every task long-polls the same queue with VisibilityTimeout=0,
@@ -48,6 +67,10 @@ time (sqs:CreateQueue, sns:Subscribe, SetQueueAttributes...: far more IAM than o
 ReceiveMessage), and a SIGKILLed or OOM-killed task leaves an orphan queue and
 subscription that nobody deletes. Read-without-delete keeps the task role at one action
 on one queue and has nothing to clean up.
+
+(A little over 250 lines: the contract above, the loop and its three states (failing, blind,
+ok) with their transitions, which read best together; the parser and the seen ids are in
+src.events.message, the SQS reader in src.events.sqs.)
 """
 
 from __future__ import annotations
@@ -83,15 +106,19 @@ SEEN_PAUSE = 1.0
 # Retry a failing source with full-jitter backoff up to this cap by default (the service passes
 # SECRETS_RETRY_MAX_BACKOFF, the one cap of every retry it makes).
 FAILURE_BACKOFF_CAP = 60.0
-State = Literal["off", "starting", "ok", "failing"]
+State = Literal["off", "starting", "ok", "failing", "blind"]
+# The most one ReceiveMessage returns (MaxNumberOfMessages: 1 to 10); src.events.sqs asks for it.
+MAX_MESSAGES = 10
+BLIND_HINT = ErrorCode.EventPathBlind.hint
 
 
 @dataclass(frozen=True)
 class EventSourceState:
-    """What /health's full view shows of the event source: state, error code, last event."""
+    """What /health's full view shows of the event source: state, error code and hint, last event."""
 
     state: State = "off"
     error: str | None = None
+    hint: str | None = None
     last_event_at: datetime | None = None
     # Events that woke the refresh: each is a DescribeSecret, not necessarily a new version.
     wakes: int = field(default=0)
@@ -100,6 +127,7 @@ class EventSourceState:
         return {
             "state": self.state,
             "error": self.error,
+            "hint": self.hint,
             "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
             "wakes": self.wakes,
         }
@@ -128,8 +156,13 @@ class EventSource:
         served: Callable[[], Mapping[str, str]],
         wake: Wake,
         backoff_cap: float = FAILURE_BACKOFF_CAP,
+        on_blind: Callable[[bool], None] | None = None,
+        max_messages: int = MAX_MESSAGES,
     ) -> None:
         self._reader = reader
+        self._on_blind = on_blind
+        self._max_messages = max_messages
+        self._was_full = False
         self._backoff_cap = backoff_cap
         self._names = names
         self._served = served
@@ -170,10 +203,10 @@ class EventSource:
             # Never let the thread die: a dead event source would be a silent loss of the speed-up.
             log.exception("unexpected error in the secret event source")
             return self._failed(SecretsError(ErrorCode.InternalError, f"{type(exc).__name__} in the event source"))
-        if self._state.state != "ok":
+        if self._state.state in ("starting", "failing"):
             if self._state.state == "failing":
                 log.info("secret event source recovered", extra={"event_source": "sqs"})
-            self._state = replace(self._state, state="ok", error=None)
+            self._state = replace(self._state, state="ok", error=None, hint=None)
         self._failures = 0
         fresh = False
         for message_id, body in messages:
@@ -193,9 +226,39 @@ class EventSource:
                 )
             elif event is not None:
                 self._handle(event)
+        self._judge(full=len(messages) >= self._max_messages, fresh=fresh)
         if messages and not fresh:
             return SEEN_PAUSE * random.uniform(0.75, 1.25)  # noqa: S311 - not for security
         return 0.0
+
+    def _judge(self, *, full: bool, fresh: bool) -> None:
+        """Start a blind episode on a full receive of seen messages, or on a second full receive in a
+        row (a queue kept full of new messages hides as much); end it on a receive that was not full."""
+        blind, again = self._state.state == "blind", self._was_full
+        self._was_full = full
+        if full and (not fresh or again) and not blind:
+            self._state = replace(self._state, state="blind", error=ErrorCode.EventPathBlind, hint=BLIND_HINT)
+            metrics.event_source_blind()
+            log.warning(
+                "secret event path blind: a receive returned %d messages (%s), so a new event may be hidden "
+                "behind them; refreshing on the fallback interval until it can deliver again",
+                self._max_messages,
+                "all seen before" if not fresh else "the second full receive in a row",
+                extra={"error_code": ErrorCode.EventPathBlind, "hint": BLIND_HINT, "event_source": "sqs"},
+            )
+            self._tell(True)
+        elif not full and blind:
+            self._state = replace(self._state, state="ok", error=None, hint=None)
+            log.info("secret event path delivers again; back to the normal refresh interval")
+            self._tell(False)
+
+    def _tell(self, blind: bool) -> None:
+        if self._on_blind is None:
+            return
+        try:
+            self._on_blind(blind)
+        except Exception:
+            log.exception("the Supervisor could not be told about the event path")
 
     def _handle(self, event: SecretEvent) -> None:
         name = stale_name(event, self._names, self._served())
@@ -223,7 +286,9 @@ class EventSource:
     def _failed(self, error: SecretsError) -> float:
         self._failures += 1
         first = self._state.state != "failing" or self._state.error != error.code
-        self._state = replace(self._state, state="failing", error=error.code)
+        if self._state.state == "blind":
+            self._tell(False)  # the fallback interval belongs to a blind path; failing keeps the normal one
+        self._state = replace(self._state, state="failing", error=error.code, hint=error.hint)
         metrics.event_source_failed(error)
         pause = max(backoff(self._failures, self._backoff_cap), 0.2)
         # One WARNING when the source starts failing (or fails differently), then INFO per retry.

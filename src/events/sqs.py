@@ -24,15 +24,15 @@ from src.aws.client import aws_errors
 from src.config import Settings
 from src.errors import SecretsError
 from src.events.message import SecretEvent
-from src.events.source import EventSource
+from src.events.source import MAX_MESSAGES, EventSource
 
 __all__ = ["HINT", "MAX_MESSAGES", "WAIT_SECONDS", "QueueReader", "event_source"]
 
 log = logging.getLogger("short_cut.events")
 
-# SQS's limits: a long poll waits at most 20 s and returns at most 10 messages.
+# SQS's limits: a long poll waits at most 20 s and returns at most 10 messages (MAX_MESSAGES,
+# src.events.source, which judges a full receive by it).
 WAIT_SECONDS = 20
-MAX_MESSAGES = 10
 # The one SQS error code with a dotted query-protocol spelling: report it by its API name.
 _QUERY_CODES = {"AWS.SimpleQueueService.NonExistentQueue": "QueueDoesNotExist"}
 HINT = (
@@ -112,9 +112,16 @@ class _HasStatus(Protocol):
 
 
 def event_source(
-    settings: Settings, secrets: _HasStatus, loop: asyncio.AbstractEventLoop, wake: Callable[[], None]
+    settings: Settings,
+    secrets: _HasStatus,
+    loop: asyncio.AbstractEventLoop,
+    wake: Callable[[], None],
+    blind: Callable[[bool], None] | None = None,
 ) -> EventSource | None:
-    """Start the event source SECRETS_EVENTS_QUEUE_URL names, waking `wake` on `loop`; None when off."""
+    """Start the event source SECRETS_EVENTS_QUEUE_URL names, waking `wake` on `loop`; None when off.
+
+    `blind(True)` / `blind(False)` runs on `loop` when the path goes blind and when it delivers again
+    (the Supervisor's fallback interval; see src.events.source)."""
     queue_url = settings.secrets_events_queue_url
     if not queue_url:
         return None
@@ -126,6 +133,11 @@ def event_source(
         # From the source's thread: the Supervisor's event belongs to the event loop.
         with contextlib.suppress(RuntimeError):  # the loop closed: the process is stopping
             loop.call_soon_threadsafe(wake)
+
+    def blind_on_loop(active: bool) -> None:
+        if blind is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(blind, active)
 
     reader = QueueReader(
         queue_url,
@@ -140,6 +152,7 @@ def event_source(
         served=lambda: secrets.status.version_ids,
         wake=wake_on_loop,
         backoff_cap=settings.secrets_retry_max_backoff,
+        on_blind=blind_on_loop,
     )
     source.start()
     log.info("secret event source started", extra={"event_source": "sqs"})

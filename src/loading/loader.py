@@ -73,6 +73,8 @@ class Prepared:
     # Staging/production: the secret-bearing keys holding the repository's example values,
     # judged here (JSON parse and sha256), off the event loop, so the commit only copies them.
     example_keys: tuple[str, ...] = ()
+    # The Region the secrets were read from (None in local mode): shown in the full /health.
+    region: str | None = None
 
     @property
     def versions(self) -> dict[str, str]:
@@ -106,6 +108,7 @@ class Prepared:
             attempts=previous.attempts + 1,
             timings_ms=MappingProxyType({k: round(v, 2) for k, v in timings_ms.items()}),
             example_keys=self.example_keys,
+            region=self.region,
         )
 
 
@@ -211,7 +214,7 @@ class Loader:
         if not names:
             parsed = parse_values({k: v for k, v in self._local_values().items() if k in allowed})
             bundle = build_bundle([(SOURCE_ENVIRONMENT, parsed)], strict=strict, allowed=allowed)
-            mask = self._mask([parsed.values], (), allowed)
+            mask = self._mask([parsed.values], (), allowed, None)
             candidate = self._candidate(bundle)
             examples = _examples(bundle, candidate)
             return Prepared(SOURCE_ENVIRONMENT, (), bundle, {}, candidate, mask=mask, example_keys=examples)
@@ -242,20 +245,28 @@ class Loader:
         timings["validate"] = (time.perf_counter() - t2) * 1000
         t3 = time.perf_counter()
         identities = (*names, *(v for v, _ in parts.values()), *(v for v, _ in known.values()))
-        mask = self._mask([p.values for _, p in parts.values()], identities, allowed)
+        mask = self._mask([p.values for _, p in parts.values()], identities, allowed, ",".join(names))
         timings["mask"] = (time.perf_counter() - t3) * 1000
         timings["prepare"] = (time.perf_counter() - started) * 1000
-        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings, mask, examples)
+        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings, mask, examples, settings.region)
 
-    def _mask(self, current: list[Mapping[str, str]], identities: tuple[str, ...], allowed: frozenset[str]) -> Mask:
+    def _mask(
+        self,
+        current: list[Mapping[str, str]],
+        identities: tuple[str, ...],
+        allowed: frozenset[str],
+        secret_name: str | None,
+    ) -> Mask:
+        """The load's mask; raises MaskBudgetExceeded (src.loading.masking) when this load's
+        credentials, with the previous APP_SECRET_KEY the config still accepts, do not all fit."""
         arn = task_metadata.task_arn()
         protected = (*identities, *((arn, task_metadata.task_id(arn) or "") if arn else ()))
         previous: list[Mapping[str, str]] = [parsed.values for _, parsed in self._parts.values()]
-        # The APP_SECRET_KEY the config still accepts (src.config carries it past later swaps).
+        # The APP_SECRET_KEY the config still accepts (src.config carries it past later swaps): still
+        # a credential in use, so required like this load's own.
         carried = carried_previous_key()
-        if carried is not None:
-            previous.append({"APP_SECRET_KEY": carried})
-        return log_mask(current, previous, extra=allowed - KNOWN_KEYS, protected=protected)
+        required = [*current, {"APP_SECRET_KEY": carried}] if carried is not None else current
+        return log_mask(required, previous, extra=allowed - KNOWN_KEYS, protected=protected, secret_name=secret_name)
 
     def _candidate(self, bundle: SecretBundle) -> Settings:
         """The Settings the app would run with after this bundle is applied, or the error."""

@@ -16,6 +16,12 @@ lands mid-refresh is never missed. The timed refresh stays the fallback: Setting
 refuses an event queue with a refresh interval of 0 (InvalidConfiguration), since a
 dead event source would then leave old values in use with /health ok.
 
+`fallback(True)` (the event source found its path blind: a full queue of messages it has
+seen, which may hide a new event) refreshes now and then at most every
+SECRETS_EVENTS_FALLBACK_INTERVAL seconds (±10 %), so a rotation reaches the task within
+about that long plus a refresh; `fallback(False)` returns to the normal interval after the
+wait in progress.
+
 The Supervisor knows the bootstrapper only through the small `Secrets` protocol:
 load, refresh and commit, the status it reads, and the two things only it knows
 (when the next refresh runs, and that the client is worth building now).
@@ -95,10 +101,21 @@ class Supervisor:
         self._task: asyncio.Task[None] | None = None
         self._woken = asyncio.Event()
         self._wakeable = False
+        self._fallback = False
 
     def wake(self) -> None:
         """Refresh soon, whatever the interval (call it on the event loop's thread)."""
         self._woken.set()
+
+    def fallback(self, active: bool) -> None:
+        """Refresh on the short fallback interval while the event path is blind (on the loop's thread)."""
+        if active and not self._fallback:
+            self._woken.set()  # look now: the event that matters may be the hidden one
+        self._fallback = active
+
+    @property
+    def falling_back(self) -> bool:
+        return self._fallback
 
     async def start(self, settings: Settings | None = None) -> None:
         """First load now (before serving); then keep going in the background."""
@@ -143,6 +160,9 @@ class Supervisor:
                 delay = None  # events only (Settings refuses it; only an unvalidated Settings gets here)
             else:
                 delay = jittered(interval) if failures == 0 else min(backoff(failures, cap), jittered(interval))
+            if self._fallback and self._secrets.status.loaded:
+                short = jittered(settings.secrets_events_fallback_interval)
+                delay = short if delay is None else min(delay, short)
             try:
                 # Inside the guard: even a date the clock cannot hold must not end the loop.
                 self._secrets.schedule(None if delay is None else datetime.now(UTC) + timedelta(seconds=delay))

@@ -6,12 +6,18 @@ never computes it. It holds names, version ids and error codes, never a value.
 stranger on the network may see: no names, versions, keys, messages or hints, since
 AWS's messages name the account, the role and the session, and not the ExampleCredentials
 code (a generic `Degraded` instead).
+
+A load that succeeded with required keys missing (local and test modes: staging and production
+refuse it) is a problem too: `degraded`, code MissingRequiredKeys, and the full view lists the
+missing key names (`missing`, never a value); the minimal view shows only `Degraded`. A load
+that has not succeeded shows what it tried: the source, the secret names and the Region
+(`region`), recorded before the first attempt (`attempting`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +27,15 @@ SOURCE_AWS = "aws-secrets-manager"
 SOURCE_ENVIRONMENT = "environment"
 # The minimal view's code for a problem it does not name (see `SecretStatus.minimal`).
 DEGRADED = "Degraded"
+_LOCAL_MISSING_HINT = (
+    "Local mode: set the missing keys in .env (copy .env.example and fill it in) or in the environment, "
+    "then restart; the service serves meanwhile, without them. Staging and production refuse a secret "
+    "that lacks them."
+)
+_AWS_MISSING_HINT = (
+    "Add the missing keys to the secret; the service serves meanwhile, without them (staging and "
+    "production refuse such a secret)."
+)
 
 
 def now() -> datetime:
@@ -54,16 +69,34 @@ class SecretStatus:
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     # Staging/production only: secret-bearing keys holding the repository's example values.
     example_keys: tuple[str, ...] = ()
+    # The Region the secrets are read from (None in local mode).
+    region: str | None = None
 
     @property
     def problem(self) -> SecretsError | None:
-        """Why the status is not ok: the last attempt's error, else example credentials in use."""
-        if self.error is not None or not self.example_keys:
+        """Why the status is not ok: the last attempt's error, else required keys missing (local and
+        test modes), else example credentials in use."""
+        if self.error is not None:
             return self.error
+        if self.loaded and self.missing:
+            hint = _LOCAL_MISSING_HINT if self.source == SOURCE_ENVIRONMENT else _AWS_MISSING_HINT
+            return SecretsError(
+                ErrorCode.MissingRequiredKeys, f"required keys not set: {', '.join(self.missing)}", hint=hint
+            )
+        if not self.example_keys:
+            return None
         return SecretsError(
             ErrorCode.ExampleCredentials,
             f"{', '.join(self.example_keys)} hold the example values of infra/iam/secret-structure-example.json",
         )
+
+    def attempting(self, secret_names: tuple[str, ...], region: str | None) -> SecretStatus:
+        """Until a load succeeds, the status names what is being tried: the source, the secrets and
+        the Region (a failed first load's full view says where it looked). Loaded: itself."""
+        if self.loaded:
+            return self
+        source = SOURCE_AWS if secret_names else SOURCE_ENVIRONMENT
+        return replace(self, source=source, secret_names=secret_names, region=region)
 
     def age_seconds(self, at: datetime | None = None) -> float | None:
         if self.verified_at is None:
@@ -79,6 +112,7 @@ class SecretStatus:
             "loaded": self.loaded,
             "source": self.source,
             "secret_names": list(self.secret_names),
+            "region": self.region,
             "version_ids": dict(self.version_ids),
             "keys": list(self.keys),
             "missing": list(self.missing),
@@ -93,8 +127,8 @@ class SecretStatus:
         }
 
     def minimal(self, at: datetime | None = None) -> dict[str, Any]:
-        """A load or refresh failure shows its code; example credentials in use show only the
-        generic `Degraded` (naming them would tell a stranger the service runs on public keys)."""
+        """A load or refresh failure shows its code; example credentials in use or missing keys show
+        only the generic `Degraded` (naming them would tell a stranger the service runs on public keys)."""
         problem = self.problem
         code = None if problem is None else (problem.code if self.error is not None else DEGRADED)
         return {"loaded": self.loaded, "age_seconds": self._age(at), "error": {"code": code} if code else None}

@@ -196,6 +196,9 @@ class Credentials:
 
     values: tuple[str, ...] = ()
     pem_lines: tuple[str, ...] = ()
+    # The key each of `values` came from (`KEY.private_key` for a service-account field): what a
+    # refusal names, never a value.
+    names: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"Credentials(values={len(self.values)}, pem_lines={len(self.pem_lines)})"
@@ -210,19 +213,25 @@ def credentials(values: Mapping[str, str], *, extra: frozenset[str] = frozenset(
     are none either.
     """
     found: list[str] = []
+    names: list[str] = []
     pem: list[str] = []
     for key, value in values.items():
         if key in SECRET_BEARING_KEYS or key in extra:
             found.append(value)
+            names.append(key)
         elif key == SERVICE_ACCOUNT_KEY:
             fields = _sa_fields(value)
-            found += [v for name in SECRET_BEARING_SA_FIELDS if isinstance(v := fields.get(name), str)]
+            for name in SECRET_BEARING_SA_FIELDS:
+                if isinstance(v := fields.get(name), str):
+                    found.append(v)
+                    names.append(f"{key}.{name}")
             key_text = fields.get("private_key")
             if isinstance(key_text, str):
                 pem += [line.strip() for line in key_text.splitlines() if line.strip() and "-----" not in line]
             if not fields:
                 found.append(value)  # a placeholder string, or not an object: mask it whole
-    return Credentials(tuple(found), tuple(pem))
+                names.append(key)
+    return Credentials(tuple(found), tuple(pem), tuple(names))
 
 
 # sha256 of the secret-bearing values of infra/iam/secret-structure-example.json, which the

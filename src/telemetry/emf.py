@@ -52,6 +52,7 @@ UNITS: dict[str, str] = {
     "SecretStartupMs": "Milliseconds",
     "ThrottlingRetries": "Count",
     "EventSourceFailure": "Count",
+    "EventSourceBlind": "Count",
 }
 PROPERTIES = frozenset({"error_code", "secret_name", "version_id"})
 

@@ -21,8 +21,13 @@ What is masked, and what never is:
 
 A `Mask` is immutable and compiled once, in prepare, off the event loop
 (`build_mask`); the commit installs it by a reference swap (`SecretMasker.install`).
-It holds at most `MAX_FORMS` forms of at most `MAX_MASK_CHARS` characters in all: the
-plain form of every credential first, then their escaped forms, then the PEM lines.
+It holds at most `MAX_FORMS` forms of at most `MAX_MASK_CHARS` characters in all, filled by
+priority: first the `required` groups (the version being loaded: the plain form of every
+credential, then the private key's PEM body lines, then every escaped form of them, the
+private key's JSON-escaped forms included), then the rest (the previous version's) in the
+same order. A required value with a form that does not fit is named in `Mask.unfit`: the
+loader refuses such a version whole (MaskBudgetExceeded, src.loading.masking), so a
+credential is never served with a partial mask. Only the rest may be dropped (`dropped`).
 The search is one Aho-Corasick pass (ahocorasick-rs), so a line
 with no credential in it costs the same however many forms the mask holds.
 
@@ -73,6 +78,8 @@ class Mask:
     # What it was built from, so the CLI can add to it (`SecretMasker.add`).
     groups: tuple[tuple[tuple[str, ...], int], ...] = field(default=(), repr=False, compare=False)
     lines: tuple[tuple[tuple[str, ...], int], ...] = field(default=(), repr=False, compare=False)
+    # Required values (see build_mask) with a form that did not fit: the caller refuses the mask.
+    unfit: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """The merged spans of `text` to hide: every form found, less any hit lying entirely inside
@@ -116,14 +123,18 @@ def build_mask(
     *,
     lines: Sequence[tuple[Iterable[str], int]] = (),
     protected: Iterable[str] = (),
+    required: int = 0,
 ) -> Mask:
     """Compile a mask from `(values, minimum length)` groups, in priority order.
 
-    Forms go in while the bounds allow (MAX_FORMS forms, MAX_MASK_CHARS characters), in this
-    order: the plain form of every value of `groups`, then their escaped forms, then every form
-    of `lines` (the PEM body lines, which the whole private key already covers in one piece).
-    A value with a form that does not fit is counted in `dropped`. `protected` strings are
-    never masked where they occur (see `Mask.spans`).
+    Forms go in while the bounds allow (MAX_FORMS forms, MAX_MASK_CHARS characters). The first
+    `required` groups and `lines` groups go first, in this order: the plain form of every value,
+    the plain PEM lines, every escaped form of the values, every escaped form of the lines; a
+    required value with a form that does not fit is named in `unfit`. Then the other groups in
+    the same order, the old rule: the plain form of every value, then their escaped forms, then
+    every form of `lines` (the PEM body lines, which the whole private key already covers in one
+    piece). Every value with a form that does not fit is counted in `dropped`. `protected`
+    strings are never masked where they occur (see `Mask.spans`).
     """
     kept: tuple[Group, ...] = tuple((tuple(values), minimum) for values, minimum in groups)
     kept_lines: tuple[Group, ...] = tuple((tuple(values), minimum) for values, minimum in lines)
@@ -141,24 +152,46 @@ def build_mask(
         chosen.update(dict.fromkeys(new))
         chars += size
 
-    for values, minimum in kept:
+    must, must_lines = kept[:required], kept_lines[:required]
+    for values, minimum in must:
+        for value in values:
+            add(-2, value, (value,), minimum)
+    for values, minimum in must_lines:
+        for value in values:
+            add(-1, value, (value,), minimum)
+    for values, minimum in must:
+        for value in values:
+            add(-2, value, _escaped_first(value), minimum)
+    for values, minimum in must_lines:
+        for value in values:
+            add(-1, value, sorted(forms(value) - {value}), minimum)
+    unfit = tuple(dict.fromkeys(value for tier, value in sorted(short) if tier < 0))
+    rest, rest_lines = kept[required:], kept_lines[required:]
+    for values, minimum in rest:
         for value in values:
             add(0, value, (value,), minimum)
-    for values, minimum in kept:
+    for values, minimum in rest:
         for value in values:
             add(0, value, sorted(forms(value) - {value}), minimum)
-    for values, minimum in kept_lines:
+    for values, minimum in rest_lines:
         for value in values:
             add(1, value, sorted(forms(value)), minimum)
     dropped = len(short)
     guard = tuple(sorted({p for p in protected if p}, key=len, reverse=True))
     if not chosen:
-        return Mask(dropped=dropped, protected=guard, groups=kept, lines=kept_lines)
+        return Mask(dropped=dropped, protected=guard, groups=kept, lines=kept_lines, unfit=unfit)
     # A DFA searches fastest but its construction grows with states times byte classes (seconds
     # for a 64 KiB key of CJK text): only for a mask of typical size; past it, the contiguous NFA.
     kind = ahocorasick_rs.Implementation.DFA if chars <= DFA_MAX_CHARS else ahocorasick_rs.Implementation.ContiguousNFA
     automaton = ahocorasick_rs.AhoCorasick(list(chosen), store_patterns=False, implementation=kind)
-    return Mask(len(chosen), dropped, guard, automaton, kept, kept_lines)
+    return Mask(len(chosen), dropped, guard, automaton, kept, kept_lines, unfit)
+
+
+def _escaped_first(value: str) -> list[str]:
+    """The escaped forms of `value`, the JSON ones (what a JSON log line holds) before the repr ones."""
+    escaped = forms(value) - {value}
+    json_forms = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]} & escaped
+    return sorted(json_forms) + sorted(escaped - json_forms)
 
 
 class SecretMasker:

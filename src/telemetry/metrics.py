@@ -3,7 +3,7 @@
 Contract:
 - Metrics: SecretLoadSuccess, SecretLoadFailure, SecretRefreshFailure,
   SecretAgeSeconds, SecretVersionChange, SecretStartupMs, ThrottlingRetries,
-  EventSourceFailure; the
+  EventSourceFailure, EventSourceBlind; the
   functions below are the only way the service reports them. Each line is an
   Embedded Metric Format (EMF) document on stdout, written by `src.telemetry.emf` (its
   docstring: one line each, never interleaved, properties an allow-list, and why
@@ -63,6 +63,7 @@ __all__ = [
     "enabled",
     "enabled_for",
     "environment_dimension",
+    "event_source_blind",
     "event_source_failed",
     "load_failed",
     "load_succeeded",
@@ -175,6 +176,13 @@ def secret_age(age_seconds: float, versions: Mapping[str, str]) -> None:
 def event_source_failed(code: str | SecretsError) -> None:
     """A receive from the secret event queue failed; refreshes go on by polling (src.events.source)."""
     _emitter.emit({"EventSourceFailure": 1}, error_code=safe_code(code))
+
+
+def event_source_blind() -> None:
+    """The event path went blind (a full receive of seen messages): once per episode, not per receive.
+
+    Refreshes run on the short fallback interval until it delivers again (src.events.source)."""
+    _emitter.emit({"EventSourceBlind": 1}, error_code=safe_code("EventPathBlind"))
 
 
 def throttling_retries(count: int = 1) -> None:

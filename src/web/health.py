@@ -12,8 +12,9 @@ only: the container health check and `curl` through ECS Exec. HEALTH_DETAILS
 overrides this (see Settings.health_full_for).
 
 The full body also shows the event source (src.events.source): `events.state` is off, starting,
-ok or failing, with the error code. It never changes `status`: a failing event source
-only loses the speed-up, and the timed refresh goes on. The minimal body omits it.
+ok, failing or blind, with the error code and its hint. It never changes `status`: a failing
+event source only loses the speed-up, and the timed refresh goes on (every
+SECRETS_EVENTS_FALLBACK_INTERVAL seconds while blind). The minimal body omits it.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ class SecretsHealth(BaseModel):
     loaded: bool
     source: Literal["aws-secrets-manager", "environment"]
     secret_names: list[str]
+    region: str | None
     version_ids: dict[str, str]
     keys: list[str]
     missing: list[str]
@@ -37,10 +38,11 @@ class SecretsHealth(BaseModel):
 
 
 class EventsHealth(BaseModel):
-    """The event source (src.events.source); `failing` never changes the overall status."""
+    """The event source (src.events.source); `failing` and `blind` never change the overall status."""
 
-    state: Literal["off", "starting", "ok", "failing"]
+    state: Literal["off", "starting", "ok", "failing", "blind"]
     error: str | None
+    hint: str | None
     last_event_at: str | None
     # Events that woke the refresh (each a look, not necessarily a new version).
     wakes: int

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import REGION, ServiceFactory, production_env
+from tests.support.big_mask import BIG_APP_SECRET_KEY, big_secret_string
 from tests.support.canary import canary_payload, leaked
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.processes import DUMMY_CREDENTIALS, ROOT, clean_environment, free_port
@@ -116,6 +117,14 @@ def test_missing_secret_reports_not_ready_then_heals_without_restart(
     error = body["secrets"]["error"]
     assert error["code"] == "ResourceNotFoundException"
     assert "SECRET_NAME" in error["hint"] and "AWS_REGION" in error["hint"]
+    # Where it looked (issue 27: it said "source":"environment","secret_names":[], and "<name>").
+    secrets = body["secrets"]
+    assert (secrets["source"], secrets["secret_names"], secrets["region"]) == (
+        "aws-secrets-manager",
+        [secret_name],
+        REGION,
+    )
+    assert f"--secret-id {secret_name})" in error["hint"] and "<" not in error["hint"]
     assert httpx.get(f"{url}/health/live").status_code == 200
 
     version = create_secret(secret_name, canary_payload())
@@ -286,7 +295,12 @@ def test_local_mode_makes_no_aws_call_and_serves_docs(
     assert body["secrets"]["source"] == "environment"
     assert "OPENAI_API_KEY" in body["secrets"]["keys"]
     assert "APP_SECRET_KEY holds a placeholder value" in body["secrets"]["warnings"]
-    assert "PINECONE_API_KEY" in body["secrets"]["missing"]
+    # Four of seven required keys missing: served, and said (issue 27: it said ok).
+    missing = ["PINECONE_API_KEY", "GCP_PROJECT_ID", "GOOGLE_APPLICATION_CREDENTIALS_JSON", "MILVUS_PORT"]
+    assert body["status"] == "degraded" and body["secrets"]["missing"] == missing
+    assert body["secrets"]["error"]["code"] == "MissingRequiredKeys" and ".env" in body["secrets"]["error"]["hint"]
+    assert all(key in body["secrets"]["error"]["message"] for key in missing)
+    assert body["secrets"]["region"] is None
     openapi = httpx.get(f"{url}/openapi.json")
     assert openapi.status_code == 200
     assert httpx.get(f"{url}/docs").status_code == 200
@@ -430,3 +444,31 @@ def test_example_credentials_are_reported_on_health_in_the_cloud(
     log = process.output()
     assert "ExampleCredentials" in log or "example values" in log
     assert example["APP_SECRET_KEY"] not in log + json.dumps(body)
+
+
+def test_a_version_the_mask_cannot_hold_is_refused_and_the_last_good_one_serves(
+    service: ServiceFactory, create_secret: Callable[..., str], sm: Any, secret_name: str, moto_url: str
+) -> None:
+    """Issue 27's secret (tests/support/big_mask.py): valid and 62.7 KB, yet its credentials have more log-mask
+    forms than the mask holds. A refresh to it keeps the version served (degraded with MaskBudgetExceeded);
+    a first load of it is refused (503). Never served with a partial mask."""
+    first = create_secret(secret_name, canary_payload())
+    process, url = service(production_env(secret_name, SECRETS_REFRESH_INTERVAL="1"), endpoint=moto_url)
+    wait_health(url, 200)
+    sm.put_secret_value(SecretId=secret_name, SecretString=big_secret_string())
+    deadline = time.monotonic() + 20
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline and body.get("status") != "degraded":
+        body = health(url)[1]
+        time.sleep(0.2)
+    assert body["status"] == "degraded", body
+    assert body["secrets"]["error"]["code"] == "MaskBudgetExceeded"
+    assert "APP_SECRET_KEY" in body["secrets"]["error"]["message"]
+    assert body["secrets"]["version_ids"] == {secret_name: first}
+    assert BIG_APP_SECRET_KEY[:20] not in process.output()
+
+    # A task started now meets only the big version: refused, nothing served.
+    _, fresh = service(production_env(secret_name, **FAST_RETRY), endpoint=moto_url)
+    refused = wait_health(fresh, 503)
+    assert refused["status"] == "unavailable" and refused["secrets"]["loaded"] is False
+    assert refused["secrets"]["error"]["code"] == "MaskBudgetExceeded"

@@ -231,3 +231,50 @@ def test_the_stacks_rule_delivers_what_the_service_reads(moto_sqs: str, service:
     assert body["events"]["wakes"] == 1
     queued = world.sqs.receive_message(QueueUrl=world.queue, MaxNumberOfMessages=10, VisibilityTimeout=0)
     assert [json.loads(m["Body"])["detail"]["labelUpdated"] for m in queued["Messages"]] == ["AWSCURRENT"]
+
+
+@pytest.mark.timeout(120)
+def test_a_rotation_reaches_the_task_within_20_s_behind_12_junk_messages(
+    moto_sqs: str, wire: FaultProxy, service: ServiceFactory
+) -> None:
+    """ReceiveMessage returns at most 10 messages (MaxNumberOfMessages, "Valid values: 1 to 10":
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html) and
+    nobody deletes: 12 junk messages ahead of the rotation's event hide it for their 60 s retention
+    (moto returns the oldest visible messages first, so here the event is never received). The service
+    says so (events.state blind, one WARNING, one EventSourceBlind metric) and refreshes on its default
+    fallback interval (10 s), so the rotation still arrives within 20 s, with no event woken."""
+    world = World(moto_sqs)
+    for i in range(12):
+        world.sqs.send_message(QueueUrl=world.queue, MessageBody=json.dumps({"junk": i}))
+    env = production_env(
+        world.name,
+        SECRETS_EVENTS_QUEUE_URL=world.queue,
+        SECRETS_REFRESH_INTERVAL="3600",  # only the fallback poll can bring the rotation in time
+        AWS_ENDPOINT_URL_SQS=wire.url,
+        LOG_FORMAT="json",
+        METRICS="emf",
+    )
+    process, url = service(env, endpoint=wire.url)
+    body = wait_for_body(url, lambda b: b["events"]["state"] == "blind", 30, "the blind event path")
+    assert body["events"]["error"] == "EventPathBlind" and "FALLBACK_INTERVAL" in body["events"]["hint"]
+    assert body["status"] == "ok" and versions(body, world.name) == world.first
+    # Going blind refreshes at once (the hidden event may be a rotation): let that one pass, so the
+    # rotation below can only arrive by the fallback interval.
+    wait_for_body(url, lambda b: b["secrets"]["last_refresh_at"] is not None, 5, "the refresh on going blind")
+
+    rotated_at = time.monotonic()
+    version = world.rotate(20004)
+    world.deliver(world.event(version))  # the 13th message: behind the ten a receive returns
+    body = wait_for_body(url, lambda b: versions(b, world.name) == version, 20, "the rotation behind junk")
+    took = time.monotonic() - rotated_at
+    print(f"rotation reached the task in {took:.1f} s behind 12 junk messages")
+    assert body["events"]["wakes"] == 0  # the event itself never got through: the fallback poll did it
+    assert body["events"]["state"] == "blind"
+
+    process.stop()
+    output = process.output()
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    warnings = [line for line in lines if line.get("level") == "WARNING" and line.get("error_code") == "EventPathBlind"]
+    assert len(warnings) == 1, warnings  # one for the episode, not one per receive
+    assert len([line for line in lines if "EventSourceBlind" in line]) == 1
+    assert leaked(output) == []

@@ -362,8 +362,8 @@ def test_only_the_rule_may_send_to_the_queue(template: dict[str, Any]) -> None:
     ("old", "new", "problem"),
     [
         (
-            "                aws:SourceArn: !GetAtt SecretEventsRule.Arn\n",
-            "                aws:SourceAccount: !Ref AWS::AccountId\n",
+            "              ArnEquals:\n                aws:SourceArn: !GetAtt SecretEventsRule.Arn\n",
+            "              ArnEquals:\n                aws:SourceAccount: !Ref AWS::AccountId\n",
             "any rule",
         ),
         ("            Action: sqs:SendMessage\n", "            Action: sqs:*\n", "allows 'sqs:*'"),
@@ -372,6 +372,109 @@ def test_only_the_rule_may_send_to_the_queue(template: dict[str, Any]) -> None:
 )
 def test_queue_policy_rule_fails_on_a_broken_copy(tmp_path: Path, old: str, new: str, problem: str) -> None:
     problems = queue_policy_problems(deployed(broken(tmp_path, old, new), WITH))
+    assert any(problem in p for p in problems), problems
+
+
+# --- Nobody but the rule may send, whatever their identity policy says ----------------------
+# Within one account a request is allowed when either the identity-based or the resource-based
+# policy allows it, and an explicit Deny in any policy overrides every Allow (IAM user guide,
+# "Policy evaluation for requests within a single account"): the queue policy's Allow for the rule
+# alone leaves sqs:SendMessage open to any principal of the account whose identity policy allows it
+# (an admin role, a CI user with sqs:*), and ten junk messages blind the event path
+# (src/events/source.py). So the policy denies SendMessage unless aws:SourceArn is the rule's ARN.
+# A direct call carries no aws:SourceArn; "If the key that you specify in a policy condition is not
+# present in the request context, the values do not match", except that a negated operator
+# (ArnNotLike, ArnNotEquals, ...) is then true ("IAM JSON policy elements: Condition operators"),
+# so the Deny applies; ...IfExists would turn that around. EventBridge sends to an SQS target as
+# events.amazonaws.com with aws:SourceArn the rule's ARN ("Amazon SQS permissions", EventBridge).
+
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:short-cut-prod-SecretEventsQueue-ABC123"
+RULE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/short-cut-prod-secret-events"
+OTHER_RULE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/someone-elses-rule"
+ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/admin"
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """The ARN operators this policy may use, with IAM's absent-key rule; any other operator fails the test."""
+    for operator, keys in condition.items():
+        for key, wanted in keys.items():
+            values = wanted if isinstance(wanted, list) else [wanted]
+            present = key in context
+            if operator == "ArnEquals":
+                holds = present and context[key] in values
+            elif operator == "ArnNotEquals":
+                holds = not present or context[key] not in values
+            elif operator == "ArnNotEqualsIfExists":
+                holds = present and context[key] not in values
+            else:
+                raise AssertionError(f"the test's evaluator does not know {operator}: extend it from the IAM docs")
+            if not holds:
+                return False
+    return True
+
+
+def _principal_matches(principal: Any, caller: str) -> bool:
+    if principal == "*" or principal == {"AWS": "*"}:
+        return True
+    if isinstance(principal, dict):
+        named = [v for value in principal.values() for v in (value if isinstance(value, list) else [value])]
+        return caller in named
+    return False
+
+
+def may_send(resources: dict[str, dict[str, Any]], caller: str, context: dict[str, str], *, identity: bool) -> bool:
+    """Whether `caller` may sqs:SendMessage to the queue: the queue policy, plus the caller's identity
+    policy (`identity`: it allows sqs:SendMessage), under the single-account evaluation logic."""
+    text = json.dumps(resources["SecretEventsQueuePolicy"]["Properties"]["PolicyDocument"])
+    text = text.replace(json.dumps({"Fn::GetAtt": ["SecretEventsQueue", "Arn"]}), json.dumps(QUEUE_ARN))
+    text = text.replace(json.dumps({"Fn::GetAtt": ["SecretEventsRule", "Arn"]}), json.dumps(RULE_ARN))
+    statements = json.loads(text)["Statement"]
+
+    def applies(statement: dict[str, Any]) -> bool:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resource = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        return (
+            any(a.lower() in ("sqs:sendmessage", "sqs:*", "*") for a in actions)
+            and QUEUE_ARN in resource
+            and _principal_matches(statement.get("Principal"), caller)
+            and _condition_holds(statement.get("Condition", {}), context)
+        )
+
+    if any(s["Effect"] == "Deny" and applies(s) for s in statements):
+        return False
+    return identity or any(s["Effect"] == "Allow" and applies(s) for s in statements)
+
+
+def queue_sender_problems(resources: dict[str, dict[str, Any]]) -> list[str]:
+    problems = []
+    if not may_send(resources, "events.amazonaws.com", {"aws:SourceArn": RULE_ARN}, identity=False):
+        problems.append("the stack's own rule cannot deliver")
+    if may_send(resources, "events.amazonaws.com", {"aws:SourceArn": OTHER_RULE_ARN}, identity=False):
+        problems.append("another rule may send")
+    if may_send(resources, ADMIN_ROLE, {}, identity=True):
+        problems.append("a principal of the account with sqs:SendMessage in its identity policy may send")
+    return problems
+
+
+def test_nobody_but_the_rule_may_send_whatever_their_identity_policy(template: dict[str, Any]) -> None:
+    assert queue_sender_problems(deployed(template, WITH)) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("            Effect: Deny\n", "            Effect: Allow\n", "identity policy may send"),  # no Deny at all
+        ("              ArnNotEquals:\n", "              ArnNotEqualsIfExists:\n", "identity policy may send"),
+        (
+            "              ArnNotEquals:\n                aws:SourceArn: !GetAtt SecretEventsRule.Arn\n",
+            "              ArnNotEquals:\n                aws:SourceArn: !Sub arn:aws:events:x\n",
+            "own rule cannot deliver",
+        ),
+    ],
+    ids=["allow-only", "if-exists", "deny-blocks-the-rule"],
+)
+def test_queue_sender_rule_fails_on_a_broken_copy(tmp_path: Path, old: str, new: str, problem: str) -> None:
+    problems = queue_sender_problems(deployed(broken(tmp_path, old, new), WITH))
     assert any(problem in p for p in problems), problems
 
 

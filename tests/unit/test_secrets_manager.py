@@ -459,3 +459,18 @@ def test_lost_read_access_is_noticed_while_describe_answers(
     assert boot.status.error is None
     stubber.assert_no_pending_responses()
     assert leaked(str(error), repr(error), json.dumps(boot.status.full())) == []
+
+
+def test_a_failed_first_load_names_the_source_the_secret_and_the_region(aws: Any, boot: SecretsBootstrapper) -> None:
+    """Issue 27: it said "source":"environment","secret_names":[] and a hint ending in an unfilled <name>."""
+    settings = production(secret_name=NAME)
+    with pytest.raises(SecretsError) as caught:
+        boot.load(settings)
+    full = boot.status.full()
+    assert (full["source"], full["secret_names"], full["region"]) == ("aws-secrets-manager", [NAME], "us-east-1")
+    error = full["error"]
+    assert error["code"] == "ResourceNotFoundException" and caught.value.hint == error["hint"]
+    assert f"describe-secret --secret-id {NAME})" in error["hint"] and "<" not in error["hint"]
+    assert boot.status.error is caught.value  # the error raised is the one recorded
+    minimal = boot.status.minimal()
+    assert minimal == {"loaded": False, "age_seconds": None, "error": {"code": "ResourceNotFoundException"}}

@@ -41,8 +41,9 @@ FAILED = {"Failed", "Cancelled", "Timeout", "Unknown"}
 def _hint_access(log_group: str) -> str:
     return (
         "Your AWS identity may not run Logs Insights queries on the service's log group: allow "
-        f"logs:StartQuery and logs:GetQueryResults on arn:aws:logs:<region>:<account>:log-group:{log_group} "
-        "(and logs:StopQuery on *), as in the README's fleet policy."
+        f"logs:StartQuery and logs:GetQueryResults on the log group {log_group} (arn:aws:logs:*:*:log-group:"
+        f"{log_group}, or with the Region and account in place of the wildcards) and logs:StopQuery on *, as "
+        "in the README's fleet policy."
     )
 
 

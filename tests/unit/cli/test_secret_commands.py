@@ -16,7 +16,7 @@ from src.aws.client import SecretsClient
 from src.cli import secret_commands as sc
 from src.cli.output import Output
 from src.errors import SecretsError
-from tests.support.canary import CANARY_VALUES, canary_payload, canary_secret_string, leaked
+from tests.support.canary import CANARY_VALUES, SERVICE_ACCOUNT, canary_payload, canary_secret_string, leaked
 from tests.support.processes import ROOT
 from tests.unit.cli.helpers import NAME, ROLE, TEMPORARY, args, stubbed
 
@@ -149,6 +149,29 @@ def test_verify_passes_a_valid_secret(sm: Any, capsys: pytest.CaptureFixture[str
     assert code == 0 and document["ok"] is True and document["error"] is None
     assert document["version_id"] == version and set(document["keys"].values()) == {"OK"}
     assert len(document["keys"]) == 7
+
+
+def test_verify_warns_on_the_line_of_each_key_holding_an_example_value(
+    sm: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The example file's values pass every rule (the emulator serves them): each key holding one says
+    WARN on its own line, not OK; the other keys say OK (issue 27)."""
+    example = json.loads(EXAMPLE.read_text())
+    service_account = {**SERVICE_ACCOUNT, "private_key": example["GOOGLE_APPLICATION_CREDENTIALS_JSON"]["private_key"]}
+    payload = canary_payload(
+        PINECONE_API_KEY=example["PINECONE_API_KEY"], GOOGLE_APPLICATION_CREDENTIALS_JSON=service_account
+    )
+    sm.create_secret(Name=NAME, SecretString=json.dumps(payload))
+    code = sc.cmd_verify(args(), SecretsClient("us-east-1"), Output(as_json=False))
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line}
+    assert code == 0
+    assert lines["PINECONE_API_KEY"].split(None, 1)[1] == "WARN (example value: PINECONE_API_KEY)"
+    assert lines["GOOGLE_APPLICATION_CREDENTIALS_JSON"].split(None, 1)[1] == (
+        "WARN (example value: GOOGLE_APPLICATION_CREDENTIALS_JSON.private_key)"
+    )
+    for key in ("OPENAI_API_KEY", "APP_SECRET_KEY", "MILVUS_HOST", "MILVUS_PORT", "GCP_PROJECT_ID"):
+        assert lines[key].split(None, 1)[1] == "OK", lines[key]
+    assert lines["WARN"].startswith("WARN GOOGLE_APPLICATION_CREDENTIALS_JSON.private_key, PINECONE_API_KEY still hold")
 
 
 def test_verify_names_each_bad_key(sm: Any, capsys: pytest.CaptureFixture[str]) -> None:

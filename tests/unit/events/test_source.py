@@ -339,7 +339,13 @@ def test_health_shows_the_source_in_the_full_view_only_and_stays_ok() -> None:
     code, full = renderer.render(full=True)
     data = json.loads(full)
     assert code == 200 and data["status"] == "ok"
-    assert data["events"] == {"state": "failing", "error": "AccessDenied", "last_event_at": None, "wakes": 0}
+    assert data["events"] == {
+        "state": "failing",
+        "error": "AccessDenied",
+        "hint": None,
+        "last_event_at": None,
+        "wakes": 0,
+    }
     HealthBody.model_validate_json(full, strict=True)
     code, minimal = renderer.render(full=False)
     assert code == 200 and "events" not in json.loads(minimal) and b"AccessDenied" not in minimal
@@ -392,3 +398,121 @@ def test_long_ids_are_remembered_by_digest_so_memory_stays_bounded() -> None:
     assert not seen.add(huge[-1])  # still recognised (by its digest)
     stored = sum(len(k) for k in seen._ids)
     assert stored <= 50 * message.MAX_ID_LENGTH
+
+
+# -- a blind path: a full receive of messages already seen ------------------------------------
+# ReceiveMessage returns at most 10 messages (MaxNumberOfMessages, "Valid values: 1 to 10",
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html), and
+# nobody deletes: ten seen messages can hide an eleventh for their whole retention.
+
+
+def state_of(src: EventSource) -> str:
+    """The state now (a function, so mypy does not narrow the property across turns)."""
+    return src.state.state
+
+
+def junk(count: int, start: int = 0) -> list[tuple[str, str]]:
+    return [(f"junk-{i}", json.dumps({"not": "an event", "n": i})) for i in range(start, start + count)]
+
+
+def blind_source(reader: FakeReader) -> tuple[EventSource, list[bool]]:
+    told: list[bool] = []
+    src = EventSource(reader, names=(NAME,), served=lambda: {NAME: OLD}, wake=lambda *_: None, on_blind=told.append)
+    return src, told
+
+
+def test_a_full_receive_of_seen_messages_is_blind_once_and_recovers(
+    emitted: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = FakeReader()
+    src, told = blind_source(reader)
+    reader.batches = [junk(10), junk(10), junk(10), junk(10), junk(9), junk(10)]
+    with caplog.at_level("INFO", logger="short_cut.events"):
+        src.run_once()  # ten new messages: delivered, not blind
+        assert state_of(src) == "ok" and told == []
+        for _ in range(3):  # the same ten again and again: blind, said once
+            src.run_once()
+            assert state_of(src) == "blind"
+        blind = src.state
+        assert blind.error == ErrorCode.EventPathBlind and blind.hint == ErrorCode.EventPathBlind.hint
+        assert blind.view()["state"] == "blind" and blind.view()["error"] == "EventPathBlind"
+        assert told == [True]
+        warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1 and getattr(warnings[0], "error_code", None) == "EventPathBlind"
+        lines = [json.loads(line) for line in emitted.getvalue().splitlines()]
+        assert [(line["EventSourceBlind"], line["error_code"]) for line in lines] == [(1, "EventPathBlind")]
+        src.run_once()  # fewer than ten: everything visible was delivered
+        assert state_of(src) == "ok" and src.state.error is None and src.state.hint is None
+        assert told == [True, False]
+        src.run_once()  # full and seen again: a new episode, a new warning
+        assert state_of(src) == "blind" and told == [True, False, True]
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 2
+
+
+def test_a_full_receive_with_something_new_does_not_end_an_episode() -> None:
+    reader = FakeReader()
+    src, told = blind_source(reader)
+    reader.batches = [junk(10), junk(5), junk(9) + junk(1, start=50), junk(10), junk(9) + junk(1, start=60), []]
+    src.run_once()
+    src.run_once()
+    src.run_once()
+    assert state_of(src) == "ok" and told == []  # one full receive with something new: delivered
+    src.run_once()
+    assert state_of(src) == "blind"
+    src.run_once()  # a new message among ten: delivered, but more may hide behind it
+    assert state_of(src) == "blind" and told == [True]
+    src.run_once()  # an empty long poll: the queue holds nothing unseen
+    assert state_of(src) == "ok" and told == [True, False]
+
+
+def test_a_queue_kept_full_of_new_messages_is_blind_too(emitted: io.StringIO) -> None:
+    """A flood: every receive returns ten messages never seen, so an event can hide behind them
+    just as well. The second full receive in a row starts the episode."""
+    reader = FakeReader()
+    src, told = blind_source(reader)
+    reader.batches = [junk(10), junk(10, start=10), junk(10, start=20)]
+    src.run_once()
+    assert state_of(src) == "ok"
+    src.run_once()
+    assert state_of(src) == "blind" and told == [True]
+    src.run_once()
+    assert told == [True] and len([line for line in emitted.getvalue().splitlines() if "EventSourceBlind" in line]) == 1
+
+
+def test_a_blind_path_that_starts_failing_leaves_the_fallback() -> None:
+    reader = FakeReader()
+    src, told = blind_source(reader)
+    reader.batches = [junk(10), junk(10), SecretsError(ErrorCode.EndpointUnreachable, "down"), []]
+    for _ in range(3):
+        src.run_once()
+    assert state_of(src) == "failing" and told == [True, False]
+    assert src.state.hint == ErrorCode.EndpointUnreachable.hint
+    src.run_once()
+    assert state_of(src) == "ok" and told == [True, False]
+
+
+def test_a_seen_event_among_fewer_than_ten_is_not_blind() -> None:
+    """Today's normal case: the one event of a rotation stays visible for a minute, seen."""
+    reader = FakeReader()
+    src, told = blind_source(reader)
+    message = ("m-1", json.dumps(envelope()))
+    reader.batches = [[message], [message], [message]]
+    for _ in range(3):
+        src.run_once()
+    assert state_of(src) == "ok" and told == []
+
+
+def test_the_health_body_shows_a_blind_path_in_full_only() -> None:
+    reader = FakeReader()
+    src, _ = blind_source(reader)
+    reader.batches = [junk(10), junk(10)]
+    src.run_once()
+    src.run_once()
+    status = SecretStatus(loaded=True, source="aws-secrets-manager", secret_names=(NAME,))
+    renderer = HealthRenderer(lambda: status, app_env="production", version="t", events=lambda: src.state)
+    full = json.loads(renderer.render(full=True)[1])
+    assert full["status"] == "ok"  # the timed refresh (on its fallback interval) covers it
+    assert full["events"]["state"] == "blind" and full["events"]["error"] == "EventPathBlind"
+    assert "SECRETS_EVENTS_FALLBACK_INTERVAL" in full["events"]["hint"]
+    minimal = renderer.render(full=False)[1].decode()
+    assert "events" not in json.loads(minimal) and "EventPathBlind" not in minimal

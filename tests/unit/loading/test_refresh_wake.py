@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,50 @@ def test_the_delay_is_random_and_bounded(tmp_path: Path, monkeypatch: pytest.Mon
     boot.applier.cleanup()
     assert len(delays) == 30 and all(0 <= d <= 1.0 for d in delays)
     assert max(delays) - min(delays) > 0.3  # spread, not one fixed pause
+
+
+def test_a_blind_event_path_refreshes_on_the_fallback_interval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event source found its path blind (src.events.source): look now, then every
+    SECRETS_EVENTS_FALLBACK_INTERVAL seconds instead of the hour; back to the hour when it delivers."""
+    fake = FakeClient()
+    boot = make(
+        tmp_path,
+        fake,
+        monkeypatch,
+        SECRETS_REFRESH_INTERVAL="3600",
+        SECRETS_EVENTS_QUEUE_URL=QUEUE,
+        SECRETS_EVENTS_FALLBACK_INTERVAL="1",
+    )
+    supervisor = Supervisor(boot)
+
+    async def scenario() -> None:
+        await supervisor.start()
+        await asyncio.sleep(0.1)
+        assert fake.describes == 0
+        supervisor.fallback(True)
+        await wait_until(lambda: fake.describes == 1)  # at once: the hidden event may be a rotation
+        fake.version = "v-rotated"  # a rotation whose event nobody will see
+        await wait_until(lambda: boot.status.version_ids.get(NAME) == "v-rotated")
+        await wait_until(lambda: fake.describes >= 3)
+        assert supervisor.falling_back
+        supervisor.fallback(False)
+        await asyncio.sleep(1.3)  # the wait in progress ends; the next one is the hour again
+        settled = fake.describes
+        await asyncio.sleep(1.5)
+        assert fake.describes == settled
+        next_refresh = boot.status.next_refresh_at
+        assert next_refresh is not None and (next_refresh - datetime.now(UTC)).total_seconds() > 3000
+        await supervisor.stop()
+
+    asyncio.run(scenario())
+    boot.applier.cleanup()
+
+
+def test_the_fallback_interval_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SECRETS_EVENTS_FALLBACK_INTERVAL", raising=False)
+    assert load_settings().secrets_events_fallback_interval == 10.0
+    for bad in ("0", "0.5", "inf", "3601"):
+        monkeypatch.setenv("SECRETS_EVENTS_FALLBACK_INTERVAL", bad)
+        with pytest.raises(ValidationError) as caught:
+            load_settings()
+        assert "SECRETS_EVENTS_FALLBACK_INTERVAL" in settings_error(caught.value).message

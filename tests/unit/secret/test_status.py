@@ -62,3 +62,39 @@ def test_example_credentials_are_the_problem_when_nothing_failed() -> None:
     failing = SecretStatus(loaded=True, example_keys=examples, error=status().error)
     assert failing.problem is failing.error
     assert SecretStatus(loaded=True).problem is None and SecretStatus(loaded=True).full()["error"] is None
+
+
+def test_local_mode_with_required_keys_missing_is_degraded_and_names_them() -> None:
+    """Issue 27: local mode with four of seven keys missing said `ok`. Now: degraded, the code, the names."""
+    missing = ("OPENAI_API_KEY", "PINECONE_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS_JSON", "APP_SECRET_KEY")
+    local = SecretStatus(loaded=True, source="environment", keys=("GCP_PROJECT_ID",), missing=missing)
+    problem = local.problem
+    assert problem is not None and problem.code == ErrorCode.MissingRequiredKeys
+    full = local.full()
+    assert full["missing"] == list(missing) and full["error"]["code"] == "MissingRequiredKeys"
+    assert all(key in full["error"]["message"] for key in missing)
+    assert ".env" in full["error"]["hint"] and "<" not in full["error"]["hint"]
+    # The minimal view (a stranger's) names nothing new: the generic code, as for example credentials.
+    assert local.minimal()["error"] == {"code": "Degraded"}
+    assert "OPENAI_API_KEY" not in json.dumps(local.minimal())
+    # The AWS source in a non-strict environment (test): the hint is about the secret, not .env.
+    from_aws = SecretStatus(loaded=True, source="aws-secrets-manager", missing=("MILVUS_HOST",)).problem
+    assert from_aws is not None and "secret" in from_aws.hint and ".env" not in from_aws.hint
+    # A failure still comes first; nothing missing is no problem.
+    failed = SecretStatus(loaded=True, missing=missing, error=SecretsError(ErrorCode.Timeout, "slow")).problem
+    assert failed is not None and failed.code == "Timeout"
+    assert SecretStatus(loaded=True).problem is None
+
+
+def test_a_status_not_yet_loaded_names_what_it_tries() -> None:
+    trying = SecretStatus().attempting(("short-cut/prod/app",), "eu-west-1")
+    full = trying.full()
+    assert (full["source"], full["secret_names"], full["region"]) == (
+        "aws-secrets-manager",
+        ["short-cut/prod/app"],
+        "eu-west-1",
+    )
+    assert SecretStatus().attempting((), None).full()["source"] == "environment"
+    loaded = SecretStatus(loaded=True, secret_names=("a",), region="us-east-1")
+    assert loaded.attempting(("b",), "eu-west-1") is loaded  # what is served is not rewritten
+    assert "region" not in trying.minimal() and "eu-west-1" not in json.dumps(trying.minimal())

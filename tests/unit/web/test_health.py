@@ -59,6 +59,7 @@ def test_renderer_caches_per_snapshot_and_follows_changes() -> None:
         "loaded",
         "source",
         "secret_names",
+        "region",
         "version_ids",
         "keys",
         "missing",
