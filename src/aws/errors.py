@@ -89,7 +89,10 @@ def aws_errors(secret_name: str | None = None, *, service: Service | None = None
         # AWS messages name ARNs and actions, never secret values. They may name the account,
         # role and session: fine for logs and the full /health body, never for the minimal one.
         message = str(error.get("Message") or exc)
-        raise SecretsError.from_aws(code, message, secret_name=secret_name) from None
+        found = SecretsError.from_aws(code, message, secret_name=secret_name)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        found.http_status = status if isinstance(status, int) else None
+        raise found from None
     except bx.CredentialRetrievalError as exc:
         # Its message carries the credentials endpoint's answer: name the provider only.
         provider = exc.kwargs.get("provider", "unknown")

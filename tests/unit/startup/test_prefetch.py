@@ -281,6 +281,6 @@ def test_the_child_reads_the_region_as_settings_do(
     monkeypatch.setenv("APP_ENV", "production")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    names, child_region, _ = prefetch._settings_from_env()
+    names, child_region, _, _ = prefetch._settings_from_env()
     assert child_region == region == Settings().region
     assert names == Settings().secret_names
