@@ -5,10 +5,13 @@ scope, and the service's two clients (us-east-1, us-west-2) both send to the one
 AWS_ENDPOINT_URL_SECRETS_MANAGER, the fault proxy, which fails only the requests signed for the
 primary (tests/support/fault_proxy.py). moto_server models a replica (CreateSecret's
 ReplicaRegions) as a live view of the primary's versions: same version ids, status InSync at once.
-AWS replicates asynchronously ("Replicate AWS Secrets Manager secrets across Regions", Secrets
-Manager User Guide: a replica's status is InProgress until it is InSync, and a new version
-reaches it after a short delay); these tests never depend on that delay being zero except the
-rotation one, which waits for the replica to show the new version before failing the primary.
+AWS: a replica's ARN is the primary's with its own Region, and a rotation in the primary
+"propagates to all of the associated replica secrets"
+(https://docs.aws.amazon.com/secretsmanager/latest/userguide/replicate-secrets.html); replication
+is asynchronous (a replica's Status is InProgress before InSync: DescribeSecret's ReplicationStatus,
+https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ReplicationStatusType.html), so
+on AWS a new version reaches the replica after a delay moto does not have. The rotation case below
+checks the replica shows the new version before it expects the task to serve it.
 
 "Unreachable" here is a connection the proxy drops without an answer (botocore's
 ConnectionClosedError, EndpointUnreachable): one endpoint serves both Regions, so a refused or
