@@ -57,6 +57,11 @@ if [ "$APP_ENV" = staging ] || [ "$APP_ENV" = production ]; then
         fail "AWS_REGION='$region' is not an AWS region name (for example us-east-1)"
     fi
     export AWS_REGION="$region"
+    # The replica's Region (empty: no failover), checked as AWS_REGION is.
+    failover="${SECRETS_FAILOVER_REGION:-}"
+    if [ -n "$failover" ] && { [ "$failover" != "${failover%%[[:space:]]*}" ] || ! printf '%s' "$failover" | grep -Eq "$REGION_PATTERN"; }; then
+        fail "SECRETS_FAILOVER_REGION='$failover' is not an AWS region name (for example us-west-2)"
+    fi
 fi
 
 PORT="${PORT:-8000}"

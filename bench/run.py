@@ -27,7 +27,7 @@ benchmark cannot rot). Exit status 1 when a judged target is missed.
 The modules, one job each: bench.apps (what is measured and how each app starts),
 bench.runner (one run's state; start, wait, stop), bench.measure (CPU, memory, readiness,
 wrk), bench.startup_rows, bench.serving_rows, bench.aws_rows, bench.podman_rows,
-bench.convergence and bench.mask_cost (the rows of each section), bench.rows (a row and its
+bench.convergence, bench.mask_cost and bench.failover_rows (the rows of each section), bench.rows (a row and its
 ratio) and bench.report (the table and the JSON file). This file parses the arguments,
 starts the emulator and runs the sections selected.
 """
@@ -47,7 +47,7 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import aws_rows, podman_rows, serving_rows, startup_rows  # noqa: E402
+from bench import aws_rows, failover_rows, podman_rows, serving_rows, startup_rows  # noqa: E402
 from bench.apps import IMAGE, Pinning  # noqa: E402
 from bench.report import report  # noqa: E402
 from bench.rows import Row  # noqa: E402
@@ -68,11 +68,11 @@ def main() -> int:
     parser.add_argument("--no-podman", action="store_true", help="skip the podman --cpus 0.5 section")
     parser.add_argument("--no-build", action="store_true", help=f"use the existing {IMAGE} image")
     parser.add_argument(
-        "--only", choices=("startup", "serving", "aws", "podman", "convergence", "mask"), action="append"
+        "--only", choices=("startup", "serving", "aws", "podman", "convergence", "mask", "failover"), action="append"
     )
     args = parser.parse_args()
     runs = 1 if args.smoke else max(7, args.runs)
-    only = set(args.only or ("startup", "serving", "aws", "podman", "convergence", "mask"))
+    only = set(args.only or ("startup", "serving", "aws", "podman", "convergence", "mask", "failover"))
     pinning = Pinning.detect(args.cpu)
     # The poller, wrk and moto_server (started below, inheriting this) stay off the measured CPU.
     os.sched_setaffinity(0, pinning.driver)
@@ -106,6 +106,8 @@ def main() -> int:
             serving_rows.refresh_under_load(bench)
         if "aws" in only:
             aws_rows.aws_calls(bench, second)
+        if "failover" in only:
+            failover_rows.failover(bench)
         if "convergence" in only:
             from bench import convergence
 

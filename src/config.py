@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError, PydanticUseDefault
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
-from src.app_env import REGION_VARIABLES, AppEnv, region_from, secret_names
+from src.app_env import REGION_PATTERN, REGION_VARIABLES, AppEnv, region_from, secret_names
 from src.aws.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT
 from src.errors import ErrorCode, SecretsError
 
@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     secrets_events_queue_url: str | None = None
     # While the event path is blind (src.events.source), refresh this often instead (seconds).
     secrets_events_fallback_interval: float = Field(default=10.0, ge=1, le=3600, allow_inf_nan=False)
+    # The Region of the secret's replica (src.aws.failover); None: no failover. Reads go there only
+    # when the primary answers 5xx, is unreachable or times out, or stays throttled.
+    secrets_failover_region: str | None = None
     log_level: LogLevel = DEFAULT_LOG_LEVEL
     # None: JSON lines in staging/production, text elsewhere.
     log_format: LogFormat | None = None
@@ -139,6 +142,25 @@ class Settings(BaseSettings):
             if not value.startswith(("https://", "http://")) or "/" not in value.split("://", 1)[1].rstrip("/"):
                 raise ValueError("must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)")
         return value
+
+    @field_validator("secrets_failover_region", mode="before")
+    @classmethod
+    def _failover_region(cls, value: object) -> object:
+        # Empty means no failover; anything else is a Region name, checked as AWS_REGION is.
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                raise PydanticUseDefault()
+            if not REGION_PATTERN.fullmatch(value):
+                raise ValueError("must be an AWS Region name (for example us-west-2)")
+        return value
+
+    @model_validator(mode="after")
+    def _failover_elsewhere(self) -> Settings:
+        # A replica lives in another Region: the same one would only read the primary twice.
+        if self.secrets_failover_region and self.secrets_failover_region == self.region:
+            raise PydanticCustomError(FAILOVER_SAME_REGION, "SECRETS_FAILOVER_REGION must differ from AWS_REGION")
+        return self
 
     @model_validator(mode="after")
     def _events_need_a_poll(self) -> Settings:
@@ -200,6 +222,11 @@ def load_settings() -> Settings:
     return Settings(_env_file=env_file_path())
 
 
+FAILOVER_SAME_REGION = "failover_same_region"
+FAILOVER_HINT = (
+    "SECRETS_FAILOVER_REGION names the Region of the secret's replica, which is never the task's own "
+    "Region (AWS_REGION): set it to the stack's ReplicaRegion, or leave it empty for no failover."
+)
 EVENTS_WITHOUT_POLL = "events_without_poll"
 EVENTS_HINT = (
     "SECRETS_EVENTS_QUEUE_URL only speeds refreshes up: the timed refresh is the fallback when an event is "
@@ -217,6 +244,9 @@ def settings_error(exc: ValidationError, *, secret_keys: Iterable[str] = ()) -> 
     # pydantic's own message quotes the input; name the fields only.
     errors = exc.errors()
     fields = sorted({".".join(str(p) for p in err["loc"]).upper() for err in errors} - {""})
+    if any(err["type"] == FAILOVER_SAME_REGION for err in errors):
+        named = ", ".join(sorted({*fields, "SECRETS_FAILOVER_REGION"}))
+        return SecretsError(ErrorCode.InvalidConfiguration, f"invalid setting(s): {named}").with_hint(FAILOVER_HINT)
     if any(err["type"] == EVENTS_WITHOUT_POLL for err in errors):
         named = ", ".join(sorted({*fields, "SECRETS_EVENTS_QUEUE_URL", "SECRETS_REFRESH_INTERVAL"}))
         return SecretsError(ErrorCode.InvalidConfiguration, f"invalid setting(s): {named}").with_hint(EVENTS_HINT)

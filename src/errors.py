@@ -321,6 +321,15 @@ class ErrorCode(StrEnum):
             "ASCII characters at most) and push the secret again."
         ),
     )
+    ServingFromReplica = (
+        "ServingFromReplica",
+        (
+            "The secret's own Region (AWS_REGION) failed with a 5xx, a timeout, an unreachable endpoint or "
+            "throttling that outlasted the retries, so the values in use were read from its replica in "
+            "SECRETS_FAILOVER_REGION (the same version ids). Every refresh tries the primary first and returns "
+            "to it on its own; check the AWS Health Dashboard for Secrets Manager in the primary Region."
+        ),
+    )
 
 
 HINTS: Mapping[str, str] = MappingProxyType({code.value: code.hint for code in ErrorCode})
@@ -338,6 +347,9 @@ class SecretsError(Exception):
         self.message = message
         self.hint = hint if hint is not None else HINTS.get(self.code, DEFAULT_HINT)
         self.secret_name = secret_name
+        # The HTTP status of the AWS answer, when there was one (src.aws.errors sets it): the
+        # failover policy (src.aws.failover) tells a 5xx from the caller's own error by it.
+        self.http_status: int | None = None
 
     @classmethod
     def from_aws(cls, code: str, message: str, *, secret_name: str | None = None) -> SecretsError:

@@ -34,6 +34,7 @@ from src.config import Settings, install_config, load_settings, settings_error
 from src.errors import ErrorCode, SecretsError, filled
 from src.loading.environment import EnvironmentApplier
 from src.loading.loader import ClientFactory, Loader, Prepared, default_client_factory
+from src.loading.regions import Where
 from src.secret.status import SOURCE_AWS, SecretStatus
 from src.secret.status import now as _now
 from src.telemetry import metrics
@@ -140,14 +141,10 @@ class SecretsBootstrapper:
                 return self._loader.prepare(settings)
         with self._recorded(refresh=True):
             prepared = self._loader.changed(settings, self._status.version_ids)
-        now = _now()
         with self._lock:
-            if prepared is None:
-                if self._status.error is not None:
-                    log.info("secrets refresh recovered; version unchanged")
-                self._status = replace(self._status, error=None, verified_at=now, last_refresh_at=now)
-            else:
-                self._status = replace(self._status, last_refresh_at=now)
+            previous = self._status
+            self._status = _refreshed(previous, _now(), None if prepared else self._loader.where)
+        _report_region(previous, self._status)
         return prepared
 
     def schedule(self, moment: datetime | None) -> None:
@@ -184,6 +181,7 @@ class SecretsBootstrapper:
         try:
             _log_loaded(prepared, overridden, status)
             _report_versions(previous, status)
+            _report_region(previous, status)
         except Exception:
             log.exception("reporting a committed load failed (the load itself is in use)")
         for callback in list(self._callbacks):
@@ -207,6 +205,44 @@ class SecretsBootstrapper:
             extra={"error_code": error.code, "hint": error.hint, "secret_name": error.secret_name},
         )
         return error
+
+
+def _refreshed(status: SecretStatus, now: datetime, confirmed: Where | None) -> SecretStatus:
+    """The status after a refresh: with nothing new (`confirmed`, where the versions in use were read),
+    the values are verified now, from that Region (the same version in two Regions is one version)."""
+    if confirmed is None:
+        return replace(status, last_refresh_at=now)
+    if status.error is not None:
+        log.info("secrets refresh recovered; version unchanged")
+    return replace(status, error=None, verified_at=now, last_refresh_at=now, **confirmed.fields())
+
+
+def _report_region(previous: SecretStatus, status: SecretStatus) -> None:
+    """One WARNING when the values in use come from the replica (not one per refresh), one INFO
+    when they come from the primary again. The metric is per read (src.loading.loader)."""
+    if status.on_replica and not previous.on_replica:
+        problem = status.problem
+        log.warning(
+            "secrets served from the failover Region %s, the primary %s failed (%s); every refresh tries the "
+            "primary first",
+            status.region,
+            status.primary_region,
+            status.failover_cause or "-",
+            extra={
+                "error_code": str(ErrorCode.ServingFromReplica),
+                "hint": problem.hint if problem is not None else None,
+                "region": status.region,
+                "primary_region": status.primary_region,
+                "failover_cause": status.failover_cause,
+                "secret_names": [n for n, r in status.regions.items() if r != status.primary_region],
+            },
+        )
+    elif previous.on_replica and not status.on_replica and status.loaded:
+        log.info(
+            "secrets served from the primary Region %s again",
+            status.primary_region,
+            extra={"region": status.region, "primary_region": status.primary_region},
+        )
 
 
 def _report_versions(previous: SecretStatus, status: SecretStatus) -> None:

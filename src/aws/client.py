@@ -47,6 +47,10 @@ class FetchedSecret:
     version_id: str
     secret_string: str | None = field(repr=False)
     has_binary: bool = False
+    # The Region it was read from, and the primary's error code when that is the failover
+    # Region (src.aws.failover sets both; a plain SecretsClient read leaves them None).
+    region: str | None = None
+    failover_cause: str | None = None
 
 
 @overload

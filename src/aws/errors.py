@@ -118,8 +118,12 @@ def aws_errors(secret_name: str | None = None, *, service: Service | None = None
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         # No Error at all: an XML (query protocol) parser found a page where an AWS error belongs.
         if not error.get("Code") or _is_a_body(code, message):
-            raise _not_an_aws_answer(status, exc.operation_name, service, secret_name) from None
-        raise SecretsError.from_aws(code, _one_line(message), secret_name=secret_name) from None
+            found = _not_an_aws_answer(status, exc.operation_name, service, secret_name)
+        else:
+            found = SecretsError.from_aws(code, _one_line(message), secret_name=secret_name)
+        # The failover policy (src.aws.failover) reads it: a 5xx page from a proxy is an outage too.
+        found.http_status = status if isinstance(status, int) else None
+        raise found from None
     except bx.CredentialRetrievalError as exc:
         # Its message carries the credentials endpoint's answer: name the provider only.
         provider = exc.kwargs.get("provider", "unknown")

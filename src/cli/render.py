@@ -37,6 +37,7 @@ TEMPLATES = (TRUST_POLICY, READ_POLICY, TASK_DEFINITION)
 PLACEHOLDER = re.compile(r"<[A-Z_]+>")
 IMAGE_SLOT = "<ECR_URI>:<IMAGE_TAG>"
 IMAGE_KEY = "<IMAGE>"  # the image in render's values; it is set on the container, never substituted
+REPLICA_KEY = "<REPLICA_REGION>"  # the stack's ReplicaRegion: added to the documents, never substituted
 
 # The OCI distribution reference grammar (github.com/distribution/reference, reference.go):
 #   reference := domain "/" path [":" tag] ["@" digest]; domain := host [":" port]
@@ -71,8 +72,10 @@ def _invalid(what: str, hint: str) -> SecretsError:
     return SecretsError(ErrorCode.InvalidArgument, what, hint=hint)
 
 
-def values_for(*, account_id: str, region: str, env: str, image: str) -> dict[str, str]:
+def values_for(*, account_id: str, region: str, env: str, image: str, replica: str | None = None) -> dict[str, str]:
     """The checked values render fills in; raises SecretsError on the first bad one."""
+    if replica is not None and (not REGION_PATTERN.fullmatch(replica) or replica == region):
+        raise _invalid(f"--replica-region {replica!r} is not another AWS region name", "For example us-west-2.")
     # [0-9], not \d: \d matches any script's digits ("١٢٣..."), which would land in policy ARNs.
     if not re.fullmatch(r"[0-9]{12}", account_id):
         raise _invalid("--account-id must be 12 digits", "Use aws sts get-caller-identity --query Account.")
@@ -87,6 +90,7 @@ def values_for(*, account_id: str, region: str, env: str, image: str) -> dict[st
         "<ENV>": env,
         "<APP_ENV>": SHORT_NAMES[env].value,
         IMAGE_KEY: image,
+        **({REPLICA_KEY: replica} if replica else {}),
     }
 
 
@@ -170,18 +174,33 @@ def _set_environment_names(task: dict[str, Any], values: Mapping[str, str]) -> N
             holder[key] += suffix
 
 
+def _add_replica(documents: dict[str, Any], region: str, replica: str) -> None:
+    """The stack's ReplicaRegion on the filled documents: the read policy names the secret's ARN and
+    kms:ViaService in both Regions (each named, no wildcard Region), and the task fails over to it."""
+    for statement in documents[READ_POLICY]["Statement"]:
+        resource = statement["Resource"]
+        statement["Resource"] = [resource, resource.replace(f":{region}:", f":{replica}:", 1)]
+        via = statement.get("Condition", {}).get("StringEquals", {})
+        if "kms:ViaService" in via:
+            via["kms:ViaService"] = [via["kms:ViaService"], f"secretsmanager.{replica}.amazonaws.com"]
+    (container,) = documents[TASK_DEFINITION]["containerDefinitions"]
+    container["environment"].append({"name": "SECRETS_FAILOVER_REGION", "value": replica})
+
+
 def render_all(values: Mapping[str, str], root: Path = ROOT) -> dict[str, Any]:
     """Each template, parsed and filled; nothing is written."""
 
     def fill(text: str) -> str:
         for placeholder, value in values.items():
-            if placeholder != IMAGE_KEY:
+            if placeholder not in (IMAGE_KEY, REPLICA_KEY):
                 text = text.replace(placeholder, value)
         return text
 
     documents = {name: json.loads((root / name).read_text(encoding="utf-8")) for name in TEMPLATES}
     _set_environment_names(documents[TASK_DEFINITION], values)
     documents = {name: _fill(document, fill) for name, document in documents.items()}
+    if values.get(REPLICA_KEY):
+        _add_replica(documents, values["<REGION>"], values[REPLICA_KEY])
     left = sorted({p for document in documents.values() for s in _strings(document) for p in PLACEHOLDER.findall(s)})
     if left:
         raise SecretsError(ErrorCode.PlaceholderLeft, f"placeholders left after rendering: {', '.join(left)}")
@@ -190,7 +209,8 @@ def render_all(values: Mapping[str, str], root: Path = ROOT) -> dict[str, Any]:
 
 def cmd_render(args: argparse.Namespace, _client: object, out: Output) -> int:
     region = args.region or DEFAULT_REGION
-    values = values_for(account_id=args.account_id, region=region, env=args.env, image=args.image)
+    replica = getattr(args, "replica_region", None)
+    values = values_for(account_id=args.account_id, region=region, env=args.env, image=args.image, replica=replica)
     rendered = render_all(values)  # everything is checked before the first file is written
     out_dir = Path(args.out) / args.env
     written = []
@@ -227,4 +247,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         "e.g. <account>.dkr.ecr.<region>.amazonaws.com/short-cut-api:1.0.0",
     )
     parser.add_argument("--out", default="build/infra", help="output folder; files go to <out>/<env> (build/infra)")
+    parser.add_argument(
+        "--replica-region",
+        default=None,
+        help="the stack's ReplicaRegion, if any: the read policy names the secret in both Regions and the "
+        "task definition sets SECRETS_FAILOVER_REGION",
+    )
     parser.set_defaults(handler=cmd_render)

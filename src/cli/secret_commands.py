@@ -167,9 +167,19 @@ def cmd_describe(args: argparse.Namespace, client: SecretsClient, out: Output) -
         "last_changed": meta.get("LastChangedDate"),
         "deleted": meta.get("DeletedDate"),
         "versions": {v: sorted(s) for v, s in meta.get("VersionIdsToStages", {}).items()},
+        # A replica names its primary; the primary lists its replicas and their status (issue 31).
+        "primary_region": meta.get("PrimaryRegion"),
+        "replicas": [
+            {k: r.get(f) for k, f in (("region", "Region"), ("status", "Status"), ("message", "StatusMessage"))}
+            for r in meta.get("ReplicationStatus", [])
+        ],
     }
     for key, value in info.items():
-        if key == "versions":
+        if key == "replicas":
+            out.line("replicas:" + ("" if value else "       -"))
+            for replica in value:
+                out.line(f"  {replica['region']}  {replica['status']}  {replica['message'] or ''}".rstrip())
+        elif key == "versions":
             out.line("versions:")
             for version, stages in value.items():
                 out.line(f"  {version}  {' '.join(stages) or '-'}")

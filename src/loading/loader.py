@@ -25,15 +25,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from src.aws import task_metadata
 from src.aws.client import FetchedSecret, SecretsClient
+from src.aws.failover import Current, RegionReader, fail_fast
 from src.config import Settings, carried_previous_key, env_file_path, settings_error, settings_from_environ
 from src.errors import ErrorCode, SecretsError
+from src.loading import regions
 from src.loading.environment import EnvironmentApplier
 from src.loading.masking import log_mask
+from src.loading.regions import Where
 from src.secret.payload import (
     KNOWN_KEYS,
     ParsedSecret,
@@ -50,6 +54,9 @@ from src.secret.values import known_example_keys
 from src.startup import prefetch
 from src.telemetry import metrics
 from src.telemetry.mask import EMPTY_MASK, Mask
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 __all__ = ["ClientFactory", "Loader", "Prepared", "default_client_factory"]
 
@@ -73,8 +80,8 @@ class Prepared:
     # Staging/production: the secret-bearing keys holding the repository's example values,
     # judged here (JSON parse and sha256), off the event loop, so the commit only copies them.
     example_keys: tuple[str, ...] = ()
-    # The Region the secrets were read from (None in local mode): shown in the full /health.
-    region: str | None = None
+    # AWS only: where each version was read or confirmed (src.loading.regions).
+    where: Where = field(default_factory=Where)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -108,7 +115,7 @@ class Prepared:
             attempts=previous.attempts + 1,
             timings_ms=MappingProxyType({k: round(v, 2) for k, v in timings_ms.items()}),
             example_keys=self.example_keys,
-            region=self.region,
+            **self.where.fields(),
         )
 
 
@@ -116,12 +123,21 @@ ClientFactory = Callable[[Settings], SecretsClient]
 
 
 def default_client_factory(settings: Settings) -> SecretsClient:
+    """The client of `settings.region`; with a failover Region, one that does not retry a 5xx or a
+    connection fault there (src.aws.failover.fail_fast: the replica is the retry)."""
+    failover = bool(settings.secrets_failover_region)
+
+    def on_build(client: SecretsManagerClient) -> None:
+        metrics.count_throttling_retries(client)
+        if failover:
+            fail_fast(client)
+
     return SecretsClient(
         settings.region,
         connect_timeout=settings.secrets_connect_timeout,
         read_timeout=settings.secrets_read_timeout,
         max_attempts=settings.secrets_max_attempts,
-        on_build=metrics.count_throttling_retries,
+        on_build=on_build,
     )
 
 
@@ -140,7 +156,8 @@ class Loader:
 
     def __init__(self, client_factory: ClientFactory, applier: EnvironmentApplier) -> None:
         self._client_factory = client_factory
-        self._client: SecretsClient | None = None
+        self._reader: RegionReader | None = None
+        self.where = Where()  # where the versions in use were last read or confirmed
         self._applier = applier
         self._parts: Parts = {}
         self._lock = threading.Lock()
@@ -148,10 +165,14 @@ class Loader:
         self._unread = 0
 
     def client(self, settings: Settings) -> SecretsClient:
+        return self.reader(settings).primary
+
+    def reader(self, settings: Settings) -> RegionReader:
+        """Every AWS read goes through it: the primary first, the failover Region per src.aws.failover."""
         with self._lock:
-            if self._client is None:
-                self._client = self._client_factory(settings)
-            return self._client
+            if self._reader is None:
+                self._reader = regions.reader(self._client_factory, settings)
+            return self._reader
 
     def warm(self, settings: Settings) -> None:
         """Build the boto3 client ahead of need; a failure here is reported by the next real call."""
@@ -161,6 +182,7 @@ class Loader:
     def committed(self, prepared: Prepared) -> None:
         """Remember what was applied, so an unchanged version is not fetched again."""
         self._parts = dict(prepared.parts)
+        self.where = prepared.where
 
     def changed(self, settings: Settings, known: Mapping[str, str]) -> Prepared | None:
         """DescribeSecret each name; fetch and validate only when a version differs from `known`.
@@ -169,42 +191,55 @@ class Loader:
         (`verify`): DescribeSecret still answers when the read permission, the resource policy
         or the KMS key no longer lets this task read the secret.
         """
-        client = self.client(settings)
-        current = {name: client.current_version(name) for name in settings.secret_names}
+        reader = self.reader(settings)
+        found = {name: reader.current_version(name) for name in settings.secret_names}
+        # The same version id in two Regions is one version: a replica's answer compares as the primary's.
+        current = {name: seen.version_id for name, seen in found.items()}
         self._unread += 1
         if current == dict(known):
             every = settings.secrets_verify_every
             if every and self._unread >= every:
-                self.verify(settings, known)
+                found = self.verify(settings, known)
                 # Only after a successful read: a failed one is tried again at the next refresh,
                 # so a DescribeSecret alone never clears a lost-access error.
                 self._unread = 0
+            self.where = regions.noted(reader.primary_region, found)
             return None
-        prepared = self.prepare(settings, current=current)
+        prepared = self.prepare(settings, current=current, confirmed=found)
         # The fetch of the new version was itself a read of what will be in use.
         self._unread = 0
         return prepared
 
-    def verify(self, settings: Settings, known: Mapping[str, str]) -> None:
+    def verify(self, settings: Settings, known: Mapping[str, str]) -> dict[str, Current]:
         """GetSecretValue of each version in use, by id: proves this task can still read it.
 
         The value is checked to be a SecretString and dropped (it is the one already applied:
-        a version's value never changes). Raises SecretsError with AWS's code.
+        a version's value never changes). Raises SecretsError with AWS's code. Returns, per
+        name, the version and the Region that answered.
         """
-        client = self.client(settings)
+        reader = self.reader(settings)
+        found: dict[str, Current] = {}
         for name, version_id in known.items():
             try:
-                fetched = client.get_secret(name, version_stage=None, version_id=version_id)
+                fetched = reader.get_secret(name, version_stage=None, version_id=version_id)
                 require_string(fetched.secret_string, name, binary=fetched.has_binary)
             except SecretsError as error:
                 raise _unreadable(error, name, version_id) from None
+            found[name] = regions.read_at(fetched, reader.primary_region)
+        return found
 
-    def prepare(self, settings: Settings, *, current: Mapping[str, str] | None = None) -> Prepared:
+    def prepare(
+        self,
+        settings: Settings,
+        *,
+        current: Mapping[str, str] | None = None,
+        confirmed: Mapping[str, Current] | None = None,
+    ) -> Prepared:
         """Fetch and validate everything, including the typed Settings, without touching anything.
 
         `current` maps names to their AWSCURRENT version ids (from DescribeSecret): a secret
-        whose version is unchanged is not fetched again. Without it, the first load takes the
-        prefetch child's answer if there is one.
+        whose version is unchanged is not fetched again; `confirmed` says which Region said so.
+        Without it, the first load takes the prefetch child's answer if there is one.
         """
         started = time.perf_counter()
         names = settings.secret_names
@@ -220,23 +255,27 @@ class Loader:
             return Prepared(SOURCE_ENVIRONMENT, (), bundle, {}, candidate, mask=mask, example_keys=examples)
         if not settings.region:
             raise SecretsError(ErrorCode.MissingRegion, "AWS_REGION is not set")
+        primary = settings.region
         t0 = time.perf_counter()
-        prefetched = self._prefetched(settings) if current is None else None
+        prefetched = _prefetched(settings) if current is None else None
         if prefetched is None:
             _ = self.client(settings).client
             timings["client"] = (time.perf_counter() - t0) * 1000
         else:
             timings["prefetch_wait"] = (time.perf_counter() - t0) * 1000
         parts: dict[str, tuple[str, ParsedSecret]] = {}
+        read: dict[str, Current] = {}
         known = self._parts
         t1 = time.perf_counter()
         for name in names:
             if current and name in known and known[name][0] == current.get(name):
                 parts[name] = known[name]
+                read[name] = (confirmed or {}).get(name) or Current(known[name][0], primary)
                 continue
-            fetched = prefetched[name] if prefetched else self.client(settings).get_secret(name)
+            fetched = prefetched[name] if prefetched else self.reader(settings).get_secret(name)
             raw = require_string(fetched.secret_string, name, binary=fetched.has_binary)
             parts[name] = (fetched.version_id, parse_secret(raw, secret_name=name))
+            read[name] = regions.read_at(fetched, primary)  # the prefetch child's reads too
         timings["fetch"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
         bundle = build_bundle([(n, parsed) for n, (_, parsed) in parts.items()], strict=strict, allowed=allowed)
@@ -248,7 +287,8 @@ class Loader:
         mask = self._mask([p.values for _, p in parts.values()], identities, allowed, ",".join(names))
         timings["mask"] = (time.perf_counter() - t3) * 1000
         timings["prepare"] = (time.perf_counter() - started) * 1000
-        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings, mask, examples, settings.region)
+        where = regions.noted(primary, read)
+        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings, mask, examples, where)
 
     def _mask(
         self,
@@ -275,25 +315,26 @@ class Loader:
         except ValidationError as exc:
             raise settings_error(exc, secret_keys=bundle.values.keys()) from None
 
-    def _prefetched(self, settings: Settings) -> dict[str, FetchedSecret] | None:
-        """The start-up child's answer (see src.startup.prefetch), used once, by the first load only."""
-        budget = (settings.secrets_connect_timeout + settings.secrets_read_timeout) * settings.secrets_max_attempts + 5
-        outcome = prefetch.take(settings.secret_names, timeout=budget)
-        if outcome is None:
-            return None
-        if outcome.error is not None:
-            error = outcome.error
-            # The child's code is one of ours or AWS's; its hint travels with it.
-            found = SecretsError.from_aws(error["code"], error["message"], secret_name=error.get("secret_name") or None)
-            raise found.with_hint(error["hint"]) if error.get("hint") else found
-        # The child wrote dataclasses.asdict(FetchedSecret): read it back the same way.
-        fetched = [FetchedSecret(**s) for s in outcome.secrets]  # type: ignore[arg-type]
-        return {f.name: f for f in fetched}
-
     def _local_values(self) -> dict[str, str]:
         values = dotenv_values()
         values.update(self._applier.original)
         return values
+
+
+def _prefetched(settings: Settings) -> dict[str, FetchedSecret] | None:
+    """The start-up child's answer (see src.startup.prefetch), used once, by the first load only."""
+    budget = (settings.secrets_connect_timeout + settings.secrets_read_timeout) * settings.secrets_max_attempts + 5
+    outcome = prefetch.take(settings.secret_names, timeout=budget)
+    if outcome is None:
+        return None
+    if outcome.error is not None:
+        error = outcome.error
+        # The child's code is one of ours or AWS's; its hint travels with it.
+        found = SecretsError.from_aws(error["code"], error["message"], secret_name=error.get("secret_name") or None)
+        raise found.with_hint(error["hint"]) if error.get("hint") else found
+    # The child wrote dataclasses.asdict(FetchedSecret): read it back the same way.
+    fetched = [FetchedSecret(**s) for s in outcome.secrets]  # type: ignore[arg-type]
+    return {f.name: f for f in fetched}
 
 
 def _examples(bundle: SecretBundle, settings: Settings) -> tuple[str, ...]:

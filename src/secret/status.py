@@ -69,13 +69,31 @@ class SecretStatus:
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     # Staging/production only: secret-bearing keys holding the repository's example values.
     example_keys: tuple[str, ...] = ()
-    # The Region the secrets are read from (None in local mode).
-    region: str | None = None
+    # AWS only: the task's own Region, and per secret the Region its version in use was last read
+    # or confirmed from (src.aws.failover); another Region than the primary means the replica.
+    primary_region: str | None = None
+    regions: Mapping[str, str] = field(default_factory=dict)
+    # The primary's error code that sent the last read to the replica (None on the primary).
+    failover_cause: str | None = None
+
+    @property
+    def region(self) -> str | None:
+        """The Region the values in use were read from: the replica's if any secret is on it."""
+        return next(iter(self.replica_regions), self.primary_region)
+
+    @property
+    def replica_regions(self) -> tuple[str, ...]:
+        """The Regions other than the primary that a secret in use was last read from."""
+        return tuple(sorted({r for r in self.regions.values() if r != self.primary_region}))
+
+    @property
+    def on_replica(self) -> bool:
+        return bool(self.replica_regions)
 
     @property
     def problem(self) -> SecretsError | None:
         """Why the status is not ok: the last attempt's error, else required keys missing (local and
-        test modes), else example credentials in use."""
+        test modes), else example credentials in use, else values read from the failover Region's replica."""
         if self.error is not None:
             return self.error
         if self.loaded and self.missing:
@@ -83,12 +101,19 @@ class SecretStatus:
             return SecretsError(
                 ErrorCode.MissingRequiredKeys, f"required keys not set: {', '.join(self.missing)}", hint=hint
             )
-        if not self.example_keys:
-            return None
-        return SecretsError(
-            ErrorCode.ExampleCredentials,
-            f"{', '.join(self.example_keys)} hold the example values of infra/iam/secret-structure-example.json",
-        )
+        if self.example_keys:
+            return SecretsError(
+                ErrorCode.ExampleCredentials,
+                f"{', '.join(self.example_keys)} hold the example values of infra/iam/secret-structure-example.json",
+            )
+        if self.on_replica:
+            names = ", ".join(n for n, r in self.regions.items() if r != self.primary_region)
+            cause = f" after {self.failover_cause}" if self.failover_cause else ""
+            return SecretsError(
+                ErrorCode.ServingFromReplica,
+                f"{names} read from the replica in {self.region}{cause} in {self.primary_region}",
+            )
+        return None
 
     def attempting(self, secret_names: tuple[str, ...], region: str | None) -> SecretStatus:
         """Until a load succeeds, the status names what is being tried: the source, the secrets and
@@ -96,7 +121,7 @@ class SecretStatus:
         if self.loaded:
             return self
         source = SOURCE_AWS if secret_names else SOURCE_ENVIRONMENT
-        return replace(self, source=source, secret_names=secret_names, region=region)
+        return replace(self, source=source, secret_names=secret_names, primary_region=region)
 
     def age_seconds(self, at: datetime | None = None) -> float | None:
         if self.verified_at is None:
@@ -112,7 +137,6 @@ class SecretStatus:
             "loaded": self.loaded,
             "source": self.source,
             "secret_names": list(self.secret_names),
-            "region": self.region,
             "version_ids": dict(self.version_ids),
             "keys": list(self.keys),
             "missing": list(self.missing),
@@ -123,6 +147,9 @@ class SecretStatus:
             "last_refresh_at": _iso(self.last_refresh_at),
             "next_refresh_at": _iso(self.next_refresh_at),
             "age_seconds": self._age(at),
+            "region": self.region,
+            "primary_region": self.primary_region,
+            "regions": dict(self.regions),
             "error": problem.to_dict() if (problem := self.problem) else None,
         }
 

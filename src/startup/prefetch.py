@@ -246,13 +246,13 @@ def _ascii_number(name: str, default: float) -> str:
     return text
 
 
-def _settings_from_env() -> tuple[tuple[str, ...], str | None, dict[str, Any]]:
+def _settings_from_env() -> tuple[tuple[str, ...], str | None, dict[str, Any], str | None]:
     """The few settings the child needs, read without pydantic-settings (too slow to import here).
 
     The names and defaults come from the same homes as Settings'; an unreadable value makes
     the child give up, and the parent's own load reports it.
     """
-    from src.app_env import AppEnv, region_from, secret_names
+    from src.app_env import REGION_PATTERN, AppEnv, region_from, secret_names
     from src.aws.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT
 
     env = AppEnv(os.environ.get("APP_ENV", "local"))
@@ -263,22 +263,35 @@ def _settings_from_env() -> tuple[tuple[str, ...], str | None, dict[str, Any]]:
         "read_timeout": float(_ascii_number("SECRETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT)),
         "max_attempts": int(_ascii_number("SECRETS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)),
     }
-    return names, region, options
+    # The failover Region as Settings reads it; one it would refuse leaves the parent to report it.
+    failover = os.environ.get("SECRETS_FAILOVER_REGION", "").strip() or None
+    if failover is not None and (not REGION_PATTERN.fullmatch(failover) or failover == region):
+        raise ValueError("SECRETS_FAILOVER_REGION")
+    return names, region, options, failover
+
+
+def reader(region: str, options: dict[str, Any], failover: str | None) -> Any:
+    """The child's reader: the same failover policy and clients as the service's (src.aws.failover)."""
+    from src.aws.client import SecretsClient
+    from src.aws.failover import RegionReader, fail_fast
+
+    primary = SecretsClient(region, **options, on_build=fail_fast if failover else None)
+    replica = (lambda: SecretsClient(failover, **options)) if failover else None
+    return RegionReader(primary, region, failover, replica)
 
 
 def _run() -> int:
-    from src.aws.client import SecretsClient
     from src.errors import ErrorCode, SecretsError
 
     try:
-        names, region, options = _settings_from_env()
+        names, region, options, failover = _settings_from_env()
     except ValueError:
         return 1
     try:
         if not region:
             raise SecretsError(ErrorCode.MissingRegion, "AWS_REGION is not set")
-        client = SecretsClient(region, **options)
-        payload: dict[str, object] = {"secrets": [asdict(client.get_secret(name)) for name in names]}
+        read = reader(region, options, failover)
+        payload: dict[str, object] = {"secrets": [asdict(read.get_secret(name)) for name in names]}
     except SecretsError as exc:
         payload = {"error": {**exc.to_dict(), "secret_name": exc.secret_name or ""}}
     sys.stdout.write(json.dumps(payload))

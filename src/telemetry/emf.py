@@ -8,7 +8,8 @@ Contract:
   ships it; CloudWatch Logs extracts the metric (no API call, no IAM permission, no agent).
   A disabled emitter does nothing; an enabled one never raises into the caller.
 - Properties (searchable, not dimensions) are a fixed allow-list: `error_code`
-  (a code string), `secret_name` (a name, never an ARN) and `version_id`. A
+  (a code string), `secret_name` (a name, never an ARN), `version_id` and `region`
+  (an AWS Region name). A
   property that does not look like what it claims to be, that carries an ARN or a
   12-digit account id, or that the log masker knows as a secret value, is
   replaced by a marker before anything is written.
@@ -53,8 +54,9 @@ UNITS: dict[str, str] = {
     "ThrottlingRetries": "Count",
     "EventSourceFailure": "Count",
     "EventSourceBlind": "Count",
+    "SecretReplicaRead": "Count",
 }
-PROPERTIES = frozenset({"error_code", "secret_name", "version_id"})
+PROPERTIES = frozenset({"error_code", "secret_name", "version_id", "region"})
 
 # Markers written instead of a property that failed its check.
 REDACTED = "Redacted"
@@ -74,6 +76,8 @@ _CODE = re.compile(r"[A-Z][A-Za-z]{2,47}")
 _SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
 # Version ids are UUIDs, or a ClientRequestToken: 32-64 characters of these.
 _VERSION_ID = re.compile(r"[A-Za-z0-9-]{32,64}")
+# An AWS Region name (src.app_env.REGION_PATTERN's shape).
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
 _ACCOUNT_ID = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[^:]*:[^:]*:secret:(?P<name>.+)")
 
@@ -110,8 +114,13 @@ def safe_version_id(version_id: str) -> str:
     return version_id
 
 
+def safe_region(region: str) -> str:
+    return region if _REGION.fullmatch(region) else REDACTED
+
+
 _CHECKS: dict[str, Callable[[str], str]] = {
     "error_code": safe_code,
+    "region": safe_region,
     "secret_name": safe_secret_name,
     "version_id": safe_version_id,
 }

@@ -3,7 +3,7 @@
 Contract:
 - Metrics: SecretLoadSuccess, SecretLoadFailure, SecretRefreshFailure,
   SecretAgeSeconds, SecretVersionChange, SecretStartupMs, ThrottlingRetries,
-  EventSourceFailure, EventSourceBlind; the
+  EventSourceFailure, EventSourceBlind, SecretReplicaRead; the
   functions below are the only way the service reports them. Each line is an
   Embedded Metric Format (EMF) document on stdout, written by `src.telemetry.emf` (its
   docstring: one line each, never interleaved, properties an allow-list, and why
@@ -68,6 +68,7 @@ __all__ = [
     "load_failed",
     "load_succeeded",
     "refresh_failed",
+    "replica_read",
     "report_age",
     "safe_code",
     "safe_secret_name",
@@ -158,6 +159,16 @@ def refresh_failed(code: str | SecretsError) -> None:
 def version_changed(secret_name: str, version_id: str) -> None:
     """A swap put a new version of `secret_name` in use."""
     _emitter.emit({"SecretVersionChange": 1}, secret_name=secret_name, version_id=version_id)
+
+
+def replica_read(secret_name: str, region: str, cause: str | None) -> None:
+    """A read of `secret_name` (load, refresh or the lost-access check) was served by the replica
+    in `region` because the primary failed with `cause` (src.aws.failover): one per such read,
+    so its Sum over a period counts tasks still on the replica."""
+    properties = {"secret_name": secret_name, "region": region}
+    if cause:
+        properties["error_code"] = cause
+    _emitter.emit({"SecretReplicaRead": 1}, **properties)
 
 
 def secret_age(age_seconds: float, versions: Mapping[str, str]) -> None:

@@ -34,6 +34,11 @@ class SecretsHealth(BaseModel):
     last_refresh_at: str | None
     next_refresh_at: str | None
     age_seconds: int | None
+    # The Region the values in use were read from (the replica's while failed over), the task's
+    # own Region, and per secret name its Region; None and {} for values from the environment.
+    region: str | None
+    primary_region: str | None
+    regions: dict[str, str]
     error: HealthError | None
 
 

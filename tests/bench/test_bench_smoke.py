@@ -26,7 +26,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     for measurement in ("time to ready", "CPU to ready", "/health throughput", "RSS after start",
                         "GetSecretValue per start", "p99", "pydantic-settings peer", "bare FastAPI",
-                        "mask per JSON line, 64 KiB secret of short lines"):  # fmt: skip
+                        "mask per JSON line, 64 KiB secret of short lines",
+                        "time to ready, primary 503", "time to ready, primary unreachable"):  # fmt: skip
         assert measurement in result.stdout
     assert "podman --cpus 0.5 section skipped: smoke run" in result.stdout
     assert "s until every process serves the new version, events" in result.stdout  # bench/convergence.py

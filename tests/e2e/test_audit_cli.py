@@ -62,6 +62,7 @@ def test_audit_aws_checks_the_live_account(fresh_moto: str) -> None:
     assert failing == {
         "aws-secret-exists",
         "aws-secret-keys",
+        "aws-secret-replicas",
         "aws-role-trust-policy",
         "aws-role-inline-policy",
         "aws-log-group",

@@ -61,6 +61,19 @@ def test_malformed_region_exits_78(region: str) -> None:
     assert "AWS_REGION" in stderr
 
 
+@pytest.mark.parametrize("failover", ["us_west_2", "us-west-2\nevil", "us-west-2 x", "https://example.com"])
+def test_malformed_failover_region_exits_78(failover: str) -> None:
+    code, stderr, _ = run_entrypoint(APP_ENV="production", AWS_REGION="us-east-1", SECRETS_FAILOVER_REGION=failover)
+    assert code == 78
+    assert stderr.startswith("entrypoint: SECRETS_FAILOVER_REGION=")
+
+
+def test_a_failover_region_name_passes_the_checks() -> None:
+    # Reaches PYTHON (false), which exits 1: the check let it through (Settings judges the rest).
+    code, stderr, _ = run_entrypoint(APP_ENV="production", AWS_REGION="us-east-1", SECRETS_FAILOVER_REGION="us-west-2")
+    assert code == 1 and "SECRETS_FAILOVER_REGION" not in stderr
+
+
 def test_default_region_is_accepted_as_fallback() -> None:
     # Passes the checks and reaches PYTHON (false), which exits 1.
     code, stderr, _ = run_entrypoint(APP_ENV="production", AWS_DEFAULT_REGION="eu-west-1")

@@ -57,20 +57,25 @@ def test_parliament_on_the_trust_policy_finds_only_the_missing_resource(rendered
 
 def test_parliament_finds_nothing_in_the_stacks_inline_policies() -> None:
     template = cfn.load(TEMPLATE)
-    params = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "Environment": "prod", "AWS::Partition": "aws"}
+    base = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "Environment": "prod", "AWS::Partition": "aws"}
+    defaults = {k: str(v["Default"]) for k, v in template["Parameters"].items() if "Default" in v}
     documents = []
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::IAM::Role":
+    # Without a replica and with one (ReplicaRegion: the task role's statements name both Regions).
+    for params in (base, {**base, "ReplicaRegion": "us-west-2"}):
+        conditions = cfn.evaluate_conditions(template, {**defaults, **params})
+        for resource in template["Resources"].values():
+            if resource["Type"] != "AWS::IAM::Role":
+                continue
             for policy in resource["Properties"].get("Policies", []):
-                doc = cfn.resolve(policy["PolicyDocument"], params)
+                doc = cfn.resolve(policy["PolicyDocument"], params, conditions)
                 # Refs to other resources become a concrete ARN of the right shape.
                 text = json.dumps(doc).replace(
                     '{"Ref": "AppSecret"}',
                     f'"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:short-cut/prod/app-AbCdEf"',
                 )
                 documents.append(json.loads(text))
-    assert len(documents) == 2
-    assert parliament(documents) == [[], []]
+    assert len(documents) == 4
+    assert parliament(documents) == [[], [], [], []]
 
 
 def test_parliament_does_catch_a_broad_policy(rendered: dict[str, Any]) -> None:

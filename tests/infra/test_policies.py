@@ -84,9 +84,15 @@ def stack_params() -> dict[str, str]:
     return {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "Environment": "prod"}
 
 
+def stack_conditions(template: dict[str, Any], **params: str) -> dict[str, bool]:
+    defaults = {k: str(v["Default"]) for k, v in template["Parameters"].items() if "Default" in v}
+    return cfn.evaluate_conditions(template, {**defaults, **stack_params(), **params})
+
+
 def test_stack_policies_say_the_same_as_the_json_files(rendered: dict[str, Any]) -> None:
     template = cfn.load(ROOT / "infra/cloudformation/short-cut.yaml")
-    role = cfn.resolve(template["Resources"]["TaskRole"]["Properties"], stack_params())
+    conditions = stack_conditions(template)
+    role = cfn.resolve(template["Resources"]["TaskRole"]["Properties"], stack_params(), conditions)
     assert role["AssumeRolePolicyDocument"] == rendered[TRUST]
     (policy,) = role["Policies"]
     assert policy["PolicyName"] == "ShortCutSecretsReadPolicy"
@@ -117,8 +123,10 @@ def test_stack_task_definition_matches_the_json_file(rendered: dict[str, Any]) -
     plain = {e["Name"] for e in container["Environment"] if "Name" in e}
     # The secret-events queue exists only in the stack (EventRefresh): the console route's JSON polls only.
     conditional = [e["Fn::If"] for e in container["Environment"] if "Fn::If" in e]
+    # SECRETS_FAILOVER_REGION only with a ReplicaRegion: `render --replica-region` adds it to the JSON.
     assert [(c[0], c[1]["Name"], c[2]) for c in conditional] == [
-        ("WithEventRefresh", "SECRETS_EVENTS_QUEUE_URL", {"Ref": "AWS::NoValue"})
+        ("WithEventRefresh", "SECRETS_EVENTS_QUEUE_URL", {"Ref": "AWS::NoValue"}),
+        ("WithReplica", "SECRETS_FAILOVER_REGION", {"Ref": "AWS::NoValue"}),
     ]
     assert plain == {e["name"] for e in json_container["environment"]} == {"APP_ENV", "AWS_REGION", "SECRET_NAME"}
     assert json_container["logConfiguration"]["options"]["awslogs-group"] == "/ecs/short-cut-api"
@@ -146,3 +154,81 @@ def test_stack_resources_named_by_the_issue() -> None:
     assert breaker == {"Enable": True, "Rollback": True}
     assert resources["RotationSchedule"]["Properties"]["RotationRules"] == {"ScheduleExpression": "rate(30 days)"}
     assert resources["LogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+# A replica (issue 31): the task role reads the same secret in both Regions, each ARN named, and
+# decrypts only via Secrets Manager in each. A replica's ARN is the primary's with the replica's
+# Region ("Replicate AWS Secrets Manager secrets across Regions": same name, its own Region's ARN);
+# decrypting it goes through Secrets Manager in that Region, with that Region's key.
+REPLICA = "us-west-2"
+
+
+@pytest.fixture(scope="module")
+def with_replica() -> dict[str, Any]:
+    from src.cli.render import render_all, values_for
+    from tests.infra.conftest import IMAGE
+
+    return render_all(values_for(account_id=ACCOUNT, region=REGION, env="prod", image=IMAGE, replica=REPLICA))
+
+
+def test_stack_with_a_replica_says_the_same_as_render_with_replica_region(with_replica: dict[str, Any]) -> None:
+    template = cfn.load(ROOT / "infra/cloudformation/short-cut.yaml")
+    params = {**stack_params(), "ReplicaRegion": REPLICA}
+    conditions = stack_conditions(template, ReplicaRegion=REPLICA)
+    role = cfn.resolve(template["Resources"]["TaskRole"]["Properties"], params, conditions)
+    (policy,) = role["Policies"]
+    assert policy["PolicyDocument"] == with_replica[READ]
+    container = cfn.resolve(template["Resources"]["TaskDefinition"]["Properties"], params, conditions)
+    environment = {e["Name"]: e["Value"] for e in container["ContainerDefinitions"][0]["Environment"] if "Name" in e}
+    (json_container,) = with_replica[TASK]["containerDefinitions"]
+    assert environment["SECRETS_FAILOVER_REGION"] == REPLICA
+    assert {"name": "SECRETS_FAILOVER_REGION", "value": REPLICA} in json_container["environment"]
+    secret = cfn.resolve(template["Resources"]["AppSecret"]["Properties"], params, conditions)
+    assert secret["ReplicaRegions"] == [{"Region": REPLICA, "KmsKeyId": {"Ref": "AWS::NoValue"}}]
+    keyed = stack_conditions(template, ReplicaRegion=REPLICA, ReplicaKmsKeyId="alias/replica")
+    secret = cfn.resolve(
+        template["Resources"]["AppSecret"]["Properties"], {**params, "ReplicaKmsKeyId": "alias/replica"}, keyed
+    )
+    assert secret["ReplicaRegions"] == [{"Region": REPLICA, "KmsKeyId": "alias/replica"}]
+    plain = cfn.resolve(template["Resources"]["AppSecret"]["Properties"], stack_params(), stack_conditions(template))
+    assert plain["ReplicaRegions"] == {"Ref": "AWS::NoValue"}
+
+
+@pytest.mark.parametrize("region", [REGION, REPLICA])
+@pytest.mark.parametrize("action", READ_ACTIONS)
+def test_with_a_replica_the_secret_is_readable_in_both_regions(
+    with_replica: dict[str, Any], region: str, action: str
+) -> None:
+    arn = f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:short-cut/prod/app-AbCdEf"
+    assert allowed(with_replica[READ], action, arn)
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "us-west-1", "*"])
+def test_with_a_replica_no_third_region_and_no_wildcard_region(with_replica: dict[str, Any], region: str) -> None:
+    arn = f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:short-cut/prod/app-AbCdEf"
+    for action in READ_ACTIONS:
+        assert not allowed(with_replica[READ], action, arn)
+    for statement in with_replica[READ]["Statement"]:
+        assert all(r.split(":")[3] in (REGION, REPLICA) for r in statement["Resource"])
+    assert not allowed(with_replica[READ], "kms:Decrypt", f"arn:aws:kms:{region}:{ACCOUNT}:key/1234")
+
+
+def test_with_a_replica_kms_decrypt_only_via_secrets_manager_in_the_two_regions(with_replica: dict[str, Any]) -> None:
+    (kms,) = [s for s in with_replica[READ]["Statement"] if str(s["Action"]).startswith("kms")]
+    assert kms["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": [f"secretsmanager.{REGION}.amazonaws.com", f"secretsmanager.{REPLICA}.amazonaws.com"]
+        }
+    }
+    for region in (REGION, REPLICA):
+        assert allowed(with_replica[READ], "kms:Decrypt", f"arn:aws:kms:{region}:{ACCOUNT}:key/1234")
+
+
+def test_render_refuses_a_replica_in_the_same_region_or_not_a_region() -> None:
+    from src.cli.render import values_for
+    from src.errors import SecretsError
+    from tests.infra.conftest import IMAGE
+
+    for bad in (REGION, "west", "us-west-2 "):
+        with pytest.raises(SecretsError):
+            values_for(account_id=ACCOUNT, region=REGION, env="prod", image=IMAGE, replica=bad)

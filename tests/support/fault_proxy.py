@@ -1,14 +1,21 @@
 """A loopback HTTP proxy in front of moto_server that injects AWS faults on command.
 
 Faults: an AWS error response (any code, optionally for the next N requests only),
-a slow answer (to trip read timeouts), and a connection closed mid-response.
-It also counts requests by X-Amz-Target, so tests count AWS calls on the wire.
+a slow answer (to trip read timeouts), a connection closed mid-response, and a
+connection dropped with no answer at all (the client sees the endpoint as unreachable).
+A fault may be limited to the requests signed for one Region: the SigV4 credential
+scope (`Credential=<key>/<date>/<region>/<service>/aws4_request` in the Authorization
+header) names the Region a client means, whatever endpoint URL it sends to, and
+moto_server routes by that same scope; so one proxy in front of one moto_server can
+fail the primary Region and pass its replica's.
+It also counts requests by X-Amz-Target (and by Region), so tests count AWS calls on the wire.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import threading
 import time
@@ -22,12 +29,22 @@ SERVER_ERRORS = {"InternalServiceError": 500, "ServiceUnavailable": 503}
 
 @dataclass
 class Fault:
-    kind: str  # "error", "slow", "close", "rate" (ThrottlingException above `rate` requests/s)
+    kind: str  # "error", "slow", "close", "drop", "rate" (ThrottlingException above `rate` requests/s)
     code: str = ""
     remaining: int | None = None  # None: until cleared
     delay: float = 0.0
     actions: tuple[str, ...] = ()  # empty: every action
     rate: float = 0.0
+    region: str | None = None  # None: every Region; else only requests signed for this one
+
+
+_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[a-z0-9-]+)/")
+
+
+def signed_region(authorization: str) -> str | None:
+    """The Region in a SigV4 Authorization header's credential scope, or None if unsigned."""
+    found = _SCOPE.search(authorization or "")
+    return found.group("region") if found else None
 
 
 class FaultProxy:
@@ -36,6 +53,7 @@ class FaultProxy:
         self._window: list[float] = []
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.calls: Counter[str] = Counter()
+        self.region_calls: Counter[tuple[str, str]] = Counter()  # (region, action)
         self._fault: Fault | None = None
         self._lock = threading.Lock()
         proxy = self
@@ -78,10 +96,12 @@ class FaultProxy:
     def clear(self) -> None:
         self.set_fault(None)
 
-    def _take_fault(self, action: str) -> Fault | None:
+    def _take_fault(self, action: str, region: str | None) -> Fault | None:
         with self._lock:
             fault = self._fault
             if fault is None or (fault.actions and action not in fault.actions):
+                return None
+            if fault.region is not None and region != fault.region:
                 return None
             if fault.kind == "rate":
                 now = time.monotonic()
@@ -100,9 +120,16 @@ class FaultProxy:
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
         action = (request.headers.get("X-Amz-Target") or "").rsplit(".", 1)[-1] or request.path
+        region = signed_region(request.headers.get("Authorization") or "")
         with self._lock:
             self.calls[action] += 1
-        fault = self._take_fault(action)
+            self.region_calls[(region or "", action)] += 1
+        fault = self._take_fault(action, region)
+        if fault is not None and fault.kind == "drop":
+            # No answer at all: botocore sees the connection closed before a response (unreachable).
+            request.connection.shutdown(socket.SHUT_RDWR)
+            request.close_connection = True
+            return
         if fault is not None and fault.kind == "error":
             payload = json.dumps({"__type": fault.code, "message": f"injected {fault.code}"}).encode()
             request.send_response(SERVER_ERRORS.get(fault.code, 400))

@@ -199,3 +199,22 @@ def test_secrets_verify_every_defaults_to_an_hour_of_refreshes(monkeypatch: pyte
     assert settings.secrets_verify_every * settings.refresh_interval == 3600
     monkeypatch.setenv("SECRETS_VERIFY_EVERY", "0")
     assert load_settings().secrets_verify_every == 0
+
+
+def test_failover_region_empty_means_none_and_a_region_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("SECRETS_FAILOVER_REGION", "  ")
+    assert Settings().secrets_failover_region is None
+    monkeypatch.setenv("SECRETS_FAILOVER_REGION", " us-west-2 ")
+    assert Settings().secrets_failover_region == "us-west-2"
+
+
+@pytest.mark.parametrize("value", ["us-west", "US-WEST-2", "us-west-2\nx", "https://example.com", "us-east-1"])
+def test_failover_region_must_be_another_region_name(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("SECRETS_FAILOVER_REGION", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    error = config.settings_error(caught.value)
+    assert error.code == "InvalidConfiguration" and "SECRETS_FAILOVER_REGION" in error.message
+    assert value.strip() not in error.message

@@ -1,5 +1,5 @@
 """`audit --aws`: the checklist against the live account. The secret exists with valid
-keys, the task role trusts and reads as the repository's policies say, the log group
+keys and its replicas InSync, the task role trusts and reads as the repository's policies say, the log group
 exists, and the secret-health alarms exist and notify someone; the rotation Lambda reserves
 no concurrency and runs the code `make lambda` built; the alarm topic's key is one CloudWatch
 and EventBridge may use; a failed rotation reaches that topic (issue 24 items 1, 4, 5; 19.4).
@@ -114,6 +114,31 @@ def _canonical(value: Any) -> Any:
 def check_secret_exists(account: Account) -> str:
     meta = account.secrets.describe(account.secret)
     return f"{meta['ARN']} exists in {account.region}"
+
+
+def check_secret_replicas(account: Account) -> str:
+    """Each replica of the secret (the stack's ReplicaRegion) is InSync: a task that fails over
+    (SECRETS_FAILOVER_REGION) reads it. DescribeSecret on the primary lists them (ReplicationStatus)."""
+    replicas = account.secrets.describe(account.secret).get("ReplicationStatus") or []
+    if not replicas:
+        return "no replica: a task with SECRETS_FAILOVER_REGION has nothing to fail over to"
+    failing(
+        [
+            f"the replica in {r.get('Region')} is {r.get('Status')}: {r.get('StatusMessage') or '-'}"
+            for r in replicas
+            if r.get("Status") != "InSync"
+        ]
+    )
+    return ", ".join(f"the replica in {r.get('Region')} is InSync" for r in replicas)
+
+
+def replica_region(secrets: SecretsClient, name: str) -> str | None:
+    """The Region of the secret's replica, if it has one (the stack makes at most one)."""
+    try:
+        replicas = secrets.describe(name).get("ReplicationStatus") or []
+    except SecretsError:
+        return None  # aws-secret-exists says why
+    return str(replicas[0]["Region"]) if replicas else None
 
 
 def check_secret_keys(account: Account) -> str:
@@ -261,6 +286,7 @@ def check_rotation_failure_route(account: Account) -> str:
 LIVE: list[tuple[str, Callable[[Account], str]]] = [
     ("aws-secret-exists", check_secret_exists),
     ("aws-secret-keys", check_secret_keys),
+    ("aws-secret-replicas", check_secret_replicas),
     ("aws-role-trust-policy", check_role_trust),
     ("aws-role-inline-policy", check_role_policy),
     ("aws-log-group", check_log_group),
@@ -296,14 +322,18 @@ def run_live(root: Path, env: str, region: str) -> list[Result]:
             account_id = str(clients["sts"].get_caller_identity()["Account"])
     except SecretsError as exc:
         return [Result("aws-account", "FAIL", one_line(f"{exc.code}: {exc.message} (hint: {exc.hint})"))]
+    secrets = SecretsClient(region, client=clients["secretsmanager"])
+    # With a replica, the task role reads the secret in both Regions (render --replica-region).
+    replica = replica_region(secrets, names_for(env).secret)
+    values = values_for(account_id=account_id, region=region, env=env, image=AUDIT_IMAGE, replica=replica)
     account = Account(
         env=env,
         region=region,
-        secrets=SecretsClient(region, client=clients["secretsmanager"]),
+        secrets=secrets,
         iam=clients["iam"],
         logs=clients["logs"],
         cloudwatch=clients["cloudwatch"],
-        docs=render_all(values_for(account_id=account_id, region=region, env=env, image=AUDIT_IMAGE), root),
+        docs=render_all(values, root),
         functions=clients["lambda"],
         sns=clients["sns"],
         kms=clients["kms"],

@@ -281,6 +281,31 @@ def test_the_child_reads_the_region_as_settings_do(
     monkeypatch.setenv("APP_ENV", "production")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    names, child_region, _ = prefetch._settings_from_env()
+    names, child_region, _, _ = prefetch._settings_from_env()
     assert child_region == region == Settings().region
     assert names == Settings().secret_names
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", None), (" us-west-2 ", "us-west-2")])
+def test_the_child_reads_the_failover_region_as_settings_do(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str | None
+) -> None:
+    from src.config import Settings
+
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("SECRETS_FAILOVER_REGION", value)
+    *_, failover = prefetch._settings_from_env()
+    assert failover == expected == Settings().secrets_failover_region
+    reader = prefetch.reader("us-east-1", {}, failover)
+    assert (reader.primary_region, reader.failover_region) == ("us-east-1", expected)
+
+
+@pytest.mark.parametrize("value", ["us-east-1", "not a region"])
+def test_the_child_gives_up_on_a_failover_region_settings_refuse(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    # The parent's own load then reports it (InvalidConfiguration), as for any unreadable setting.
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("SECRETS_FAILOVER_REGION", value)
+    with pytest.raises(ValueError):
+        prefetch._settings_from_env()

@@ -50,6 +50,7 @@ def every_call() -> None:
     metrics.version_changed("short-cut/prod/app", VERSION)
     metrics.secret_age(42.0, {"short-cut/prod/app": VERSION, "short-cut/prod/extra": VERSION})
     metrics.throttling_retries(2)
+    metrics.replica_read("short-cut/prod/app", "us-west-2", "InternalServiceError")
 
 
 # -- the specification ----------------------------------------------------------
@@ -67,7 +68,9 @@ def test_every_line_the_module_emits_is_valid_emf(emitted: io.StringIO) -> None:
         ["SecretAgeSeconds"],
         ["SecretAgeSeconds"],
         ["ThrottlingRetries"],
+        ["SecretReplicaRead"],
     ]
+    assert (documents[-1]["region"], documents[-1]["error_code"]) == ("us-west-2", "InternalServiceError")
     for document in documents:
         directive = document["_aws"]["CloudWatchMetrics"][0]
         assert directive["Namespace"] == "ShortCut"

@@ -118,7 +118,7 @@ def test_every_live_check_passes_on_an_account_set_up_as_the_stack_does(aws: dic
     account = account_of(aws)
     results = [run_check(name, check, account) for name, check in LIVE]
     assert [(r.name, r.status) for r in results] == [(name, "PASS") for name, _ in LIVE], results
-    assert len(LIVE) == 10
+    assert len(LIVE) == 11
     assert leaked(*(r.reason for r in results)) == []
 
 
