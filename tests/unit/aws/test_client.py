@@ -295,3 +295,24 @@ def test_the_data_loader_keeps_aws_data_path(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setenv("AWS_DATA_PATH", f"{tmp_path}/a{os.pathsep}{tmp_path}/b")
     loader = session_for("secretsmanager").get_component("data_loader")
     assert loader.search_paths[:2] == [f"{tmp_path}/a", f"{tmp_path}/b"]
+
+
+def test_list_versions_reads_every_page_with_deprecated_versions() -> None:
+    """Issue 28 item 5: DescribeSecret omits unlabelled versions; ListSecretVersionIds with
+    IncludeDeprecated lists them, a page at a time (NextToken; API reference, ListSecretVersionIds)."""
+    client, stub = stubbed()
+    v1, v2, v3 = (f"{n}" * 8 + "-1111-4111-8111-111111111111" for n in "abc")
+    stub.add_response(
+        "list_secret_version_ids",
+        {"Versions": [{"VersionId": v3, "VersionStages": ["AWSCURRENT"]}, {"VersionId": v2,
+                      "VersionStages": ["AWSPREVIOUS"]}], "NextToken": "page-2"},
+        {"SecretId": "s", "IncludeDeprecated": True},
+    )  # fmt: skip
+    stub.add_response(
+        "list_secret_version_ids",
+        {"Versions": [{"VersionId": v1}]},
+        {"SecretId": "s", "IncludeDeprecated": True, "NextToken": "page-2"},
+    )
+    with stub:
+        assert client.list_versions("s") == {v3: ["AWSCURRENT"], v2: ["AWSPREVIOUS"], v1: []}
+        stub.assert_no_pending_responses()
