@@ -45,9 +45,11 @@ def specific(error: SecretsError) -> SecretsError:
     return error.with_hint(hint)
 
 
-def print_error(error: SecretsError, *, as_json: bool) -> None:
+def print_error(error: SecretsError, *, as_json: bool, region: str | None = None) -> None:
+    """One line (or one JSON document) with the code and hint, and the Region the command used."""
     error = specific(error)
     if as_json:
-        print(json.dumps({"error": error.to_dict()}), file=sys.stderr)
+        print(json.dumps({"error": error.to_dict(), **({"region": region} if region else {})}), file=sys.stderr)
     else:
-        print(f"error: {error.code}: {error.message} (hint: {error.hint})", file=sys.stderr)
+        where = f" [region {region}]" if region else ""
+        print(f"error: {error.code}: {error.message} (hint: {error.hint}){where}", file=sys.stderr)

@@ -18,9 +18,9 @@ and tests/support import from `src.cli.audit`.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from src.app_env import DEFAULT_REGION
 from src.cli.audit.base import READ, TASK, TRUST, Result
 from src.cli.audit.live import ALARM_SUFFIXES, alarm_problems, run_live
 from src.cli.audit.offline import OFFLINE, run_offline
@@ -37,6 +37,7 @@ from src.cli.audit.rules import (
 )
 from src.cli.audit.template import dockerfile_volumes, evaluate_conditions, load_template, resources
 from src.cli.output import Output
+from src.cli.region import resolve_region
 from src.cli.render import CLOUD_ENVS, ROOT
 
 __all__ = [
@@ -67,7 +68,7 @@ __all__ = [
 
 
 def cmd_audit(args: argparse.Namespace, _client: object, out: Output) -> int:
-    region = args.region or DEFAULT_REGION
+    region = resolve_region(args.region, os.environ).name
     root = Path(args.root)
     results = run_offline(root, args.env, region)
     if args.aws:
@@ -89,7 +90,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         parents=[common],
         help="the guide's security checklist as automated checks",
         description="Offline checks of the repository's files; --aws adds checks of the live account. "
-        "--region defaults to us-east-1 here.",
+        "The Region is --region, else AWS_REGION, else AWS_DEFAULT_REGION.",
     )
     parser.add_argument("--env", default="prod", choices=CLOUD_ENVS, help="environment (default prod)")
     parser.add_argument("--aws", action="store_true", help="also check the live account")
