@@ -41,6 +41,7 @@ SERVICES = {
     "events": "events",
     "cloudtrail": "cloudtrail",
     "ecr": "ecr",
+    "ec2": "ec2",
 }
 # Calls that build a client; the service is the first argument or the `service` keyword.
 CLIENT_FACTORIES = {"client", "create_client", "build_client"}
@@ -83,6 +84,8 @@ RESOURCES = {
     "cloudtrail:GetEventSelectors": "arn:aws:cloudtrail:{region}:{account}:trail/management",
     "cloudwatch:GetMetricStatistics": "*",
     "ecr:GetRegistryScanningConfiguration": "*",
+    # "Actions, resources, and condition keys for Amazon EC2": Describe* actions take no resource type.
+    "ec2:DescribeSubnets": "*",
 }
 
 

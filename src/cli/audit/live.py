@@ -81,6 +81,8 @@ class Account:
     root: Path | None = None
     cloudtrail: Any = None
     ecr: Any = None
+    ec2: Any = None
+    load_balancer_subnets: tuple[str, ...] = ()
 
     @property
     def names(self) -> EnvironmentNames:
@@ -398,6 +400,36 @@ def check_ecr_scanning(account: Account) -> str:
     )
 
 
+def load_balancer_subnet_problems(subnets: list[dict[str, Any]]) -> list[str]:
+    """What CreateLoadBalancer would refuse in these subnets (DescribeSubnets' Subnets): "[Application
+    Load Balancers] You must specify subnets from at least two Availability Zones", and "You can
+    specify only one subnet per Availability Zone" (ELBv2 API reference, CreateLoadBalancer Subnets)."""
+    zones: dict[str, list[str]] = {}
+    for subnet in subnets:
+        zones.setdefault(str(subnet.get("AvailabilityZone")), []).append(str(subnet.get("SubnetId")))
+    problems = []
+    if len(zones) < 2:
+        problems.append(
+            f"an Application Load Balancer needs subnets in at least two Availability Zones; "
+            f"{len(subnets)} subnet(s) given, in {', '.join(sorted(zones)) or 'none'}"
+        )
+    problems += [
+        f"{', '.join(ids)} are all in {zone}: give one subnet per Availability Zone"
+        for zone, ids in sorted(zones.items())
+        if len(ids) > 1
+    ]
+    return problems
+
+
+def check_load_balancer_subnets(account: Account) -> str:
+    """Issue 28 item 6: the load balancer's subnets, before a deploy creates anything."""
+    with aws_errors():
+        subnets = account.ec2.describe_subnets(SubnetIds=list(account.load_balancer_subnets)).get("Subnets", [])
+    failing(load_balancer_subnet_problems(subnets))
+    zones = sorted({str(s.get("AvailabilityZone")) for s in subnets})
+    return f"{len(subnets)} subnets, one in each of {', '.join(zones)}"
+
+
 LIVE: list[tuple[str, Callable[[Account], str]]] = [
     ("aws-secret-exists", check_secret_exists),
     ("aws-secret-keys", check_secret_keys),
@@ -441,11 +473,13 @@ def _clients(region: str) -> dict[str, Any]:
         "events",
         "cloudtrail",
         "ecr",
+        "ec2",
     )
     return {name: session.client(name) for name in names}  # type: ignore[call-overload]
 
 
-def run_live(root: Path, env: str, region: str) -> list[Result]:
+def run_live(root: Path, env: str, region: str, *, load_balancer_subnets: tuple[str, ...] = ()) -> list[Result]:
+    """Every live check; with load_balancer_subnets, also the subnets a load balancer would be given."""
     try:
         with aws_errors():
             clients = _clients(region)
@@ -467,5 +501,8 @@ def run_live(root: Path, env: str, region: str) -> list[Result]:
         root=root,
         cloudtrail=clients["cloudtrail"],
         ecr=clients["ecr"],
+        ec2=clients["ec2"],
+        load_balancer_subnets=load_balancer_subnets,
     )
-    return [run_check(name, check, account) for name, check in LIVE]
+    checks = [*LIVE, *([("aws-load-balancer-subnets", check_load_balancer_subnets)] if load_balancer_subnets else [])]
+    return [run_check(name, check, account) for name, check in checks]

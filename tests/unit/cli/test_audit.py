@@ -18,6 +18,7 @@ from src.cli import audit
 from src.cli.audit.live import LIVE
 from src.cli.audit.offline import OFFLINE
 from src.cli.output import Output
+from src.errors import SecretsError
 from tests.support.processes import ROOT
 from tests.unit.cli.audit.test_offline import BREAKS, copy_with_dockerfile
 
@@ -78,3 +79,20 @@ def test_aws_adds_the_live_checks_in_place_of_the_skip(empty_account: None) -> N
     assert all("deployed without rotation" in live[n]["reason"] for n in without_rotation)
     assert {c["status"] for n, c in live.items() if n not in without_rotation} == {"FAIL"}
     assert "aws-live" not in {c["name"] for c in checks}
+
+
+def test_load_balancer_subnets_are_checked_only_against_the_account(empty_account: None) -> None:
+    """Issue 28 item 6: `audit --aws --load-balancer-subnets a,b` adds the subnet check; without --aws
+    the option is refused (the zones are the account's)."""
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    one = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    out = Output(as_json=True)
+    audit.cmd_audit(parse("--region", "us-east-1", "--aws", "--load-balancer-subnets", one), None, out)
+    (check,) = [c for c in out.document["checks"] if c["name"] == "aws-load-balancer-subnets"]
+    assert check["status"] == "FAIL" and "at least two Availability Zones" in check["reason"]
+    with pytest.raises(SecretsError) as caught:
+        audit.cmd_audit(parse("--region", "us-east-1", "--load-balancer-subnets", one), None, Output(as_json=True))
+    assert caught.value.code == "InvalidArgument" and "--aws" in caught.value.hint

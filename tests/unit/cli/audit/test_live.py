@@ -36,6 +36,7 @@ from src.cli.audit.live import (
     check_ecr_scanning,
     check_lambda_code,
     check_lambda_concurrency,
+    check_load_balancer_subnets,
     check_log_group,
     check_role_policy,
     check_role_trust,
@@ -72,7 +73,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         session = boto3.session.Session(region_name=REGION)
         clients = {name: session.client(name) for name in ("secretsmanager", "iam", "logs", "cloudwatch")}
         clients.update({name: session.client(name) for name in ("lambda", "sns", "kms", "events")})
-        clients.update({name: session.client(name) for name in ("cloudtrail", "ecr", "s3")})
+        clients.update({name: session.client(name) for name in ("cloudtrail", "ecr", "s3", "ec2")})
         yield clients
 
 
@@ -557,3 +558,39 @@ def test_ecr_scanning_must_be_configured_on_the_registry(aws: dict[str, Any]) ->
         rules=[{"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}]}],
     )
     assert check_ecr_scanning(account_of(aws)) == "the registry scans short-cut-api (BASIC, SCAN_ON_PUSH)"
+
+
+# --- Issue 28 item 6: the load balancer's subnets, checked before a deploy creates anything ---------
+# "[Application Load Balancers] You must specify subnets from at least two Availability Zones ... You
+# can specify only one subnet per Availability Zone" (ELBv2 API reference, CreateLoadBalancer).
+
+
+def _subnets(aws: dict[str, Any], zones: list[str]) -> list[str]:
+    ec2 = aws["ec2"]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    return [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        for i, zone in enumerate(zones)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("zones", "problem"),
+    [
+        (["us-east-1a"], "needs subnets in at least two Availability Zones; 1 subnet(s) given, in us-east-1a"),
+        (["us-east-1a", "us-east-1a"], "needs subnets in at least two Availability Zones"),
+        (["us-east-1a", "us-east-1b", "us-east-1b"], "are all in us-east-1b: give one subnet per Availability Zone"),
+        (["us-east-1a", "us-east-1b"], None),
+    ],
+)
+def test_load_balancer_subnets_need_two_zones_one_each(
+    aws: dict[str, Any], zones: list[str], problem: str | None
+) -> None:
+    account = account_of(aws)
+    account.ec2 = aws["ec2"]
+    account.load_balancer_subnets = tuple(_subnets(aws, zones))
+    result = run_check("aws-load-balancer-subnets", check_load_balancer_subnets, account)
+    if problem is None:
+        assert result.status == "PASS" and result.reason == "2 subnets, one in each of us-east-1a, us-east-1b"
+    else:
+        assert result.status == "FAIL" and problem in result.reason, result
