@@ -2,7 +2,7 @@
 # short-cut API. Two stages: build a venv from requirements-api.lock, then copy
 # only the venv, src/ and entrypoint.sh onto the same slim base.
 # Pin the base by digest in your registry mirror, e.g. python:3.12-slim@sha256:...
-ARG BASE_IMAGE=python:3.12-slim
+ARG BASE_IMAGE=docker.io/library/python:3.12-slim
 
 FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \

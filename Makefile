@@ -155,7 +155,7 @@ endif
 # Where to push: ECR_REPO_URI, or AWS_ACCOUNT_ID and AWS_REGION (and REPO, default short-cut-api).
 REPO ?= short-cut-api
 AWS_REGION ?= $(AWS_DEFAULT_REGION)
-ECR_REPO_URI ?= $(if $(AWS_ACCOUNT_ID),$(AWS_ACCOUNT_ID).dkr.ecr.$(AWS_REGION).amazonaws.com/$(REPO))
+ECR_REPO_URI ?= $(if $(AWS_ACCOUNT_ID),$(if $(AWS_REGION),$(AWS_ACCOUNT_ID).dkr.ecr.$(AWS_REGION).amazonaws.com/$(REPO)))
 ECR_REGISTRY = $(firstword $(subst /, ,$(ECR_REPO_URI)))
 # An ECR host names its region (<account>.dkr.ecr.<region>.amazonaws.com); any other, AWS_REGION.
 ECR_REGION = $(if $(findstring .dkr.ecr.,$(ECR_REGISTRY)),$(word 4,$(subst ., ,$(ECR_REGISTRY))),$(AWS_REGION))
@@ -192,6 +192,7 @@ image: ## build the image (podman or docker, CONTAINER_TOOL) as short-cut-api:<c
 	@echo "built $$IMAGE_REF"
 
 push-image: ## build, log in to ECR (aws ecr get-login-password), push, print the stack's ImageUri (ECR_REPO_URI, or AWS_ACCOUNT_ID + AWS_REGION)
+	@test -n "$$PUSH_REPO$(AWS_REGION)" -o -z "$(AWS_ACCOUNT_ID)" || { echo "push-image: AWS_REGION is not set (nor AWS_DEFAULT_REGION): set AWS_REGION=<region>, the registry's" >&2; exit 2; }
 	@test -n "$$PUSH_REPO" || { echo "push-image: set ECR_REPO_URI=<account>.dkr.ecr.<region>.amazonaws.com/$(REPO), or AWS_ACCOUNT_ID and AWS_REGION" >&2; exit 2; }
 	@printf '%s\n' "$$PUSH_REPO" | grep -Eqx '[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+' \
 		|| { echo "push-image: ECR_REPO_URI is not a repository URI (<registry>/<repository>, lower case)" >&2; exit 2; }

@@ -8,7 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import canary
+from tests.support import canary, moto_aws
+
+# In-process moto behaves as AWS where the tests rely on it (deprecated secret versions).
+moto_aws.patch()
 
 
 @pytest.fixture

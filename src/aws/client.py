@@ -182,6 +182,28 @@ class SecretsClient:
         with aws_errors(name):
             return dict(self.client.describe_secret(SecretId=name))
 
+    def list_versions(self, name: str) -> dict[str, list[str]]:
+        """Every version of the secret with its staging labels, unlabelled ("deprecated") ones included.
+
+        DescribeSecret's VersionIdsToStages lists only labelled versions ("Versions that don't have
+        staging labels are considered deprecated and Secrets Manager can delete them", API reference,
+        DescribeSecret); ListSecretVersionIds lists them with IncludeDeprecated, a page at a time.
+        """
+        versions: dict[str, list[str]] = {}
+        token = ""
+        with aws_errors(name):
+            while True:
+                page = (
+                    self.client.list_secret_version_ids(SecretId=name, IncludeDeprecated=True, NextToken=token)
+                    if token
+                    else self.client.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)
+                )
+                for version in page.get("Versions", []):
+                    versions[str(version["VersionId"])] = list(version.get("VersionStages", []))
+                token = str(page.get("NextToken") or "")
+                if not token:
+                    return versions
+
     def current_version(self, name: str) -> str:
         """The version id that holds AWSCURRENT, from DescribeSecret (no value is read).
 

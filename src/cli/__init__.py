@@ -26,6 +26,7 @@ try:
     from src.aws.client import SecretsClient
     from src.cli import audit, fleet, render, rotate_commands, secret_commands
     from src.cli.output import Output, print_error
+    from src.cli.region import Region, resolve_region
     from src.telemetry.mask import masker
 except ModuleNotFoundError as missing:  # outside the venv: one line, not a traceback
     if (missing.name or "src").partition(".")[0] == "src":
@@ -52,7 +53,9 @@ REGISTRARS: tuple[Callable[[Subcommands, argparse.ArgumentParser], None], ...] =
 
 def _common_options(default: Any) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--region", default=default, help="AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION)")
+    common.add_argument(
+        "--region", default=default, help="AWS Region (else AWS_REGION, then AWS_DEFAULT_REGION; said on stderr)"
+    )
     common.add_argument("--json", action="store_true", default=default, help="print one JSON document instead of lines")
     common.add_argument("--debug", action="store_true", default=default, help="print a traceback on error")
     return common
@@ -105,13 +108,21 @@ def _drop_filenames(exc: BaseException) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Output(as_json=args.json)
+    region: Region | None = None
     try:
-        client = SecretsClient(args.region or region_from(os.environ))
+        region = resolve_region(args.region, os.environ)
+        args.region = region.name
+        client = SecretsClient(region.name)
         code = int(args.handler(args, client, out))
     except SecretsError as error:
         if args.debug:
             print_traceback()
-        print_error(error, as_json=args.json, region=args.region or region_from(os.environ))
+        print_error(
+            error,
+            as_json=args.json,
+            region=region.name if region else args.region or region_from(os.environ),
+            said=str(region) if region else None,
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         # No traceback: rotate has already taken its AWSPENDING label off (its finally).
@@ -126,5 +137,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print_error(unexpected, as_json=args.json)
         return EXIT_ERROR
+    say_region(out, region)
     out.finish()
     return code
+
+
+def say_region(out: Output, region: Region | None) -> None:
+    """Which Region the command used and why: in the document with --json, else a note on stderr."""
+    if region is None:
+        return
+    if out.as_json:
+        out.set(region=region.name, region_source=region.source)
+    else:
+        out.note(f"region: {region}")

@@ -41,9 +41,13 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def print_error(error: SecretsError, *, as_json: bool, region: str | None = None) -> None:
+def print_error(error: SecretsError, *, as_json: bool, region: str | None = None, said: str | None = None) -> None:
+    """One line (or one JSON document) with the code and the hint, its stand-ins filled with the real
+    secret and `region`; `said` is the Region the command used and why (src.cli.region), if resolved."""
     error = specific(error, region=region)
     if as_json:
-        print(json.dumps({"error": {key: one_line(value) for key, value in error.to_dict().items()}}), file=sys.stderr)
+        document = {"error": {key: one_line(value) for key, value in error.to_dict().items()}}
+        print(json.dumps({**document, **({"region": said} if said else {})}), file=sys.stderr)
     else:
-        print(one_line(f"error: {error.code}: {error.message} (hint: {error.hint})"), file=sys.stderr)
+        where = f" [region {said}]" if said else ""
+        print(one_line(f"error: {error.code}: {error.message} (hint: {error.hint})") + where, file=sys.stderr)

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from src.app_env import DEFAULT_REGION, REGION_PATTERN, SHORT_NAMES
+from src.app_env import REGION_PATTERN, SHORT_NAMES
 from src.cli.environments import CLOUD_ENVS, add_env_option, names_for
 from src.cli.output import Output
+from src.cli.region import resolve_region
 from src.errors import ErrorCode, SecretsError
 
 __all__ = ["CLOUD_ENVS", "IMAGE_PATTERN", "IMAGE_SLOT", "PLACEHOLDER", "TEMPLATES", "render_all", "values_for"]
@@ -208,7 +210,7 @@ def render_all(values: Mapping[str, str], root: Path = ROOT) -> dict[str, Any]:
 
 
 def cmd_render(args: argparse.Namespace, _client: object, out: Output) -> int:
-    region = args.region or DEFAULT_REGION
+    region = resolve_region(args.region, os.environ).name  # never a silent default: the ARNs name it
     replica = getattr(args, "replica_region", None)
     values = values_for(account_id=args.account_id, region=region, env=args.env, image=args.image, replica=replica)
     rendered = render_all(values)  # everything is checked before the first file is written
@@ -236,7 +238,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         help="fill the IAM policies and task definition for the console/CLI route",
         description="Writes the rendered files under --out/<env> (default build/infra/<env>); refuses to leave a "
         "placeholder, and refuses an image that is not a registry reference with a release tag or digest. "
-        "--region defaults to us-east-1 here.",
+        "The Region (ARNs, awslogs-region) is --region, else AWS_REGION, else AWS_DEFAULT_REGION; none is an error.",
     )
     parser.add_argument("--account-id", required=True, help="the 12-digit AWS account id")
     add_env_option(parser, cloud_only=True)

@@ -149,8 +149,9 @@ def _drop_pending(client: SecretsClient, name: str, version: str) -> None:
 def cmd_rollback(args: argparse.Namespace, client: SecretsClient, out: Output) -> int:
     """Move AWSCURRENT to AWSPREVIOUS, or to --to-version; never a silent undo of a rollback."""
     name = target(args)
-    meta = client.describe(name)
-    versions: dict[str, list[str]] = {str(v): list(s) for v, s in meta.get("VersionIdsToStages", {}).items()}
+    # Every version, unlabelled ones too: DescribeSecret omits those, so --to-version could not reach them.
+    versions = client.list_versions(name)
+    meta = {"VersionIdsToStages": versions}
     current, previous = version_with_stage(meta, CURRENT), version_with_stage(meta, PREVIOUS)
     pending = version_with_stage(meta, PENDING)
     if pending is not None and pending != current:
@@ -189,6 +190,9 @@ def cmd_rollback(args: argparse.Namespace, client: SecretsClient, out: Output) -
         out.set(secret_name=name, from_version_id=current, to_version_id=current, changed=False)
         return 0
     check_promotable(client, name, to_version, current)
+    if not versions.get(to_version):
+        # Secrets Manager may delete a version with no label at any time (UpdateSecretVersionStage API reference).
+        out.line(f"{to_version} has no staging label (deprecated): Secrets Manager may delete it; moving now")
     confirm_write(args, name, f"rollback {name}: {CURRENT} {current} -> {to_version}")
     _promote(client, name, to_version=to_version, from_version=current)
     undo = ROLLED_BACK in versions.get(to_version, [])

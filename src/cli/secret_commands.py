@@ -151,8 +151,15 @@ def _example_values_or_none(raw: str | None) -> list[str]:
         return []  # a secret that does not parse is reported above
 
 
+# A version with no staging label: DescribeSecret omits it, and Secrets Manager may delete it.
+DEPRECATED = "- (deprecated: no label; Secrets Manager may delete it)"
+
+
 def cmd_describe(args: argparse.Namespace, client: SecretsClient, out: Output) -> int:
-    meta = client.describe(target(args))
+    name = target(args)
+    meta = client.describe(name)
+    # ListSecretVersionIds, not DescribeSecret's VersionIdsToStages: that one omits unlabelled versions.
+    versions = client.list_versions(name)
     info: dict[str, Any] = {
         "name": meta.get("Name"),
         "arn": meta.get("ARN"),
@@ -166,7 +173,8 @@ def cmd_describe(args: argparse.Namespace, client: SecretsClient, out: Output) -
         "next_rotation": meta.get("NextRotationDate"),
         "last_changed": meta.get("LastChangedDate"),
         "deleted": meta.get("DeletedDate"),
-        "versions": {v: sorted(s) for v, s in meta.get("VersionIdsToStages", {}).items()},
+        "versions": {v: sorted(s) for v, s in versions.items()},
+        "deprecated_versions": sorted(v for v, s in versions.items() if not s),
         # A replica names its primary; the primary lists its replicas and their status (issue 31).
         "primary_region": meta.get("PrimaryRegion"),
         "replicas": [
@@ -182,7 +190,9 @@ def cmd_describe(args: argparse.Namespace, client: SecretsClient, out: Output) -
         elif key == "versions":
             out.line("versions:")
             for version, stages in value.items():
-                out.line(f"  {version}  {' '.join(stages) or '-'}")
+                out.line(f"  {version}  {' '.join(stages) or DEPRECATED}")
+        elif key == "deprecated_versions":
+            continue  # marked in the list above
         elif key == "tags":
             out.line(f"{'tags:':<16} " + (", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "-"))
         else:

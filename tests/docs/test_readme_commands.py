@@ -181,8 +181,11 @@ def user_env(moto: str, clone: Path, tmp_path: Path) -> dict[str, str]:
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "AWS_ENDPOINT_URL": moto,
+        # AWS_REGION only, as the README tells users to set it: the AWS CLI v1 that make test installs
+        # (.venv-infra, awscli 1.x) reads AWS_DEFAULT_REGION or --region, never AWS_REGION ("Environment
+        # variables to configure the AWS CLI", AWS CLI v1 user guide), so a README `aws` command that
+        # needs a Region must say --region (issue 28 item 9).
         "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
         "AWS_EC2_METADATA_DISABLED": "true",
         "PORT": str(free_port()),
         "HOST": "127.0.0.1",

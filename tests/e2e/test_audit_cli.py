@@ -68,6 +68,7 @@ def test_audit_aws_checks_the_live_account(fresh_moto: str) -> None:
         "aws-log-group",
         "aws-alarms",
         "aws-alarm-topic-key",
+        "aws-ecr-scanning",
     }
 
     kwargs: dict[str, Any] = {
@@ -90,7 +91,13 @@ def test_audit_aws_checks_the_live_account(fresh_moto: str) -> None:
         PolicyName="ShortCutSecretsReadPolicy",
         PolicyDocument=json.dumps(docs["infra/iam/secrets-read-policy.json"]),
     )
-    boto3.client("logs", **kwargs).create_log_group(logGroupName="/ecs/short-cut-api")
+    logs = boto3.client("logs", **kwargs)
+    logs.create_log_group(logGroupName="/ecs/short-cut-api")
+    logs.put_retention_policy(logGroupName="/ecs/short-cut-api", retentionInDays=90)
+    boto3.client("ecr", **kwargs).put_registry_scanning_configuration(
+        scanType="BASIC",
+        rules=[{"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}]}],
+    )
     cloudwatch = boto3.client("cloudwatch", **kwargs)
     # An unencrypted topic: CloudWatch can publish to it (the key check passes).
     topic = boto3.client("sns", **kwargs).create_topic(Name="alarms")["TopicArn"]
@@ -98,7 +105,7 @@ def test_audit_aws_checks_the_live_account(fresh_moto: str) -> None:
         cloudwatch.put_metric_alarm(
             AlarmName=f"short-cut-prod-{suffix}", Namespace=ALARM_NAMESPACE, MetricName=metric, Statistic="Sum",
             Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
-            AlarmActions=[topic],
+            AlarmActions=[topic], TreatMissingData="breaching" if suffix == "secret-stale" else "notBreaching",
         )  # fmt: skip
 
     after = audit("--aws", endpoint=fresh_moto)

@@ -235,6 +235,43 @@ def test_rotate_refuses_an_invalid_new_value(moto_url: str, sm: Any, name: str) 
     assert len(sm.describe_secret(SecretId=name)["VersionIdsToStages"]) == 1
 
 
+# -- issue 28 item 5: a version that has lost its labels ----------------------------------
+# DescribeSecret lists only labelled versions: "Versions that don't have staging labels are
+# considered deprecated and Secrets Manager can delete them" (API reference, DescribeSecret).
+# moto_server here behaves so (tests.support.moto_aws); rollback and describe read
+# ListSecretVersionIds with IncludeDeprecated instead.
+
+
+def test_the_emulator_hides_unlabelled_versions_as_aws_does(moto_url: str, sm: Any, name: str) -> None:
+    first = sm.create_secret(Name=name, SecretString=canary_secret_string())["VersionId"]
+    sm.put_secret_value(SecretId=name, SecretString=canary_secret_string(APP_SECRET_KEY="v2"))
+    sm.put_secret_value(SecretId=name, SecretString=canary_secret_string(APP_SECRET_KEY="v3"))
+    assert first not in sm.describe_secret(SecretId=name)["VersionIdsToStages"]
+    listed = {v["VersionId"] for v in sm.list_secret_version_ids(SecretId=name)["Versions"]}
+    assert first not in listed and len(listed) == 2
+    page = sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True, MaxResults=2)
+    assert len(page["Versions"]) == 2 and page["NextToken"]
+    rest = sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True, NextToken=page["NextToken"])
+    assert len(rest["Versions"]) == 1 and not rest.get("NextToken")
+    assert first in {v["VersionId"] for v in page["Versions"] + rest["Versions"]}
+
+
+def test_rollback_and_describe_reach_a_deprecated_version(moto_url: str, sm: Any, name: str) -> None:
+    first = sm.create_secret(Name=name, SecretString=canary_secret_string())["VersionId"]
+    sm.put_secret_value(SecretId=name, SecretString=canary_secret_string(APP_SECRET_KEY="v2"))
+    sm.put_secret_value(SecretId=name, SecretString=canary_secret_string(APP_SECRET_KEY="v3"))
+    described = cli("--json", "describe", "--name", name, endpoint=moto_url)
+    assert described.returncode == 0, described.stderr
+    document = json.loads(described.stdout)
+    assert document["versions"][first] == [] and document["deprecated_versions"] == [first]
+    plain = cli("describe", "--name", name, endpoint=moto_url).stdout
+    assert f"{first}  - (deprecated" in plain
+    back = cli("rollback", "--name", name, "--to-version", first, endpoint=moto_url)
+    assert back.returncode == 0, back.stderr
+    assert "deprecated" in back.stdout
+    assert sm.describe_secret(SecretId=name)["VersionIdsToStages"][first] == ["AWSCURRENT"]
+
+
 def test_rollback_without_previous_version(moto_url: str, sm: Any, name: str) -> None:
     sm.create_secret(Name=name, SecretString=canary_secret_string())
     result = cli("rollback", "--name", name, endpoint=moto_url)

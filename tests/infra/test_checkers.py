@@ -73,6 +73,11 @@ def test_parliament_finds_nothing_in_the_stacks_inline_policies() -> None:
                     '{"Ref": "AppSecret"}',
                     f'"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:short-cut/prod/app-AbCdEf"',
                 )
+                # A log group's Arn attribute ends in ":*" ("AWS::Logs::LogGroup" return values).
+                text = text.replace(
+                    '{"Fn::GetAtt": ["RotationLogGroup", "Arn"]}',
+                    f'"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/shortcut-secret-rotation:*"',
+                )
                 documents.append(json.loads(text))
     assert len(documents) == 4
     assert parliament(documents) == [[], [], [], []]

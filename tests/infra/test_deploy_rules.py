@@ -109,9 +109,10 @@ def test_a_managed_xray_policy_also_satisfies_the_tracing_rule(repo: Path) -> No
     replace(repo / STACK, "                  - xray:PutTraceSegments\n", "")
     replace(
         repo / STACK,
-        "        - !Sub arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole\n",
-        "        - !Sub arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole\n"
-        "        - !Sub arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess\n",
+        "      Policies:\n        - PolicyName: ShortCutSecretRotationPolicy\n",
+        "      ManagedPolicyArns:\n"
+        "        - !Sub arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess\n"
+        "      Policies:\n        - PolicyName: ShortCutSecretRotationPolicy\n",
     )
     assert tracing_problems(template(repo)) == []
 

@@ -39,6 +39,9 @@ SERVICES = {
     "sns": "sns",
     "kms": "kms",
     "events": "events",
+    "cloudtrail": "cloudtrail",
+    "ecr": "ecr",
+    "ec2": "ec2",
 }
 # Calls that build a client; the service is the first argument or the `service` keyword.
 CLIENT_FACTORIES = {"client", "create_client", "build_client"}
@@ -73,6 +76,16 @@ RESOURCES = {
     "kms:GetKeyPolicy": "arn:aws:kms:{region}:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "events:ListRuleNamesByTarget": "arn:aws:events:{region}:{account}:rule/short-cut-{env}-RotationFailedRule-AbCdEf",
     "events:DescribeRule": "arn:aws:events:{region}:{account}:rule/short-cut-{env}-RotationFailedRule-AbCdEf",
+    # Issue 28: the trail check, the rule's FailedInvocations and the registry's scanning. DescribeTrails,
+    # GetMetricStatistics and GetRegistryScanningConfiguration have no resource type (Service Authorization
+    # Reference); a trail may live in another Region (multi-Region) or account (an organization trail).
+    "cloudtrail:DescribeTrails": "*",
+    "cloudtrail:GetTrailStatus": "arn:aws:cloudtrail:eu-central-1:999988887777:trail/org-trail",
+    "cloudtrail:GetEventSelectors": "arn:aws:cloudtrail:{region}:{account}:trail/management",
+    "cloudwatch:GetMetricStatistics": "*",
+    "ecr:GetRegistryScanningConfiguration": "*",
+    # "Actions, resources, and condition keys for Amazon EC2": Describe* actions take no resource type.
+    "ec2:DescribeSubnets": "*",
 }
 
 
@@ -150,13 +163,17 @@ def operations(services: set[str] | None = None) -> dict[str, str]:
 
 
 def called_actions(sources: list[Path]) -> dict[str, set[str]]:
-    """IAM action -> the files that call it."""
+    """IAM action -> the files that call it.
+
+    A method two services share (CloudTrail Lake's start_query and CloudWatch Logs' start_query) is
+    read as the service whose client the same file builds; when the file builds neither, as both."""
     services = client_services(sources)
     unknown = sorted(set(services) - set(SERVICES))
     assert not unknown, f"clients of services with no IAM prefix in SERVICES: {unknown} ({services})"
-    table = operations(set(services))
+    tables = {service: operations({service}) for service in services}
     found: dict[str, set[str]] = {}
     for path in sources:
+        here = {s for s, places in services.items() if any(p.split(":")[0] == path.name for p in places)}
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
@@ -165,8 +182,10 @@ def called_actions(sources: list[Path]) -> dict[str, set[str]]:
             if node.func.attr == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
                 names = [str(node.args[0].value)]
             for name in names:
-                if name in table:
-                    found.setdefault(table[name], set()).add(path.name)
+                owners = [s for s in sorted(tables) if name in tables[s]]
+                chosen = [s for s in owners if s in here] or owners
+                for service in chosen:
+                    found.setdefault(tables[service][name], set()).add(path.name)
     for action, implied in IMPLIED.items():
         if action in found:
             for extra in implied:
@@ -211,6 +230,12 @@ def test_the_scan_finds_the_calls_each_command_makes() -> None:
         "cloudwatch:DescribeAlarms",
         "logs:StartQuery",
         "logs:GetQueryResults",
+        "secretsmanager:ListSecretVersionIds",
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:GetEventSelectors",
+        "cloudwatch:GetMetricStatistics",
+        "ecr:GetRegistryScanningConfiguration",
     ]:
         assert expected in actions, expected
 

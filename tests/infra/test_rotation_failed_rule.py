@@ -2,7 +2,7 @@
 
 AWS behaviour relied on: Secrets Manager records a failed rotation in CloudTrail as an event with
 "detail-type": "AWS Service Event via CloudTrail" and eventName RotationFailed (also
-RotationAbandoned, TestRotationFailed), and names the secret in
+RotationAbandoned), and names the secret in
 `detail.additionalEventData.SecretId`, its ARN ("AWS CloudTrail entries for Secrets Manager",
 Log entries for rotation: https://docs.aws.amazon.com/secretsmanager/latest/userguide/cloudtrail_log_entries.html;
 "Match Secrets Manager events with EventBridge"). EventBridge's `prefix` matching ("Content
@@ -96,10 +96,20 @@ def test_only_a_failed_rotation_of_this_stacks_secret_reaches_the_topic(aws: dic
     other_account = f"arn:aws:secretsmanager:{REGION}:210987654321:secret:short-cut/{env}/app-Ab12Cd"
     entries = [
         rotation_event("RotationFailed", ours),
-        rotation_event("TestRotationFailed", secret_arn(f"short-cut/{env}/app", "Pq34Rs")),
+        rotation_event("RotationAbandoned", secret_arn(f"short-cut/{env}/app", "Pq34Rs")),
         rotation_event("RotationFailed", other_env),
         rotation_event("RotationFailed", other_secret),
         rotation_event("RotationFailed", other_account),
         rotation_event("RotationSucceeded", ours),
     ]
     assert delivered(aws, env, entries) == sorted([ours, secret_arn(f"short-cut/{env}/app", "Pq34Rs")])
+
+
+def test_the_rule_matches_only_the_rotation_events_aws_documents() -> None:
+    """Issue 28 item 3: "Logging AWS Secrets Manager events with AWS CloudTrail" (Secrets Manager user
+    guide) lists RotationStarted, RotationSucceeded, RotationFailed and RotationAbandoned (besides
+    the version-deletion events); no AWS text found names TestRotationFailed, so the rule does not
+    claim to catch it. The Lambda Errors alarm stays the path that needs no CloudTrail trail."""
+    detail = template(ROOT)["Resources"]["RotationFailedRule"]["Properties"]["EventPattern"]["detail"]
+    assert detail["eventName"] == ["RotationFailed", "RotationAbandoned"]
+    assert "RotationErrorsAlarm" in template(ROOT)["Resources"]

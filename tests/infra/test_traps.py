@@ -193,7 +193,9 @@ def test_rotation_step_rule_fails_on_a_broken_copy(repo: Path) -> None:
 def test_the_lambdas_log_group_is_declared_with_a_retention() -> None:
     stack = template(ROOT)
     assert lambda_log_group_problems(stack) == []
-    assert stack["Resources"]["RotationFunction"]["DependsOn"] == "RotationLogGroup"
+    # Created after its group: a DependsOn once, now the Ref of LoggingConfig.LogGroup (issue 28 item 2).
+    function = stack["Resources"]["RotationFunction"]
+    assert function["Properties"]["LoggingConfig"]["LogGroup"] == {"Ref": "RotationLogGroup"}
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,9 @@ def patch() -> None:
 
 
 def main() -> None:
+    from tests.support import moto_aws
+
+    moto_aws.patch()
     patch()
     from moto.server import main as moto_main
 

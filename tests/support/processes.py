@@ -108,7 +108,8 @@ class Process:
 def start_moto(log_dir: Path) -> tuple[Process, str]:
     port = free_port()
     process = Process(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        # moto_server with Secrets Manager's deprecated versions as AWS shows them (tests.support.moto_aws).
+        [str(BIN / "python"), "-m", "tests.support.moto_aws", "-H", "127.0.0.1", "-p", str(port)],
         clean_environment(**DUMMY_CREDENTIALS),
         log_dir / f"moto-{port}.log",
     ).start()

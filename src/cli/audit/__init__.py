@@ -18,9 +18,9 @@ and tests/support import from `src.cli.audit`.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from src.app_env import DEFAULT_REGION
 from src.cli.audit.base import READ, TASK, TRUST, Result
 from src.cli.audit.live import ALARM_SUFFIXES, alarm_problems, run_live
 from src.cli.audit.offline import OFFLINE, run_offline
@@ -37,7 +37,9 @@ from src.cli.audit.rules import (
 )
 from src.cli.audit.template import dockerfile_volumes, evaluate_conditions, load_template, resources
 from src.cli.output import Output
+from src.cli.region import resolve_region
 from src.cli.render import CLOUD_ENVS, ROOT
+from src.errors import ErrorCode, SecretsError
 
 __all__ = [
     "ALARM_SUFFIXES",
@@ -67,11 +69,18 @@ __all__ = [
 
 
 def cmd_audit(args: argparse.Namespace, _client: object, out: Output) -> int:
-    region = args.region or DEFAULT_REGION
+    region = resolve_region(args.region, os.environ).name
     root = Path(args.root)
+    subnets = tuple(s.strip() for s in (args.load_balancer_subnets or "").split(",") if s.strip())
+    if subnets and not args.aws:
+        raise SecretsError(
+            ErrorCode.InvalidArgument,
+            "--load-balancer-subnets is checked against the account",
+            hint="Add --aws (it reads the subnets' Availability Zones with ec2:DescribeSubnets).",
+        )
     results = run_offline(root, args.env, region)
     if args.aws:
-        results += run_live(root, args.env, region)
+        results += run_live(root, args.env, region, load_balancer_subnets=subnets)
     else:
         results.append(Result("aws-live", "SKIP", "live account checks need --aws"))
     for result in results:
@@ -89,9 +98,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         parents=[common],
         help="the guide's security checklist as automated checks",
         description="Offline checks of the repository's files; --aws adds checks of the live account. "
-        "--region defaults to us-east-1 here.",
+        "The Region is --region, else AWS_REGION, else AWS_DEFAULT_REGION.",
     )
     parser.add_argument("--env", default="prod", choices=CLOUD_ENVS, help="environment (default prod)")
     parser.add_argument("--aws", action="store_true", help="also check the live account")
     parser.add_argument("--root", default=str(ROOT), help="the repository to audit (default: this one)")
+    parser.add_argument(
+        "--load-balancer-subnets",
+        metavar="SUBNET,SUBNET",
+        help="with --aws: check the subnets you will give the stack's load balancer (two or more, in different "
+        "Availability Zones, one per zone) before deploying",
+    )
     parser.set_defaults(handler=cmd_audit)

@@ -3,21 +3,28 @@ keys and its replicas InSync, the task role trusts and reads as the repository's
 exists, and the secret-health alarms exist and notify someone; the rotation Lambda reserves
 no concurrency and runs the code `make lambda` built; the alarm topic's key is one CloudWatch
 and EventBridge may use; a failed rotation reaches that topic (issue 24 items 1, 4, 5; 19.4).
+Issue 28: each log group's retention and each alarm's TreatMissingData, not only that they
+exist; a CloudTrail trail logging management events in the Region (without one, the
+rotation-failure rule never fires); the rule's FailedInvocations; the registry-level ECR
+scanning that replaces the repository's scan on push.
 
 Each check is a module-level function over `Account` (the account's clients and the infra
 files rendered for its id) that returns its PASS reason or raises Failed; an AWS error
 (SecretsError) fails the check with its code and hint.
 
-(Over 250 lines: a table of checks, each a short function; one file per account audit.)
+(Over 250 lines: a table of checks, each a short function; one file per account audit, which
+other changes extend too, so it is not split here.)
 """
 
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -41,7 +48,18 @@ ALARM_SUFFIXES = {
     "secret-stale": "SecretAgeSeconds",
     "secret-load-failing": "SecretLoadFailure",
 }
+# What each alarm does when a period has no data: the stale alarm breaches (once tasks should run,
+# silence means none runs or logs); the failure alarms count failure lines, so silence is no failure.
+ALARM_MISSING_DATA = {
+    "secret-refresh-failing": ("notBreaching",),
+    "secret-stale": ("breaching", "notBreaching"),
+    "secret-load-failing": ("notBreaching",),
+}
 LAMBDA_ZIP = "build/short-cut-rotation.zip"
+# The stack's LogRetentionDays default: a group that keeps logs forever, or for less than a month, is drift.
+MINIMUM_RETENTION_DAYS = 30
+# The ECR repository `make push-image` pushes to (infra/cloudformation/ecr.yaml RepositoryName).
+ECR_REPOSITORY = "short-cut-api"
 # Lambda keeps this many executions unreserved ("Configuring reserved concurrency", Lambda guide).
 UNRESERVED_MINIMUM = 100
 
@@ -62,6 +80,10 @@ class Account:
     kms: Any = None
     events: Any = None
     root: Path | None = None
+    cloudtrail: Any = None
+    ecr: Any = None
+    ec2: Any = None
+    load_balancer_subnets: tuple[str, ...] = ()
 
     @property
     def names(self) -> EnvironmentNames:
@@ -92,6 +114,11 @@ def alarm_problems(env: str, alarms: list[dict[str, Any]]) -> list[str]:
             problems.append(f"alarm {name} watches {watched}, not {ALARM_NAMESPACE}/{metric}")
         if not alarm.get("AlarmActions"):
             problems.append(f"alarm {name} notifies nobody (no AlarmActions)")
+        missing = alarm.get("TreatMissingData", "missing")
+        if missing not in ALARM_MISSING_DATA[suffix]:
+            problems.append(
+                f"alarm {name} treats missing data as {missing}, not {' or '.join(ALARM_MISSING_DATA[suffix])}"
+            )
     return problems
 
 
@@ -171,9 +198,33 @@ def check_log_group(account: Account) -> str:
     group = account.names.log_group
     with aws_errors():
         groups = account.logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
-    if not any(g["logGroupName"] == group for g in groups):
+    found = next((g for g in groups if g["logGroupName"] == group), None)
+    if found is None:
         raise Failed(f"log group {group} does not exist in {account.region}")
-    return f"log group {group} exists"
+    return f"log group {group} exists, {_retention(found)}"
+
+
+def _retention(group: dict[str, Any]) -> str:
+    """The group's retention, or Failed when it keeps logs forever or for under a month."""
+    days = group.get("retentionInDays")
+    if days is None:
+        raise Failed(f"log group {group['logGroupName']} keeps logs forever: set the stack's LogRetentionDays")
+    if int(days) < MINIMUM_RETENTION_DAYS:
+        raise Failed(f"log group {group['logGroupName']} keeps logs {days} days, under {MINIMUM_RETENTION_DAYS}")
+    return f"kept {days} days"
+
+
+def check_rotation_log_group(account: Account) -> str:
+    """The rotation Lambda's group has a retention (a group Lambda recreated itself has none)."""
+    if _no_rotation(account):
+        return f"no function {account.function} (deployed without rotation)"
+    group = f"/aws/lambda/{account.function}"
+    with aws_errors():
+        groups = account.logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    found = next((g for g in groups if g["logGroupName"] == group), None)
+    if found is None:
+        raise Failed(f"log group {group} does not exist in {account.region}")
+    return f"log group {group} {_retention(found)}"
 
 
 def check_alarms(account: Account) -> str:
@@ -283,6 +334,128 @@ def check_rotation_failure_route(account: Account) -> str:
     return f"rule {routed[0]} sends a failed rotation to {topic}"
 
 
+def _records_management_events(selectors: dict[str, Any]) -> bool:
+    """Whether a trail's selectors (GetEventSelectors) log write management events: basic selectors with
+    IncludeManagementEvents and ReadWriteType All or WriteOnly, or an advanced one on eventCategory Management
+    that does not keep read-only events alone. None of either: the trail's default, all management events."""
+    if not selectors.get("EventSelectors") and not selectors.get("AdvancedEventSelectors"):
+        return True
+    for selector in selectors.get("EventSelectors") or []:
+        writes = selector.get("ReadWriteType", "All") in ("All", "WriteOnly")
+        if selector.get("IncludeManagementEvents", True) and writes:
+            return True
+    for advanced in selectors.get("AdvancedEventSelectors") or []:
+        fields = {f.get("Field"): f for f in advanced.get("FieldSelectors", [])}
+        category = fields.get("eventCategory", {}).get("Equals", [])
+        read_only = fields.get("readOnly", {}).get("Equals", [])
+        if "Management" in category and read_only != ["true"]:
+            return True
+    return False
+
+
+def check_cloudtrail(account: Account) -> str:
+    """Item 3 of issue 28: RotationFailed and RotationAbandoned are "AWS Service Event via CloudTrail": they
+    reach EventBridge only while a trail logs management events in the Region. A new account has none."""
+    if _no_rotation(account):
+        return f"no function {account.function} (deployed without rotation: the rule that needs a trail is absent)"
+    with aws_errors():
+        trails = account.cloudtrail.describe_trails(includeShadowTrails=True).get("trailList", [])
+        here = [t for t in trails if t.get("IsMultiRegionTrail") or t.get("HomeRegion") == account.region]
+        for trail in here:
+            arn = trail.get("TrailARN") or trail["Name"]
+            if not account.cloudtrail.get_trail_status(Name=arn).get("IsLogging"):
+                continue
+            if _records_management_events(account.cloudtrail.get_event_selectors(TrailName=arn)):
+                return f"trail {trail['Name']} logs management events in {account.region}"
+    raise Failed(
+        f"no CloudTrail trail logs management events in {account.region} ({len(here)} trail(s) here, none logging "
+        "them): a failed rotation never reaches the alarm topic through EventBridge; only the Lambda Errors alarm "
+        "remains. Create one: aws cloudtrail create-trail --is-multi-region-trail ... then start-logging"
+    )
+
+
+def check_rotation_rule_delivery(account: Account) -> str:
+    """Item 7 of issue 28: whether EventBridge could deliver the rotation-failure rule's events to the topic
+    (its FailedInvocations over the last 14 days; none means no failed delivery, or no event yet)."""
+    if _no_rotation(account):
+        return f"no function {account.function} (deployed without rotation)"
+    topic = _alarm_topic(account)
+    with aws_errors():
+        names = account.events.list_rule_names_by_target(TargetArn=topic).get("RuleNames", [])
+        end = datetime.now(UTC)
+        failed = {
+            name: sum(
+                p.get("Sum", 0)
+                for p in account.cloudwatch.get_metric_statistics(
+                    Namespace="AWS/Events",
+                    MetricName="FailedInvocations",
+                    Dimensions=[{"Name": "RuleName", "Value": name}],
+                    StartTime=end - timedelta(days=14),
+                    EndTime=end,
+                    Period=86400,
+                    Statistics=["Sum"],
+                ).get("Datapoints", [])
+            )
+            for name in names
+        }
+    bad = {n: int(c) for n, c in failed.items() if c}
+    if bad:
+        raise Failed(
+            "EventBridge failed to deliver to the alarm topic: "
+            + ", ".join(f"{n} {c} times" for n, c in sorted(bad.items()))
+            + " in 14 days (the topic policy or its key refuses events.amazonaws.com)"
+        )
+    return f"{len(names)} rule(s) sending to {topic}: no FailedInvocations in 14 days"
+
+
+def check_ecr_scanning(account: Account) -> str:
+    """Item 8 of issue 28: repository-level scan on push is deprecated in favour of the registry's scanning
+    configuration (ECR API reference, PutImageScanningConfiguration); the registry must scan our pushes."""
+    with aws_errors():
+        config = account.ecr.get_registry_scanning_configuration().get("scanningConfiguration", {})
+    for rule in config.get("rules", []):
+        if rule.get("scanFrequency") not in ("SCAN_ON_PUSH", "CONTINUOUS_SCAN"):
+            continue
+        for repository_filter in rule.get("repositoryFilters", []):
+            if fnmatch.fnmatchcase(ECR_REPOSITORY, str(repository_filter.get("filter", ""))):
+                return f"the registry scans {ECR_REPOSITORY} ({config.get('scanType')}, {rule['scanFrequency']})"
+    raise Failed(
+        f"the registry's scanning configuration scans no push to {ECR_REPOSITORY}: aws ecr "
+        "put-registry-scanning-configuration --scan-type BASIC --rules "
+        '\'[{"scanFrequency":"SCAN_ON_PUSH","repositoryFilters":[{"filter":"short-cut-api","filterType":"WILDCARD"}]}]\''
+    )
+
+
+def load_balancer_subnet_problems(subnets: list[dict[str, Any]]) -> list[str]:
+    """What CreateLoadBalancer would refuse in these subnets (DescribeSubnets' Subnets): "[Application
+    Load Balancers] You must specify subnets from at least two Availability Zones", and "You can
+    specify only one subnet per Availability Zone" (ELBv2 API reference, CreateLoadBalancer Subnets)."""
+    zones: dict[str, list[str]] = {}
+    for subnet in subnets:
+        zones.setdefault(str(subnet.get("AvailabilityZone")), []).append(str(subnet.get("SubnetId")))
+    problems = []
+    if len(zones) < 2:
+        problems.append(
+            f"an Application Load Balancer needs subnets in at least two Availability Zones; "
+            f"{len(subnets)} subnet(s) given, in {', '.join(sorted(zones)) or 'none'}"
+        )
+    problems += [
+        f"{', '.join(ids)} are all in {zone}: give one subnet per Availability Zone"
+        for zone, ids in sorted(zones.items())
+        if len(ids) > 1
+    ]
+    return problems
+
+
+def check_load_balancer_subnets(account: Account) -> str:
+    """Issue 28 item 6: the load balancer's subnets, before a deploy creates anything."""
+    with aws_errors():
+        subnets = account.ec2.describe_subnets(SubnetIds=list(account.load_balancer_subnets)).get("Subnets", [])
+    failing(load_balancer_subnet_problems(subnets))
+    zones = sorted({str(s.get("AvailabilityZone")) for s in subnets})
+    return f"{len(subnets)} subnets, one in each of {', '.join(zones)}"
+
+
 LIVE: list[tuple[str, Callable[[Account], str]]] = [
     ("aws-secret-exists", check_secret_exists),
     ("aws-secret-keys", check_secret_keys),
@@ -295,6 +468,10 @@ LIVE: list[tuple[str, Callable[[Account], str]]] = [
     ("aws-lambda-code", check_lambda_code),
     ("aws-alarm-topic-key", check_alarm_topic_key),
     ("aws-rotation-failure-route", check_rotation_failure_route),
+    ("aws-rotation-log-group", check_rotation_log_group),
+    ("aws-cloudtrail-trail", check_cloudtrail),
+    ("aws-rotation-rule-delivery", check_rotation_rule_delivery),
+    ("aws-ecr-scanning", check_ecr_scanning),
 ]
 
 
@@ -311,11 +488,25 @@ def _clients(region: str) -> dict[str, Any]:
     import boto3
 
     session = boto3.session.Session(region_name=region)
-    names = ("secretsmanager", "iam", "sts", "logs", "cloudwatch", "lambda", "sns", "kms", "events")
+    names = (
+        "secretsmanager",
+        "iam",
+        "sts",
+        "logs",
+        "cloudwatch",
+        "lambda",
+        "sns",
+        "kms",
+        "events",
+        "cloudtrail",
+        "ecr",
+        "ec2",
+    )
     return {name: session.client(name) for name in names}  # type: ignore[call-overload]
 
 
-def run_live(root: Path, env: str, region: str) -> list[Result]:
+def run_live(root: Path, env: str, region: str, *, load_balancer_subnets: tuple[str, ...] = ()) -> list[Result]:
+    """Every live check; with load_balancer_subnets, also the subnets a load balancer would be given."""
     try:
         with aws_errors():
             clients = _clients(region)
@@ -339,5 +530,10 @@ def run_live(root: Path, env: str, region: str) -> list[Result]:
         kms=clients["kms"],
         events=clients["events"],
         root=root,
+        cloudtrail=clients["cloudtrail"],
+        ecr=clients["ecr"],
+        ec2=clients["ec2"],
+        load_balancer_subnets=load_balancer_subnets,
     )
-    return [run_check(name, check, account) for name, check in LIVE]
+    checks = [*LIVE, *([("aws-load-balancer-subnets", check_load_balancer_subnets)] if load_balancer_subnets else [])]
+    return [run_check(name, check, account) for name, check in checks]

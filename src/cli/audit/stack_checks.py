@@ -25,6 +25,7 @@ from src.cli.audit.traps import (
     alarm_filter_problems,
     code_key_problems,
     lambda_log_group_problems,
+    lambda_log_permission_problems,
     reserved_concurrency_problems,
     rotation_failure_route_problems,
     rotation_step_problems,
@@ -103,6 +104,10 @@ TRAP_CHECKS: list[tuple[str, Callable[[Context], str]]] = [
     (
         "lambda-log-group",
         _template_rule(lambda_log_group_problems, "every Lambda's log group is declared with a retention"),
+    ),
+    (
+        "lambda-log-permissions",
+        _template_rule(lambda_log_permission_problems, "each Lambda writes only to its own log group, creating none"),
     ),
     ("service-name", _template_rule(service_name_problems, "the service has a generated name (replaceable)")),
     ("rotation-own-step", _template_rule(rotation_step_problems, "turning rotation on is an update of its own")),

@@ -6,7 +6,8 @@ issue 19's alarms): each `*_problems` function returns the problems found, empty
 - the Lambda's code key is content-addressed: CloudFormation redeploys code only when Code changes;
 - no fixed ServiceName: a replacing update of a custom-named resource fails;
 - the update that scales the service up does not also turn rotation on;
-- every Lambda's /aws/lambda/<name> log group is declared with a retention;
+- every Lambda's /aws/lambda/<name> log group is declared with a retention, and its role may only
+  write to that group (no logs:CreateLogGroup, which recreates the group after a stack delete);
 - the alarm topic's key is one CloudWatch (and EventBridge, for the rule) may use;
 - a failed rotation reaches the alarm topic through EventBridge;
 - every secret-health alarm watches a metric a metric filter of the stack makes.
@@ -108,6 +109,60 @@ def lambda_log_group_problems(template: dict[str, Any]) -> list[str]:
         elif "RetentionInDays" not in group:
             problems.append(f"{name}: its log group has no RetentionInDays")
     return problems
+
+
+# Managed policies that grant logs:CreateLogGroup (on *): with one, a late asynchronous log write
+# recreates a deleted /aws/lambda/<name> group, and the next stack create fails with AlreadyExists.
+CREATE_LOG_GROUP_POLICIES = (
+    "AWSLambdaBasicExecutionRole",
+    "AWSLambdaVPCAccessExecutionRole",
+    "CloudWatchLogsFullAccess",
+)
+LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
+def lambda_log_permission_problems(template: dict[str, Any]) -> list[str]:
+    """Each function's role may write logs only to the group the stack declares for it, and may not
+    create a log group (issue 28 item 2)."""
+    roles = resources(template, "AWS::IAM::Role")
+    groups = resources(template, "AWS::Logs::LogGroup")
+    problems = []
+    for name, function in resources(template, "AWS::Lambda::Function").items():
+        props = function.get("Properties", {})
+        role_ref = props.get("Role")
+        role_name = str(role_ref.get("Fn::GetAtt", [None])[0]) if isinstance(role_ref, dict) else None
+        role = roles.get(role_name or "", {}).get("Properties", {})
+        if not role:
+            problems.append(f"{name}: its role is not in the stack to check")
+            continue
+        managed = [m for m in CREATE_LOG_GROUP_POLICIES if m in str(role.get("ManagedPolicyArns", []))]
+        problems += [f"{role_name}: managed policy {m} grants logs:CreateLogGroup" for m in managed]
+        statements = [
+            s
+            for p in role.get("Policies", [])
+            for s in as_list(p.get("PolicyDocument", {}).get("Statement", []))
+            if isinstance(s, dict) and s.get("Effect") == "Allow"
+        ]
+        logs = [s for s in statements if any(str(a).lower().startswith(("logs:", "*")) for a in as_list(s["Action"]))]
+        allowed = {str(a) for s in logs for a in as_list(s["Action"])}
+        for extra in sorted(allowed - set(LOG_WRITE_ACTIONS)):
+            problems.append(f"{role_name}: allows {extra} (only {', '.join(LOG_WRITE_ACTIONS)} on its own group)")
+        own = _declared_group(props, groups)
+        for statement in logs:
+            if own is None or as_list(statement.get("Resource")) != [{"Fn::GetAtt": [own, "Arn"]}]:
+                problems.append(f"{role_name}: writes logs to {statement.get('Resource')}, not only its own log group")
+        if not set(LOG_WRITE_ACTIONS) <= allowed:
+            problems.append(f"{role_name}: cannot write to its log group ({', '.join(LOG_WRITE_ACTIONS)})")
+    return problems
+
+
+def _declared_group(function: dict[str, Any], groups: dict[str, dict[str, Any]]) -> str | None:
+    """The logical id of the function's log group: LoggingConfig.LogGroup's Ref, else /aws/lambda/<name>."""
+    configured = _ref(function.get("LoggingConfig", {}).get("LogGroup"))
+    if configured in groups:
+        return configured
+    expected = _lambda_group_name(function.get("FunctionName"))
+    return next((g for g, group in groups.items() if group.get("Properties", {}).get("LogGroupName") == expected), None)
 
 
 def _lambda_group_name(function_name: Any) -> Any:

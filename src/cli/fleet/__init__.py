@@ -35,13 +35,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from src.app_env import DEFAULT_REGION, region_from
 from src.aws.client import SecretsClient
 from src.cli.environments import CLOUD_ENVS, add_env_option, names_for
 from src.cli.fleet.query import DEFAULT_TIMEOUT, logs_client, logs_error, run_query
 from src.cli.fleet.reports import reports_from_rows
 from src.cli.fleet.verdict import Verdict, judge, print_fleet
 from src.cli.output import Output
+from src.cli.region import resolve_region
 from src.errors import ErrorCode, SecretsError
 
 LOG_GROUPS = {env: names_for(env).log_group for env in CLOUD_ENVS}
@@ -142,7 +142,7 @@ def _why(verdict: Verdict) -> str:
 
 
 def cmd_fleet(args: argparse.Namespace, _client: object, out: Output) -> int:
-    region = args.region or region_from(os.environ) or DEFAULT_REGION
+    region = resolve_region(args.region, os.environ).name
     log_group = args.log_group or LOG_GROUPS[args.env]
     targets = args.name or [names_for(args.env).secret]
     secrets = SecretsClient(region)

@@ -331,3 +331,24 @@ def test_an_aws_message_quoting_a_placeholder_is_kept() -> None:
     with pytest.raises(SecretsError) as caught, aws_errors():
         raise _client_error("ValidationException", message, 400)
     assert (caught.value.code, caught.value.message) == ("ValidationException", message)
+
+
+def test_list_versions_reads_every_page_with_deprecated_versions() -> None:
+    """Issue 28 item 5: DescribeSecret omits unlabelled versions; ListSecretVersionIds with
+    IncludeDeprecated lists them, a page at a time (NextToken; API reference, ListSecretVersionIds)."""
+    client, stub = stubbed()
+    v1, v2, v3 = (f"{n}" * 8 + "-1111-4111-8111-111111111111" for n in "abc")
+    stub.add_response(
+        "list_secret_version_ids",
+        {"Versions": [{"VersionId": v3, "VersionStages": ["AWSCURRENT"]}, {"VersionId": v2,
+                      "VersionStages": ["AWSPREVIOUS"]}], "NextToken": "page-2"},
+        {"SecretId": "s", "IncludeDeprecated": True},
+    )  # fmt: skip
+    stub.add_response(
+        "list_secret_version_ids",
+        {"Versions": [{"VersionId": v1}]},
+        {"SecretId": "s", "IncludeDeprecated": True, "NextToken": "page-2"},
+    )
+    with stub:
+        assert client.list_versions("s") == {v3: ["AWSCURRENT"], v2: ["AWSPREVIOUS"], v1: []}
+        stub.assert_no_pending_responses()

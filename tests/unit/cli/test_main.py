@@ -140,3 +140,55 @@ def test_outside_the_venv_the_cli_says_dependency_missing(as_json: bool) -> None
         assert error["code"] == "DependencyMissing" and ".venv/bin/short-cut" in error["hint"]
     else:
         assert line.startswith("error: DependencyMissing: the Python package ") and "make venv" in line
+
+
+# --- Issue 28 item 9: one rule for the Region (src.cli.region), and every command says which it used ---
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "said"),
+    [
+        (["describe", "--region", "eu-west-1"], {"AWS_REGION": "us-east-1"}, "eu-west-1 (from --region)"),
+        (["describe"], {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"}, "eu-west-1 (from AWS_REGION)"),
+        (["describe"], {"AWS_DEFAULT_REGION": "eu-west-1"}, "eu-west-1 (from AWS_DEFAULT_REGION)"),
+    ],
+)
+def test_every_command_says_which_region_it_used_and_why(
+    secret_in_eu_west_1: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    environ: dict[str, str],
+    said: str,
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(argv) == 0
+    assert f"region: {said}" in capsys.readouterr().err
+    assert cli.main([*argv, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert f"{document['region']} (from {document['region_source']})" == said
+
+
+def test_no_region_anywhere_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    for command in COMMANDS:
+        argv = [command] + (["--account-id", "111122223333", "--image", "r.io/a:1"] if command == "render" else [])
+        argv += ["--file", "-"] if command == "push" else []
+        argv += ["--key", "APP_SECRET_KEY"] if command == "rotate" else []
+        assert cli.main(argv) == 3, command
+        err = capsys.readouterr().err
+        assert err.startswith("error: MissingRegion: ") and "AWS_REGION" in err, (command, err)
+
+
+def test_an_error_names_the_region_on_its_one_line(
+    secret_in_eu_west_1: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["describe", "--region", "us-east-1"]) == 3
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith("[region us-east-1 (from --region)]")

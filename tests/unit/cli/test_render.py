@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,7 +163,8 @@ def test_an_image_that_is_not_a_registry_reference_is_refused(image: str) -> Non
 
 @pytest.mark.parametrize("image", INJECTIONS[:4])
 def test_an_injecting_image_writes_nothing(image: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["render", "--account-id", "111122223333", "--image", image, "--out", str(tmp_path / "out")]
+    argv = ["render", "--region", "us-east-1", "--account-id", "111122223333", "--image", image]
+    argv += ["--out", str(tmp_path / "out")]
     assert main(argv) == 3
     assert capsys.readouterr().err.startswith("error: InvalidImageReference: --image holds ")
     assert not (tmp_path / "out").exists()
@@ -190,7 +192,17 @@ def test_every_environment_names_its_resources_apart(tmp_path: Path) -> None:
     # into the same folder as production.
     found: dict[str, set[str]] = {}
     for env in CLOUD_ENVS:
-        argv = ["render", "--env", env, "--account-id", "111122223333", "--image", "r.io/api:1.0"]
+        argv = [
+            "render",
+            "--region",
+            "us-east-1",
+            "--env",
+            env,
+            "--account-id",
+            "111122223333",
+            "--image",
+            "r.io/api:1.0",
+        ]
         assert main([*argv, "--out", str(tmp_path)]) == 0
         task = json.loads((tmp_path / env / "ecs/task-definition.json").read_text())
         read = json.loads((tmp_path / env / "iam/secrets-read-policy.json").read_text())
@@ -215,7 +227,8 @@ def test_every_environment_names_its_resources_apart(tmp_path: Path) -> None:
 
 
 def test_env_takes_the_app_env_name(tmp_path: Path) -> None:
-    argv = ["render", "--env", "production", "--account-id", "111122223333", "--image", "r.io/api:1.0"]
+    argv = ["render", "--region", "us-east-1", "--env", "production", "--account-id", "111122223333"]
+    argv += ["--image", "r.io/api:1.0"]
     assert main([*argv, "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "prod/ecs/task-definition.json").read_text())["family"] == "short-cut-api"
 
@@ -253,3 +266,53 @@ def test_a_leftover_placeholder_is_refused(tmp_path: Path) -> None:
         render_all(values(), tmp_path)
     assert caught.value.code == "PlaceholderLeft"
     assert "<NEW_THING>" in caught.value.message
+
+
+# --- Issue 28 item 9: the Region, by the CLI's one rule (src.cli.region), never a silent us-east-1 ---
+RENDER = ["render", "--account-id", "111122223333", "--image", "r.io/api:1.0"]
+
+
+def _task(out: Path) -> dict[str, Any]:
+    return dict(json.loads((out / "prod/ecs/task-definition.json").read_text()))
+
+
+def test_render_takes_the_region_from_aws_region(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-2")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    assert main([*RENDER, "--out", str(tmp_path)]) == 0
+    task = _task(tmp_path)
+    assert task["containerDefinitions"][0]["logConfiguration"]["options"]["awslogs-region"] == "eu-west-2"
+    assert ":eu-west-2:" in json.dumps(json.loads((tmp_path / "prod/iam/secrets-read-policy.json").read_text()))
+    assert "region: eu-west-2 (from AWS_REGION)" in capsys.readouterr().err
+
+
+def test_render_then_aws_default_region_then_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    assert main([*RENDER, "--out", str(tmp_path / "a")]) == 0
+    assert _task(tmp_path / "a")["containerDefinitions"][0]["logConfiguration"]["options"]["awslogs-region"] == (
+        "ap-south-1"
+    )
+    assert "region: ap-south-1 (from AWS_DEFAULT_REGION)" in capsys.readouterr().err
+    assert main([*RENDER, "--region", "eu-central-1", "--json", "--out", str(tmp_path / "b")]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["region"], document["region_source"]) == ("eu-central-1", "--region")
+
+
+def test_render_without_any_region_refuses_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*RENDER, "--out", str(tmp_path / "out")]) == 3
+    assert capsys.readouterr().err.startswith("error: MissingRegion: ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_render_help_no_longer_promises_us_east_1(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["render", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "us-east-1 here" not in text and "defaults to us-east-1" not in text
+    assert "AWS_REGION" in text

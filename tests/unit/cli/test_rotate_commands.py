@@ -25,7 +25,9 @@ from tests.unit.cli.helpers import NAME, args
 
 
 def stages(sm: Any) -> dict[str, list[str]]:
-    return dict(sm.describe_secret(SecretId=NAME)["VersionIdsToStages"])
+    """Every version's labels, unlabelled ones too (DescribeSecret lists only labelled versions, as on AWS)."""
+    listed = sm.list_secret_version_ids(SecretId=NAME, IncludeDeprecated=True)["Versions"]
+    return {v["VersionId"]: list(v.get("VersionStages", [])) for v in listed}
 
 
 def current_payload(sm: Any) -> dict[str, Any]:
@@ -227,21 +229,21 @@ def test_rollback_without_a_previous_version(sm: Any) -> None:
 
 
 def test_rollback_does_not_undo_a_change_made_while_it_ran(sm: Any) -> None:
-    """Another operator puts a version between our DescribeSecret and our move: ours must fail."""
+    """Another operator puts a version between our read of the versions and our move: ours must fail."""
     sm.create_secret(Name=NAME, SecretString=canary_secret_string())
     sm.put_secret_value(SecretId=NAME, SecretString=canary_secret_string(MILVUS_PORT="1"))
     client = SecretsClient("us-east-1")
-    original_describe = client.describe
+    original_list = client.list_versions
     theirs: list[str] = []
 
-    def racing_describe(name: str) -> dict[str, Any]:
-        meta = original_describe(name)
+    def racing_list(name: str) -> dict[str, list[str]]:
+        meta = original_list(name)
         if not theirs:  # the other operator acts once, right after our first look
             other = canary_secret_string(MILVUS_PORT="2")
             theirs.append(sm.put_secret_value(SecretId=name, SecretString=other)["VersionId"])
         return meta
 
-    client.describe = racing_describe  # type: ignore[method-assign]
+    client.list_versions = racing_list  # type: ignore[method-assign]
     with pytest.raises(SecretsError) as caught:
         rc.cmd_rollback(args(), client, Output(as_json=False))
     assert caught.value.code == "CurrentVersionMoved" and caught.value.hint

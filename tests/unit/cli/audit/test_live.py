@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,12 +32,17 @@ from src.cli.audit.live import (
     alarm_problems,
     check_alarm_topic_key,
     check_alarms,
+    check_cloudtrail,
+    check_ecr_scanning,
     check_lambda_code,
     check_lambda_concurrency,
+    check_load_balancer_subnets,
     check_log_group,
     check_role_policy,
     check_role_trust,
     check_rotation_failure_route,
+    check_rotation_log_group,
+    check_rotation_rule_delivery,
     check_secret_exists,
     check_secret_keys,
     normalise_policy,
@@ -67,6 +73,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         session = boto3.session.Session(region_name=REGION)
         clients = {name: session.client(name) for name in ("secretsmanager", "iam", "logs", "cloudwatch")}
         clients.update({name: session.client(name) for name in ("lambda", "sns", "kms", "events")})
+        clients.update({name: session.client(name) for name in ("cloudtrail", "ecr", "s3", "ec2")})
         yield clients
 
 
@@ -84,6 +91,8 @@ def account_of(aws: dict[str, Any]) -> Account:
         kms=aws["kms"],
         events=aws["events"],
         root=Path(__file__).parent,  # no build/ here: the code check says to run make lambda
+        cloudtrail=aws["cloudtrail"],
+        ecr=aws["ecr"],
     )
 
 
@@ -98,6 +107,7 @@ def alarm(suffix: str, metric: str, **overrides: Any) -> dict[str, Any]:
         "Threshold": 0,
         "ComparisonOperator": "GreaterThanThreshold",
         "AlarmActions": [TOPIC],
+        "TreatMissingData": "breaching" if suffix == "secret-stale" else "notBreaching",
     }
     settings.update(overrides)
     return settings
@@ -108,9 +118,32 @@ def set_up_as_the_stack_does(aws: dict[str, Any]) -> None:
     aws["iam"].create_role(RoleName=TASK_ROLE, AssumeRolePolicyDocument=json.dumps(DOCS[TRUST]))
     aws["iam"].put_role_policy(RoleName=TASK_ROLE, PolicyName=READ_POLICY, PolicyDocument=json.dumps(DOCS[READ]))
     aws["logs"].create_log_group(logGroupName=LOG_GROUP)
+    aws["logs"].put_retention_policy(logGroupName=LOG_GROUP, retentionInDays=90)
     for suffix, metric in ALARM_SUFFIXES.items():
         aws["cloudwatch"].put_metric_alarm(**alarm(suffix, metric))
     set_up_rotation_and_topic(aws)
+    aws["logs"].create_log_group(logGroupName=f"/aws/lambda/{FUNCTION}")
+    aws["logs"].put_retention_policy(logGroupName=f"/aws/lambda/{FUNCTION}", retentionInDays=90)
+    set_up_trail(aws)
+    aws["ecr"].put_registry_scanning_configuration(
+        scanType="BASIC",
+        rules=[
+            {
+                "scanFrequency": "SCAN_ON_PUSH",
+                "repositoryFilters": [{"filter": "short-cut-*", "filterType": "WILDCARD"}],
+            }
+        ],
+    )
+
+
+def set_up_trail(aws: dict[str, Any], *, logging: bool = True, selectors: list[dict[str, Any]] | None = None) -> None:
+    """A multi-Region trail, as `aws cloudtrail create-trail --is-multi-region-trail` makes one."""
+    aws["s3"].create_bucket(Bucket="trail-bucket")
+    aws["cloudtrail"].create_trail(Name="management", S3BucketName="trail-bucket", IsMultiRegionTrail=True)
+    if selectors is not None:
+        aws["cloudtrail"].put_event_selectors(TrailName="management", EventSelectors=selectors)
+    if logging:
+        aws["cloudtrail"].start_logging(Name="management")
 
 
 def test_every_live_check_passes_on_an_account_set_up_as_the_stack_does(aws: dict[str, Any]) -> None:
@@ -118,7 +151,7 @@ def test_every_live_check_passes_on_an_account_set_up_as_the_stack_does(aws: dic
     account = account_of(aws)
     results = [run_check(name, check, account) for name, check in LIVE]
     assert [(r.name, r.status) for r in results] == [(name, "PASS") for name, _ in LIVE], results
-    assert len(LIVE) == 11
+    assert len(LIVE) == 15
     assert leaked(*(r.reason for r in results)) == []
 
 
@@ -214,7 +247,11 @@ def test_the_log_group_must_exist_by_its_exact_name(aws: dict[str, Any]) -> None
     with pytest.raises(Failed, match=f"log group {LOG_GROUP} does not exist in {REGION}"):
         check_log_group(account_of(aws))
     aws["logs"].create_log_group(logGroupName=LOG_GROUP)
-    assert check_log_group(account_of(aws)) == f"log group {LOG_GROUP} exists"
+    # Issue 28 item 8: existing is not enough; a group with no retention keeps every line forever.
+    with pytest.raises(Failed, match=f"log group {LOG_GROUP} keeps logs forever"):
+        check_log_group(account_of(aws))
+    aws["logs"].put_retention_policy(logGroupName=LOG_GROUP, retentionInDays=90)
+    assert check_log_group(account_of(aws)) == f"log group {LOG_GROUP} exists, kept 90 days"
 
 
 def test_alarms_missing_or_silent_fail_by_name(aws: dict[str, Any]) -> None:
@@ -245,9 +282,10 @@ def test_policies_compare_as_documents() -> None:
 
 def test_alarm_problems_names_each_missing_or_wrong_alarm() -> None:
     good = [
-        {"AlarmName": f"short-cut-prod-{s}", "Namespace": ALARM_NAMESPACE, "MetricName": m, "AlarmActions": ["arn:x"]}
+        {"AlarmName": f"short-cut-prod-{s}", "Namespace": ALARM_NAMESPACE, "MetricName": m, "AlarmActions": ["arn:x"],
+         "TreatMissingData": "notBreaching"}
         for s, m in ALARM_SUFFIXES.items()
-    ]
+    ]  # fmt: skip
     assert alarm_problems("prod", good) == []
     assert alarm_problems("prod", good[1:]) == ["alarm short-cut-prod-secret-refresh-failing does not exist"]
     silent = [{**good[0], "AlarmActions": []}, *good[1:]]
@@ -426,6 +464,133 @@ def test_staging_is_audited_by_its_own_names(aws: dict[str, Any]) -> None:
         RoleName=staging.task_role, PolicyName=staging.read_policy, PolicyDocument=json.dumps(docs[READ])
     )
     aws["logs"].create_log_group(logGroupName=staging.log_group)
+    aws["logs"].put_retention_policy(logGroupName=staging.log_group, retentionInDays=30)
     assert check_role_trust(account) == f"{staging.task_role} trusts as {TRUST} says"
     assert check_role_policy(account) == f"{staging.read_policy} on {staging.task_role} is as {READ} says"
-    assert check_log_group(account) == f"log group {staging.log_group} exists"
+    assert check_log_group(account) == f"log group {staging.log_group} exists, kept 30 days"
+
+
+# --- Issue 28 items 3, 7, 8: the trail, the rule's deliveries, retention, missing data, ECR scanning ---
+# "AWS service events delivered via AWS CloudTrail" (EventBridge user guide): RotationFailed and
+# RotationAbandoned are "AWS Service Event via CloudTrail" events; without a trail logging management
+# events in the Region, the rotation-failure rule never matches. The Lambda Errors alarm needs none.
+
+
+def test_no_trail_fails_the_trail_check_and_says_what_still_alerts(aws: dict[str, Any]) -> None:
+    set_up_rotation_and_topic(aws)
+    with pytest.raises(Failed) as caught:
+        check_cloudtrail(account_of(aws))
+    assert "no CloudTrail trail logs management events in us-east-1" in str(caught.value)
+    assert "Lambda Errors alarm" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("logging", "selectors", "passes"),
+    [
+        (True, None, True),  # no selectors of its own: all management events
+        (False, None, False),  # created but never started
+        (True, [{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}], False),
+        (True, [{"ReadWriteType": "All", "IncludeManagementEvents": False}], False),
+        (True, [{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}], True),
+    ],
+)
+def test_the_trail_must_log_write_management_events(
+    aws: dict[str, Any], logging: bool, selectors: list[dict[str, Any]] | None, passes: bool
+) -> None:
+    set_up_rotation_and_topic(aws)
+    set_up_trail(aws, logging=logging, selectors=selectors)
+    result = run_check("aws-cloudtrail-trail", check_cloudtrail, account_of(aws))
+    assert (result.status == "PASS") is passes, result
+
+
+def test_a_rule_that_failed_to_deliver_fails(aws: dict[str, Any]) -> None:
+    """FailedInvocations on the rule means EventBridge matched a failed rotation and the topic refused it
+    ("Why isn't my Amazon SNS topic receiving EventBridge notifications?", AWS re:Post knowledge center)."""
+    set_up_as_the_stack_does(aws)
+    assert run_check("d", check_rotation_rule_delivery, account_of(aws)).status == "PASS"
+    aws["cloudwatch"].put_metric_data(
+        Namespace="AWS/Events",
+        MetricData=[
+            {"MetricName": "FailedInvocations", "Dimensions": [{"Name": "RuleName", "Value": "rotation-failed"}],
+             "Value": 2, "Timestamp": datetime.now(UTC) - timedelta(hours=1)}
+        ],
+    )  # fmt: skip
+    with pytest.raises(Failed, match="rotation-failed 2 times in 14 days"):
+        check_rotation_rule_delivery(account_of(aws))
+
+
+def test_an_alarm_with_the_wrong_missing_data_treatment_fails(aws: dict[str, Any]) -> None:
+    for suffix, metric in ALARM_SUFFIXES.items():
+        missing = "breaching" if suffix == "secret-refresh-failing" else None
+        aws["cloudwatch"].put_metric_alarm(
+            **alarm(suffix, metric, **({"TreatMissingData": missing} if missing else {}))
+        )
+    with pytest.raises(Failed) as caught:
+        check_alarms(account_of(aws))
+    assert str(caught.value) == (
+        "alarm short-cut-prod-secret-refresh-failing treats missing data as breaching, not notBreaching"
+    )
+
+
+def test_the_rotation_log_group_needs_a_retention(aws: dict[str, Any]) -> None:
+    set_up_rotation_and_topic(aws)
+    group = f"/aws/lambda/{FUNCTION}"
+    aws["logs"].create_log_group(logGroupName=group)  # as Lambda recreates it: no retention
+    with pytest.raises(Failed, match=f"log group {group} keeps logs forever"):
+        check_rotation_log_group(account_of(aws))
+
+
+def test_ecr_scanning_must_be_configured_on_the_registry(aws: dict[str, Any]) -> None:
+    """ "The PutImageScanningConfiguration API is being deprecated, in favor of specifying the image
+    scanning configuration at the registry level" (ECR API reference, PutImageScanningConfiguration)."""
+    with pytest.raises(Failed, match="scans no push to short-cut-api: aws ecr put-registry-scanning-configuration"):
+        check_ecr_scanning(account_of(aws))
+    aws["ecr"].put_registry_scanning_configuration(
+        scanType="BASIC",
+        rules=[
+            {"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "other-*", "filterType": "WILDCARD"}]}
+        ],
+    )
+    with pytest.raises(Failed):
+        check_ecr_scanning(account_of(aws))
+    aws["ecr"].put_registry_scanning_configuration(
+        scanType="BASIC",
+        rules=[{"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}]}],
+    )
+    assert check_ecr_scanning(account_of(aws)) == "the registry scans short-cut-api (BASIC, SCAN_ON_PUSH)"
+
+
+# --- Issue 28 item 6: the load balancer's subnets, checked before a deploy creates anything ---------
+# "[Application Load Balancers] You must specify subnets from at least two Availability Zones ... You
+# can specify only one subnet per Availability Zone" (ELBv2 API reference, CreateLoadBalancer).
+
+
+def _subnets(aws: dict[str, Any], zones: list[str]) -> list[str]:
+    ec2 = aws["ec2"]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    return [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        for i, zone in enumerate(zones)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("zones", "problem"),
+    [
+        (["us-east-1a"], "needs subnets in at least two Availability Zones; 1 subnet(s) given, in us-east-1a"),
+        (["us-east-1a", "us-east-1a"], "needs subnets in at least two Availability Zones"),
+        (["us-east-1a", "us-east-1b", "us-east-1b"], "are all in us-east-1b: give one subnet per Availability Zone"),
+        (["us-east-1a", "us-east-1b"], None),
+    ],
+)
+def test_load_balancer_subnets_need_two_zones_one_each(
+    aws: dict[str, Any], zones: list[str], problem: str | None
+) -> None:
+    account = account_of(aws)
+    account.ec2 = aws["ec2"]
+    account.load_balancer_subnets = tuple(_subnets(aws, zones))
+    result = run_check("aws-load-balancer-subnets", check_load_balancer_subnets, account)
+    if problem is None:
+        assert result.status == "PASS" and result.reason == "2 subnets, one in each of us-east-1a, us-east-1b"
+    else:
+        assert result.status == "FAIL" and problem in result.reason, result

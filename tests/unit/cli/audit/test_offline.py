@@ -93,6 +93,11 @@ BREAKS: dict[str, Callable[[Path], None]] = {
         r / STACK, "S3Key: !Ref RotationCodeKey", "S3Key: short-cut-rotation.zip"
     ),
     "lambda-log-group": lambda r: replace_text(r / STACK, "/aws/lambda/shortcut-secret-rotation,", "/aws/lambda/x,"),
+    "lambda-log-permissions": lambda r: replace_text(
+        r / STACK,
+        "                  - logs:PutLogEvents\n",
+        "                  - logs:PutLogEvents\n                  - logs:CreateLogGroup\n",
+    ),
     "service-name": lambda r: replace_text(
         r / STACK,
         "      Cluster: !Ref ClusterName\n",
@@ -116,7 +121,7 @@ def test_every_offline_check_has_a_break() -> None:
 def test_audit_passes_on_the_repository() -> None:
     results = run_offline(ROOT, "prod", "us-east-1")
     assert [(r.name, r.status) for r in results if r.status != "PASS"] == []
-    assert len(results) == len(OFFLINE) == 25
+    assert len(results) == len(OFFLINE) == 26
 
 
 @pytest.mark.parametrize("check", sorted(BREAKS))
