@@ -23,7 +23,6 @@ class SecretsHealth(BaseModel):
     loaded: bool
     source: Literal["aws-secrets-manager", "environment"]
     secret_names: list[str]
-    region: str | None
     version_ids: dict[str, str]
     keys: list[str]
     missing: list[str]

@@ -95,6 +95,6 @@ def test_a_status_not_yet_loaded_names_what_it_tries() -> None:
         "eu-west-1",
     )
     assert SecretStatus().attempting((), None).full()["source"] == "environment"
-    loaded = SecretStatus(loaded=True, secret_names=("a",), region="us-east-1")
+    loaded = SecretStatus(loaded=True, secret_names=("a",), primary_region="us-east-1")
     assert loaded.attempting(("b",), "eu-west-1") is loaded  # what is served is not rewritten
     assert "region" not in trying.minimal() and "eu-west-1" not in json.dumps(trying.minimal())

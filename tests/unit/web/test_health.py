@@ -70,7 +70,6 @@ def test_renderer_caches_per_snapshot_and_follows_changes() -> None:
         "last_refresh_at",
         "next_refresh_at",
         "age_seconds",
-        "region",
         "primary_region",
         "regions",
         "error",
