@@ -73,6 +73,9 @@ class Prepared:
     # Staging/production: the secret-bearing keys holding the repository's example values,
     # judged here (JSON parse and sha256), off the event loop, so the commit only copies them.
     example_keys: tuple[str, ...] = ()
+    # The Region the versions were read from (the served-version record's `region`): for now the
+    # configured Region, set in `prepare` (the one place to change when a read may come from another).
+    region: str | None = None
 
     @property
     def versions(self) -> dict[str, str]:
@@ -245,7 +248,7 @@ class Loader:
         mask = self._mask([p.values for _, p in parts.values()], identities, allowed)
         timings["mask"] = (time.perf_counter() - t3) * 1000
         timings["prepare"] = (time.perf_counter() - started) * 1000
-        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings, mask, examples)
+        return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings, mask, examples, region=settings.region)
 
     def _mask(self, current: list[Mapping[str, str]], identities: tuple[str, ...], allowed: frozenset[str]) -> Mask:
         arn = task_metadata.task_arn()
