@@ -28,6 +28,7 @@ Parts: `query` (Logs Insights), `reports` (rows to each task's newest report) an
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import time
@@ -112,7 +113,8 @@ def fleet(
     while True:
         before = current_versions(targets, current_version)
         moment = now()
-        end = int(moment.timestamp())
+        # Rounded up: a record written in the current second is inside the window.
+        end = math.ceil(moment.timestamp())
         rows = run_query(logs, log_group, start=end - seconds, end=end, timeout=timeout, sleep=sleep)
         # Read again: a rotation that finished during the query moved the goal, and tasks
         # on the old version must not pass (the runbook revokes the old key after a pass).
