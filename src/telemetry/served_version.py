@@ -7,7 +7,7 @@ Contract:
   `failing` when the last load or refresh failed), `error_code` (None when ok), `reason`
   (`start`, `refresh`, `failure`, `heartbeat`) and `region` (the Region the served version was
   read from).
-- `emit()` writes it as one INFO line of the logger `LOGGER`, whose message is `EVENT` and the
+- `emit()` writes it as one INFO line of the logger `LOGGER` (whatever LOG_LEVEL says), whose message is `EVENT` and the
   record as compact JSON, and whose `extra` is the record's fields: a JSON line (LOG_FORMAT=json,
   what awslogs ships) carries them as top-level keys, a text line carries them in its message.
   The service calls it from one place (src.secrets_manager, `SecretsBootstrapper.report_served`).
@@ -116,9 +116,16 @@ class ServedVersion:
             raise RecordError(f"field {missing} is missing") from None
 
 
-def emit(record: ServedVersion, logger: logging.Logger | None = None) -> None:
+# The record is written whatever LOG_LEVEL says (WARNING or ERROR would otherwise hide it, and
+# fleet would see a running task as silent): the logger's own level decides, and a record that
+# propagates to the root's handler is not filtered by the root's level again.
+_LOGGER = logging.getLogger(LOGGER)
+_LOGGER.setLevel(logging.INFO)
+
+
+def emit(record: ServedVersion) -> None:
     """Write `record` as one INFO line of LOGGER (the only writer)."""
-    (logger or logging.getLogger(LOGGER)).info("%s %s", EVENT, record.to_json(), extra=record.fields())
+    _LOGGER.info("%s %s", EVENT, record.to_json(), extra=record.fields())
 
 
 def parse_line(line: str) -> ServedVersion | None:

@@ -105,3 +105,16 @@ def test_the_record_is_frozen_and_checks_itself() -> None:
         RECORDS[0].version_id = "x"  # type: ignore[misc]
     with pytest.raises(RecordError):
         replace(RECORDS[0], status="failing")  # failing without a code
+
+
+def test_the_record_is_written_whatever_log_level_says() -> None:
+    # LOG_LEVEL=ERROR: fleet must still see the task (no record would make it "silent").
+    root = logging.getLogger()
+
+    def at_error_level() -> None:
+        root.setLevel(logging.ERROR)
+        served_version.emit(RECORDS[0])
+        logging.getLogger("short_cut.secrets").info("an INFO line the level hides")
+
+    lines = logged(at_error_level).splitlines()
+    assert [parse_line(text) for text in lines] == [RECORDS[0]]
