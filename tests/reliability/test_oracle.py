@@ -16,7 +16,8 @@ After each step the harness lets the tasks settle (bounded), then compares the g
 task's full /health from loopback, and what the harness did: AWSCURRENT, which versions are valid,
 whose access is gone, how many messages are on the queue) with `fleet`'s exit code and rows (the
 real command, `src.cli.main`, against the shipped log group) and with each task's status:
-- I1: fleet exits 0 only if every live task serves AWSCURRENT and its last refresh succeeded;
+- I1: fleet exits 0 only if every live task serves AWSCURRENT and its last refresh succeeded
+  (by /health and the harness's knowledge, and by fleet's own rows: no judged row but `current`);
   and when every task ever started is live, current and ok, fleet exits 0 (so a fleet that always
   says 1 fails too). Each live task's row shows the version its /health shows, FAILING exactly
   when its last load or refresh failed.
@@ -29,12 +30,15 @@ real command, `src.cli.main`, against the shipped log group) and with each task'
 ORACLE_SEED=<n> replays a sequence; the seed is printed on failure (and at the start).
 
 Each invariant was made false once in a scratch copy of the code, and this harness caught it:
-- fleet counting a failing record as current (verdict.state_of without its FAILING branch): I1,
-  "fleet exit 0 while task … has error AccessDeniedException" after a read-access step;
-- a task whose refresh failed rendered `ok` (web.health.overall returning ok whenever loaded): I2,
-  "task … last refresh failed but /health status is ok";
-- the event source never leaving `ok` (EventSource._failed keeping state ok): I3,
-  "events.state ok while its ReceiveMessage is denied".
+- fleet counting a failing record as current: verdict.state_of without its FAILING branch was
+  caught by I1's rows at the first invalid push ("fleet row of … is BEHIND, /health error
+  PlaceholderValue"); Verdict.converged ignoring failing rows (rows right, exit code wrong) by
+  I1 at step 37 of seed 1 ("fleet exit 0 while its row of … is FAILING", "fleet exit 0 while task
+  … has error AccessDeniedException");
+- a task whose refresh failed rendered `ok` (web.health.overall returning ok whenever loaded): I2
+  at step 3 of seed 1, "task … last refresh failed but /health status is ok";
+- the event source never leaving `ok` (EventSource._failed keeping state ok): I3 at step 23 of
+  seed 1, "task … events.state ok while its ReceiveMessage is denied".
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ RETENTION = 60.0  # the queue's MessageRetentionPeriod (SQS's minimum)
 SETTLE = 15.0  # seconds a step may take to show in /health
 REFRESH = "2"
 LOG_GROUP = "/ecs/short-cut-api-oracle"
+ACTIVE_WITHIN = 75
 DENIED = ("DescribeSecret", "GetSecretValue", "ReceiveMessage")
 
 
@@ -236,6 +241,8 @@ class World:
         """The real command, in this process, against the shipped log group."""
         stdout, stderr = io.StringIO(), io.StringIO()
         argv = ["fleet", "--log-group", LOG_GROUP, "--name", self.name, "--region", REGION, "--json"]
+        # A live task writes a heartbeat every 60 s: 75 s leaves a stopped task out sooner than 180.
+        argv += ["--active-within", str(ACTIVE_WITHIN)]
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = cli_main(argv)
         SEEN.extend([stdout.getvalue(), stderr.getvalue()])
@@ -312,7 +319,7 @@ def duplicate(world: World) -> str:
 def stop_or_start(world: World) -> str:
     stopped = [t for t in world.tasks if t.process is None]
     running = world.running()
-    if stopped and (len(running) <= 1 or world.rng.random() < 0.6):
+    if stopped and (len(running) <= 1 or world.rng.random() < 0.8):
         task = world.rng.choice(stopped)
         world.start(task)
         return f"start {task.task_id[:6]}"
@@ -398,6 +405,13 @@ def judge(world: World) -> list[str]:
         time.sleep(0.5)
     rows = {t["task"]: t for t in document["tasks"] if t.get("secret_name") == world.name}
     problems: list[str] = []
+    # I1, on fleet's own rows: an exit 0 with any judged row not current (a stopped task's too).
+    if code == 0:
+        problems += [
+            f"I1: fleet exit 0 while its row of {t['task'][:6]} is {t['state']}"
+            for t in document["tasks"]
+            if t["active"] and t["state"] != "current"
+        ]
     everyone_good = True
     for task in world.running():
         body = truth[task.task_id]
