@@ -24,11 +24,18 @@ from src.events.sqs import event_source
 from src.loading.refresh import Supervisor
 from src.secrets_manager import SecretsBootstrapper, get_bootstrapper
 from src.startup import gc_pause
-from src.telemetry import metrics
+from src.telemetry import metrics, served_version
 from src.telemetry.logs import configure_logging
 from src.web.health import HealthRenderer, health_router
 
 EX_CONFIG = 78
+
+
+async def served_heartbeat(boot: SecretsBootstrapper, interval: float = served_version.HEARTBEAT_INTERVAL) -> None:
+    """A served-version record (reason heartbeat) every `interval` seconds, until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        boot.report_served("heartbeat")
 
 
 def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
@@ -67,10 +74,13 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
         # The first load has been tried: start-up is over, whatever its outcome.
         gc_pause.settle()
         ticker = asyncio.create_task(metrics.age_ticker(lambda: boot.status), name="secret-age-metric")
+        # The served-version heartbeat, whatever METRICS says: fleet's evidence that a task is alive.
+        heartbeat = asyncio.create_task(served_heartbeat(boot), name="served-version-heartbeat")
         try:
             yield
         finally:
             ticker.cancel()
+            heartbeat.cancel()
             if events is not None:
                 events.stop()
             await supervisor.stop()

@@ -37,7 +37,7 @@ from src.loading.loader import ClientFactory, Loader, Prepared, default_client_f
 from src.loading.regions import Where
 from src.secret.status import SOURCE_AWS, SecretStatus
 from src.secret.status import now as _now
-from src.telemetry import metrics
+from src.telemetry import metrics, served_version
 from src.telemetry.logs import process_age_ms
 from src.telemetry.mask import SecretMasker, masker
 
@@ -70,6 +70,7 @@ class SecretsBootstrapper:
         self._status = SecretStatus()
         self._lock = threading.RLock()
         self._callbacks: list[SwapCallback] = []
+        self._served = Served()
 
     def __repr__(self) -> str:
         return f"SecretsBootstrapper(loaded={self._status.loaded})"
@@ -110,8 +111,8 @@ class SecretsBootstrapper:
         A refresh that fails for any reason must show as degraded, never as ok, and the
         first load must be retried rather than kill the lifespan.
         """
-        if settings is not None:  # until a load succeeds, the status names what it tries (SecretStatus.attempting)
-            self._status = self._status.attempting(settings.secret_names, settings.region)
+        if settings is not None:
+            self._attempting(settings)
         try:
             yield
         except SecretsError as error:
@@ -122,20 +123,25 @@ class SecretsBootstrapper:
             self._record_failure(internal, refresh=refresh)
             raise internal from None
 
+    def _attempting(self, settings: Settings) -> None:
+        """Until a load succeeds, the status names what it tries (SecretStatus.attempting), and a
+        failure's served-version records name the secrets configured."""
+        self._status = self._status.attempting(settings.secret_names, settings.region)
+        self._served.attempting(settings, self._status)
+
     def load(self, settings: Settings | None = None) -> SecretStatus:
         """Prepare, then commit. Raises `SecretsError`; the status records it."""
         with self._lock:
-            with self._recorded(settings):
-                prepared = self._loader.prepare(settings or self.settings())
+            with self._recorded():
+                settings = settings or self.settings()
+                self._attempting(settings)
+                prepared = self._loader.prepare(settings)
             return self.commit(prepared)
 
     def refresh(self, settings: Settings) -> Prepared | None:
         """What the next commit must apply, if anything; the outcome is recorded in the status.
-
-        Until a load has succeeded this retries it: a full prepare, counted as an attempt.
-        After that, DescribeSecret each name and fetch only a changed version; an unchanged
-        one confirms the values in use (verified now).
-        """
+        Until a load has succeeded this retries it: a full prepare, counted as an attempt. After
+        that, DescribeSecret each name and fetch only a changed version (unchanged: verified now)."""
         if not self._status.loaded:
             with self._recorded(settings):
                 return self._loader.prepare(settings)
@@ -145,7 +151,12 @@ class SecretsBootstrapper:
             previous = self._status
             self._status = _refreshed(previous, _now(), None if prepared else self._loader.where)
         _report_region(previous, self._status)
+        if prepared is None and (previous.error is not None or previous.region != self._status.region):
+            self.report_served("refresh")  # recovered, or the same version now read from another Region
         return prepared
+
+    def report_served(self, reason: served_version.Reason) -> None:  # Served.report, for every secret
+        self._served.report(self._status, reason)
 
     def schedule(self, moment: datetime | None) -> None:
         """Record when the next refresh will run (None: none will)."""
@@ -178,12 +189,14 @@ class SecretsBootstrapper:
             timings = {**prepared.timings, "commit": (time.perf_counter() - started) * 1000}
             overridden = applied.overridden if prepared.source == SOURCE_AWS else ()
             self._status = status = prepared.status(previous, overridden=overridden, timings_ms=timings)
+            self._served.committed(prepared)
         try:
             _log_loaded(prepared, overridden, status)
             _report_versions(previous, status)
             _report_region(previous, status)
         except Exception:
             log.exception("reporting a committed load failed (the load itself is in use)")
+        self.report_served("refresh" if previous.loaded else "start")
         for callback in list(self._callbacks):
             try:
                 callback(status)
@@ -196,15 +209,57 @@ class SecretsBootstrapper:
             status = self._status
             error = filled(error, region=status.region, secret_names=status.secret_names)
             self._status = replace(status, error=error, attempts=status.attempts + (0 if refresh else 1))
-        (metrics.refresh_failed if status.loaded else metrics.load_failed)(error)
-        what = "secrets refresh failed, keeping the last good values" if status.loaded else "secrets not loaded"
-        log.warning(
-            "%s: %s",
-            what,
-            error,
-            extra={"error_code": error.code, "hint": error.hint, "secret_name": error.secret_name},
-        )
+        _log_failure(error, self._served.names(status), status)
+        self.report_served("failure")
         return error
+
+
+class Served:
+    """What the served-version records name, as the last load or attempt knew it: the secrets
+    configured (SECRET_NAME). The Region each record names is the status's (where the version in
+    use was read, the replica's while failed over; before a first load, the Region tried)."""
+
+    def __init__(self) -> None:
+        self._names: tuple[str, ...] = ()
+
+    def attempting(self, settings: Settings, status: SecretStatus) -> None:
+        """An attempt is about to start: its failure records name what it tried."""
+        self._names = settings.secret_names or status.secret_names
+
+    def committed(self, prepared: Prepared) -> None:
+        self._names = prepared.names
+
+    def names(self, status: SecretStatus) -> tuple[str, ...]:
+        return self._names or status.secret_names
+
+    def report(self, status: SecretStatus, reason: served_version.Reason) -> None:
+        """The one writer of the served-version record (src.telemetry.served_version), one per secret.
+
+        Called after every commit (start or refresh), after every failed load or refresh (status
+        failing, the code, and the version still served), on a recovery or a change of Region, and
+        as the heartbeat (src.app, every served_version.HEARTBEAT_INTERVAL seconds). Local mode
+        configures no secret: no record. Never raises: a record that cannot be written is logged.
+        """
+        try:
+            _write_records(status, self.names(status), reason)
+        except Exception:
+            log.exception("the served-version record could not be written")
+
+
+def _write_records(status: SecretStatus, names: tuple[str, ...], reason: served_version.Reason) -> None:
+    error, arn = status.error, task_metadata.task_arn()
+    for name in names:
+        served_version.emit(
+            served_version.ServedVersion(
+                secret_name=name,
+                version_id=status.version_ids.get(name),
+                task_arn=arn,
+                status="ok" if error is None else "failing",
+                error_code=None if error is None else str(error.code),
+                reason=reason,
+                region=status.regions.get(name, status.region),
+            )
+        )
 
 
 def _refreshed(status: SecretStatus, now: datetime, confirmed: Where | None) -> SecretStatus:
@@ -245,17 +300,48 @@ def _report_region(previous: SecretStatus, status: SecretStatus) -> None:
         )
 
 
+def _log_failure(error: SecretsError, names: tuple[str, ...], status: SecretStatus) -> None:
+    """The failure's metric and its WARNING, which names the secret and what is still served."""
+    (metrics.refresh_failed if status.loaded else metrics.load_failed)(error)
+    log.warning("%s", failure_text(error, names, status), extra=failure_fields(error, names, status))
+
+
+def concerned(error: SecretsError, names: tuple[str, ...]) -> str | None:
+    """The secret a failure concerns: the one the error names, else the configured one(s)."""
+    return error.secret_name or (",".join(names) if names else None)
+
+
+def failure_fields(error: SecretsError, names: tuple[str, ...], status: SecretStatus) -> dict[str, object]:
+    """The fields of a failure line: the code, the secret it concerns and the version(s) still served."""
+    name = concerned(error, names)
+    return {
+        "error_code": error.code,
+        "hint": error.hint,
+        "secret_name": name,
+        "served_version_id": status.version_ids.get(name) if name else None,
+        "served_version_ids": dict(status.version_ids),
+    }
+
+
+def failure_text(error: SecretsError, names: tuple[str, ...], status: SecretStatus) -> str:
+    """The failure line's message, which names the same things (text logs carry no fields)."""
+    name = concerned(error, names) or "-"
+    served = ",".join(f"{n}={v}" for n, v in status.version_ids.items())
+    if status.loaded:
+        what = f"secrets refresh failed for {name}, still serving {served or '-'} (the last good values)"
+    else:
+        what = f"secrets not loaded from {name}, serving nothing yet"
+    return f"{what}: {error}"
+
+
 def _report_versions(previous: SecretStatus, status: SecretStatus) -> None:
-    """Metrics and the one version line per secret that `cli fleet` reads: at start and on a swap."""
+    """The metrics of a commit (the served-version record is `report_served`'s)."""
     if not previous.loaded:
         metrics.load_succeeded(startup_ms=process_age_ms() or status.timings_ms.get("prepare", 0.0))
-        task_metadata.log_versions(log, status.version_ids, reason="start")
         return
     changed = {n: v for n, v in status.version_ids.items() if previous.version_ids.get(n) != v}
     for name, version_id in changed.items():
         metrics.version_changed(name, version_id)
-    if changed:
-        task_metadata.log_versions(log, changed, reason="swap")
 
 
 def _log_loaded(prepared: Prepared, overridden: tuple[str, ...], status: SecretStatus) -> None:

@@ -6,9 +6,8 @@ Contract:
   variable is absent (local, compose) or the endpoint fails. One lookup per
   process, with a short timeout, cached (a task's ARN never changes); `prefetch()`
   starts it in a daemon thread so no load waits for it.
-- `log_versions()` writes one line per secret, at every start and every swap, with
-  `secret_name`, `version_id` (the id, never a value) and the task: the records
-  `python -m src.cli fleet` reads back from CloudWatch Logs.
+- The task ARN goes into the served-version record (src.telemetry.served_version), which
+  src.secrets_manager writes; this module only knows which task this is.
 
 The endpoint is plain HTTP on a link-local address: http.client is used directly,
 so an HTTP(S)_PROXY variable (which urllib would honour) never routes it elsewhere.
@@ -18,21 +17,16 @@ from __future__ import annotations
 
 import http.client
 import json
-import logging
 import os
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 ENV_VAR = "ECS_CONTAINER_METADATA_URI_V4"
 TIMEOUT = 1.0
-# The record `fleet` queries: log lines with this event, and the EMF age lines, carry both fields.
-EVENT = "secret_version"
 _TASK_ARN = re.compile(r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task/[A-Za-z0-9_/-]+")
-
-Reason = Literal["start", "swap"]
 
 _lock = threading.Lock()
 _looked_up = False
@@ -92,30 +86,3 @@ def reset() -> None:
 def task_id(arn: str | None) -> str | None:
     """The task id, the ARN's last segment (the same id ends the awslogs stream name)."""
     return arn.rsplit("/", 1)[-1] if arn else None
-
-
-def version_fields(secret_name: str, version_id: str, *, reason: Reason) -> dict[str, str | None]:
-    """The structured fields of one version line (JSON log keys)."""
-    arn = task_arn()
-    return {
-        "event": EVENT,
-        "reason": reason,
-        "secret_name": secret_name,
-        "version_id": version_id,
-        "task_arn": arn,
-        "task_id": task_id(arn),
-    }
-
-
-def log_versions(logger: logging.Logger, versions: Mapping[str, str], *, reason: Reason) -> None:
-    """One INFO line per secret: at start (reason="start") and after every swap (reason="swap")."""
-    for name, version_id in versions.items():
-        fields = version_fields(name, version_id, reason=reason)
-        logger.info(
-            "secret version in use: secret_name=%s version_id=%s task=%s reason=%s",
-            name,
-            version_id,
-            fields["task_id"] or "-",
-            reason,
-            extra=fields,
-        )

@@ -275,7 +275,8 @@ class EventSource:
             "secret event: %s AWSCURRENT -> %s; refreshing now",
             name,
             event.version_id,
-            extra={"secret_name": name, "version_id": event.version_id, "event_source": "sqs"},
+            # Not secret_name/version_id: this line announces an event, it does not report what is served.
+            extra={"event_secret_name": name, "event_version_id": event.version_id, "event_source": "sqs"},
         )
         self._state = replace(self._state, last_event_at=now(), wakes=self._state.wakes + 1)
         try:

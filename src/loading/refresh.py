@@ -176,7 +176,16 @@ class Supervisor:
                 failures += 1
             except Exception:
                 # Never let the supervisor die: a dead refresh loop is a silent outage.
-                log.exception("unexpected error in the secrets supervisor")
+                served = self._secrets.status.version_ids
+                log.exception(
+                    "unexpected error in the secrets supervisor (secret %s, still serving %s)",
+                    ",".join(settings.secret_names) or "-",
+                    ",".join(f"{n}={v}" for n, v in served.items()) or "nothing",
+                    extra={
+                        "secret_name": ",".join(settings.secret_names) or None,
+                        "served_version_ids": dict(served),
+                    },
+                )
                 failures += 1
 
     async def _wait(self, delay: float | None) -> None:

@@ -1,8 +1,10 @@
 """`python -m src.cli fleet` over HTTP against moto_server's CloudWatch Logs and Secrets Manager.
 
-The log events are the lines the service's own code writes: version lines from
-src.aws.task_metadata through the JSON logger of src.telemetry.logs, and SecretAgeSeconds EMF lines
-from src.telemetry.metrics. They go in with PutLogEvents, as the awslogs driver sends them.
+The log events are the lines the service's own code writes: served-version records
+(src.telemetry.served_version) through the JSON logger of src.telemetry.logs, and, to show they
+are not reports, SecretAgeSeconds EMF lines from src.telemetry.metrics. They go in with
+PutLogEvents, as the awslogs driver sends them. (tests/reliability/test_oracle.py ships real
+services' lines the same way.)
 
 How far moto goes (5.2.5): StartQuery and GetQueryResults work over HTTP, the query
 completes at once, the time window is applied, a missing log group is
@@ -20,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import subprocess
 import time
 import uuid
@@ -31,11 +32,12 @@ import pytest
 
 from src.aws import task_metadata
 from src.telemetry import metrics
-from src.telemetry.logs import configure_logging
+from src.telemetry.served_version import Reason
 from tests.e2e.conftest import moto_client
 from tests.support.canary import canary_secret_string, leaked
 from tests.support.emf import emf_lines
 from tests.support.processes import BIN, DUMMY_CREDENTIALS, ROOT, clean_environment
+from tests.support.served import line, record
 
 REGION = "us-east-1"
 TASK_A = "158d1c8083dd49d6b527399fd6414f5c"
@@ -82,27 +84,27 @@ def masked(line: str, word: str) -> str:
     return line.replace(word, "***")
 
 
-def version_line(secret_name: str, version_id: str) -> str:
-    """The line src.aws.task_metadata logs at a start or swap, through the service's JSON log format."""
-    configure_logging(json_lines=True)
-    buffer = io.StringIO()
-    handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(buffer)
-    task_metadata.log_versions(logging.getLogger("short_cut.secrets"), {secret_name: version_id}, reason="swap")
-    line = buffer.getvalue().strip()
-    assert json.loads(line)["version_id"] == version_id
-    return line
+def version_line(secret_name: str, version_id: str, *, reason: Reason = "refresh") -> str:
+    """The served-version record a task writes after a commit, through the service's JSON log format."""
+    text = line(record(secret_name, version_id, reason=reason))
+    assert json.loads(text)["version_id"] == version_id
+    return text
 
 
 def age_line(secret_name: str, version_id: str) -> str:
+    """A heartbeat record (every minute, whatever METRICS says)."""
+    return version_line(secret_name, version_id, reason="heartbeat")
+
+
+def emf_age_line(secret_name: str, version_id: str) -> str:
+    """The SecretAgeSeconds EMF line: it carries both fields, and is not a report."""
     stream = io.StringIO()
     metrics.Emitter(environment="prod", enabled=True, stream=stream).emit(
         {"SecretAgeSeconds": 30.0}, secret_name=secret_name, version_id=version_id
     )
-    line = stream.getvalue().strip()
-    assert len(emf_lines(line)) == 1
-    return line
+    text = stream.getvalue().strip()
+    assert len(emf_lines(text)) == 1
+    return text
 
 
 def put(logs: Any, group: str, task: str, *events: tuple[float, str]) -> None:
@@ -128,6 +130,8 @@ def test_fleet_follows_a_rotation_task_by_task(moto_url: str, sm: Any, logs: Any
     # Outside the one-hour window: must not count.
     put(logs, group, "0000000000000000000000000000dead", (7200, age_line(name, old)))
     put(logs, group, TASK_B, (15, '{"level": "INFO", "message": "secrets loaded"}'), (10, "plain text"))
+    # Lines with both fields that are not records (the EMF age line) never count.
+    put(logs, group, TASK_B, (8, emf_age_line(name, new)))
 
     behind = fleet(moto_url, "--log-group", group, "--name", name, "--json")
     assert behind.returncode == 1, behind.stderr

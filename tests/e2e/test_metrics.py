@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from src.telemetry.served_version import parse_line
 from tests.e2e.conftest import ServiceFactory, production_env
 from tests.e2e.test_bootstrap import wait_health
 from tests.support.canary import canary_payload, leaked
@@ -60,8 +61,15 @@ def test_start_rotation_and_failing_refresh_emit_their_metrics_in_order(
         assert document["Service"] == "short-cut-api" and document["Environment"] == "prod"
         assert "123456789012" not in json.dumps(document)
     assert leaked(output) == []
-    versions = [json.loads(line) for line in output.splitlines() if '"event": "secret_version"' in line]
-    assert [(v["reason"], v["version_id"]) for v in versions] == [("start", first), ("swap", second["VersionId"])]
+    served = [r for r in (parse_line(line) for line in output.splitlines()) if r is not None]
+    seen = [(r.reason, r.version_id, r.error_code) for r in served if r.reason != "heartbeat"]
+    # A failure is retried (and recorded) until the fault clears: one of each in a row.
+    assert [s for i, s in enumerate(seen) if i == 0 or seen[i - 1] != s] == [
+        ("start", first, None),
+        ("refresh", second["VersionId"], None),
+        ("failure", second["VersionId"], "AccessDeniedException"),
+        ("refresh", second["VersionId"], None),
+    ]
 
 
 def test_local_mode_writes_no_metric_lines(service: ServiceFactory) -> None:

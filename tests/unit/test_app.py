@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
 import logging
@@ -21,7 +22,9 @@ from src.config import Settings
 from src.loading.environment import EnvironmentApplier
 from src.secrets_manager import SecretsBootstrapper
 from src.startup import gc_pause, prefetch
+from src.telemetry import metrics
 from src.telemetry.logs import MaskingFormatter
+from src.telemetry.served_version import HEARTBEAT_INTERVAL
 
 
 class RecordingApplier(EnvironmentApplier):
@@ -185,3 +188,23 @@ def test_the_collector_is_back_once_the_first_load_was_tried(monkeypatch: pytest
         gc_pause.settle()
         gc.unfreeze()
         gc.enable()
+
+
+def test_the_served_version_heartbeat_runs_whatever_metrics_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # METRICS=off: the EMF age lines stop, the served-version heartbeat (fleet's evidence) does not.
+    metrics.configure("production", "off")
+    reasons: list[str] = []
+    bootstrapper = boot(tmp_path)
+    monkeypatch.setattr(bootstrapper, "report_served", reasons.append)
+
+    async def run() -> None:
+        task = asyncio.create_task(app_module.served_heartbeat(bootstrapper, interval=0.01))
+        await asyncio.sleep(0.1)
+        task.cancel()
+
+    asyncio.run(run())
+    assert len(reasons) >= 3 and set(reasons) == {"heartbeat"}
+    assert not metrics.enabled()
+    assert app_module.served_heartbeat.__defaults__ == (HEARTBEAT_INTERVAL,) and HEARTBEAT_INTERVAL == 60.0

@@ -4,19 +4,19 @@ judged against the secret's AWSCURRENT version as Secrets Manager states it.
 Runs one CloudWatch Logs Insights query (logs:StartQuery, then logs:GetQueryResults
 until Complete or --timeout) over the service's log group and time window. A
 task is identified by its awslogs stream (`ecs/short-cut-api/<task-id>`). Its
-reports are the version lines of src.aws.task_metadata (every start and swap) and the
-SecretAgeSeconds metric lines (every minute, while metrics are on), both of which
-carry `secret_name` and `version_id`.
+reports are its served-version records (src.telemetry.served_version: after every commit,
+after every failed load or refresh, and a heartbeat every minute) and nothing else.
 
 The target secrets are --name (repeatable) or the environment's `short-cut/<env>/app`.
 AWSCURRENT of every target is read before the query and again after it
 (secretsmanager:DescribeSecret); a refusal is an error (exit 3), never a guess, and a
 version that moved in between (a rotation finished during the query) is not converged,
-judged against the newer one (under --wait, fleet looks again). Each task's newest report is current, BEHIND, or
-UNKNOWN when it cannot be tied to a target (a wrong or redacted name, a missing field).
+judged against the newer one (under --wait, fleet looks again). Each task's newest report is current, BEHIND,
+FAILING ("serving X, failing with CODE": never current, even when X is AWSCURRENT), or
+UNKNOWN when it cannot be tied to a target (a wrong or redacted name, an invalid record).
 Fleet judges only tasks that report: tasks silent for longer than --active-within are
 listed, counted ("N task(s) left out as silent") and left out of the verdict (a stopped
-task stays in the window; a running task with METRICS off is silent too). Exit 0 only
+task stays in the window). Exit 0 only
 when every target secret has a recent report and every recent report is current; 1
 otherwise; 3 on an error. `--wait SECONDS` runs the query
 again every --poll seconds until that holds (exit 0) or the time is up (exit 1).
@@ -28,6 +28,7 @@ Parts: `query` (Logs Insights), `reports` (rows to each task's newest report) an
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import time
@@ -46,7 +47,7 @@ from src.errors import ErrorCode, SecretsError
 
 LOG_GROUPS = {env: names_for(env).log_group for env in CLOUD_ENVS}
 DEFAULT_SINCE = "1h"
-DEFAULT_ACTIVE_WITHIN = 180.0  # three SecretAgeSeconds heartbeats
+DEFAULT_ACTIVE_WITHIN = 180.0  # three served-version heartbeats
 DEFAULT_POLL = 15.0  # between two queries under --wait: a task refreshes every 300 s by default
 
 _SINCE = re.compile(r"([1-9][0-9]*)([smhd])")
@@ -112,7 +113,8 @@ def fleet(
     while True:
         before = current_versions(targets, current_version)
         moment = now()
-        end = int(moment.timestamp())
+        # Rounded up: a record written in the current second is inside the window.
+        end = math.ceil(moment.timestamp())
         rows = run_query(logs, log_group, start=end - seconds, end=end, timeout=timeout, sleep=sleep)
         # Read again: a rotation that finished during the query moved the goal, and tasks
         # on the old version must not pass (the runbook revokes the old key after a pass).
@@ -138,7 +140,8 @@ def _why(verdict: Verdict) -> str:
         return f"no recent report of {', '.join(verdict.unreported)}"
     if not verdict.active:
         return "no recent report"
-    return f"{len(verdict.behind)} behind, {len(verdict.unknown)} unknown"
+    failing = f", {len(verdict.failing)} failing" if verdict.failing else ""
+    return f"{len(verdict.behind)} behind, {len(verdict.unknown)} unknown{failing}"
 
 
 def cmd_fleet(args: argparse.Namespace, _client: object, out: Output) -> int:

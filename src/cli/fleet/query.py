@@ -5,6 +5,7 @@ on a timeout), and AWS errors turned into fleet's own hints."""
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,25 +13,28 @@ from typing import Any
 from src.aws.client import aws_errors
 from src.aws.errors import LOGS
 from src.errors import ErrorCode, SecretsError
+from src.telemetry.served_version import EVENT, LOGGER
 
 DEFAULT_TIMEOUT = 60.0
 POLL_INTERVAL = 1.0
 MAX_ROWS = 10_000  # the most GetQueryResults returns
 
-# Newest report per (task stream, secret name). `dedup` keeps the first row in sort order
-# and keeps every row whose field is null ("Null values are not considered duplicates",
-# https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax-Dedup.html), so
-# a report without a name is deduplicated on a coalesced key instead. Reports missing a
-# field are kept on purpose: fleet counts them as unknown, never as current.
-# The same filtering and dedup is repeated on the client (reports.py), so an engine that
-# ignores them (moto) still yields the right answer.
+# Newest served-version record (src.telemetry.served_version) per (task stream, secret name).
+# The filter admits only the record's lines: a JSON line whose top-level `logger` and `event`
+# are the record's (only the record's writer sets both), or a text line that starts exactly as
+# the text formatter starts the record's line. `dedup` keeps the first row in sort order and
+# keeps every row whose field is null ("Null values are not considered duplicates",
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax-Dedup.html); a text
+# line has no extracted `secret_name`, so its key is coalesced to "-" (one per stream: a task
+# with several secrets in text mode shows fewer rows, never a wrong one).
+# The same filtering and dedup is repeated on the client (reports.py, through the schema
+# module's parse_line), so an engine that ignores them (moto) still yields the right answer.
 QUERY = (
-    "fields @timestamp, @logStream, @message, secret_name, version_id, task_arn,"
-    ' coalesce(secret_name, "-") as report_secret'
-    ' | filter event = "secret_version" or ispresent(SecretAgeSeconds)'
-    " or ispresent(secret_name) or ispresent(version_id)"
+    'fields @timestamp, @logStream, @message, coalesce(secret_name, "-") as record_secret'
+    f' | filter (logger = "{LOGGER}" and event = "{EVENT}")'
+    f" or @message like /^[0-9-]+ [0-9:,]+ INFO {{4}}{re.escape(LOGGER)}: {EVENT} \\{{/"
     " | sort @timestamp desc"
-    " | dedup @logStream, report_secret"
+    " | dedup @logStream, record_secret"
     f" | limit {MAX_ROWS}"
 )
 # GetQueryResults statuses (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetQueryResults.html).

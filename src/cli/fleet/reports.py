@@ -1,28 +1,26 @@
-"""Reading the query's rows: each task's newest report of the version it serves, one per
-(task, secret name as reported). A task is identified by its awslogs stream
-(`ecs/short-cut-api/<task-id>`).
+"""Reading the query's rows: each task's newest served-version record, one per (task, secret
+name as recorded). A task is identified by its awslogs stream (`ecs/short-cut-api/<task-id>`).
 
-A report is a version line (`event=secret_version`) or a SecretAgeSeconds metric line,
-or any line that carries `secret_name` or `version_id`. A report missing either field
-is kept with the field as None: `verdict` counts it as unknown, never as current.
+A report is a served-version record and nothing else: each row's @message goes through
+`src.telemetry.served_version.parse_line`, the schema module the service writes with. Any
+other line, whatever fields it carries (`secret_name`, `version_id`, an EMF line, the event
+source's announcement), is not a report. A line that claims to be a record but does not hold a
+valid one of the schema fleet knows is kept as an invalid report: `verdict` counts it as
+UNKNOWN, never as current.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from src.aws.task_metadata import EVENT
-
-# The fields of a report, as the service's JSON lines and EMF lines write them.
-REPORT_FIELDS = ("secret_name", "version_id", "task_arn", "event", "SecretAgeSeconds")
+from src.telemetry.served_version import RecordError, ServedVersion, parse_line
 
 
 @dataclass(frozen=True)
 class Report:
-    """A task's newest report for one secret name (as the task wrote it)."""
+    """A task's newest served-version record for one secret name (as the task wrote it)."""
 
     task: str  # the task id (last segment of the awslogs stream)
     log_stream: str
@@ -30,6 +28,15 @@ class Report:
     version_id: str | None
     seen_at: datetime
     task_arn: str | None = None
+    status: str | None = None  # "ok" or "failing"; None for an invalid record
+    error_code: str | None = None
+    reason: str | None = None
+    region: str | None = None
+    invalid: bool = False  # claimed to be a record, but not a valid one of the schema
+
+    @property
+    def failing(self) -> bool:
+        return self.status == "failing"
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -44,53 +51,44 @@ def _row_fields(row: Iterable[Mapping[str, str]]) -> dict[str, str]:
     return {str(cell.get("field")): str(cell.get("value", "")) for cell in row if cell.get("field")}
 
 
-def _with_message_fields(fields: dict[str, str]) -> dict[str, str]:
-    """An engine that does not extract JSON fields (moto): read them from the message."""
+def report_of(stream: str, seen_at: datetime, message: str) -> Report | None:
+    """One row's report: its record, an invalid report, or None when the line is not a record."""
+    task = stream.rsplit("/", 1)[-1]
     try:
-        message = json.loads(fields.get("@message", ""))
-    except ValueError:
-        return fields
-    if not isinstance(message, dict):
-        return fields
-    for key in REPORT_FIELDS:
-        value = message.get(key)
-        if value is not None and not fields.get(key):
-            fields[key] = str(value)
-    return fields
-
-
-def is_report(fields: Mapping[str, str]) -> bool:
-    """The query's filter, repeated here for an engine that ignores it (moto)."""
-    return (
-        fields.get("event") == EVENT
-        or bool(fields.get("SecretAgeSeconds"))
-        or bool(fields.get("secret_name"))
-        or bool(fields.get("version_id"))
+        record: ServedVersion | None = parse_line(message)
+    except RecordError:
+        return Report(task, stream, None, None, seen_at, invalid=True)
+    if record is None:
+        return None
+    return Report(
+        task=task,
+        log_stream=stream,
+        secret_name=record.secret_name,
+        version_id=record.version_id,
+        seen_at=seen_at,
+        task_arn=record.task_arn,
+        status=record.status,
+        error_code=record.error_code,
+        reason=record.reason,
+        region=record.region,
     )
 
 
 def reports_from_rows(rows: Iterable[Iterable[Mapping[str, str]]]) -> list[Report]:
-    """Rows of GetQueryResults -> the newest report per (task stream, secret name as reported)."""
+    """Rows of GetQueryResults -> the newest report per (task stream, secret name as recorded)."""
     candidates: list[Report] = []
     for row in rows:
-        fields = _with_message_fields(_row_fields(row))
+        fields = _row_fields(row)
         stream = fields.get("@logStream")
-        if not stream or not fields.get("@timestamp") or not is_report(fields):
+        if not stream or not fields.get("@timestamp"):
             continue
         try:
             seen_at = parse_timestamp(fields["@timestamp"])
         except ValueError:
             continue
-        candidates.append(
-            Report(
-                task=stream.rsplit("/", 1)[-1],
-                log_stream=stream,
-                secret_name=fields.get("secret_name") or None,
-                version_id=fields.get("version_id") or None,
-                seen_at=seen_at,
-                task_arn=fields.get("task_arn") or None,
-            )
-        )
+        report = report_of(stream, seen_at, fields.get("@message", ""))
+        if report is not None:
+            candidates.append(report)
     newest: dict[tuple[str, str | None], Report] = {}
     for report in sorted(candidates, key=lambda r: r.seen_at, reverse=True):
         newest.setdefault((report.log_stream, report.secret_name), report)

@@ -5,15 +5,18 @@ The reference is only ever AWSCURRENT as Secrets Manager states it, read for eve
 secret. A report is:
 - `current`: it names a target secret and that secret's AWSCURRENT version;
 - `BEHIND`: it names a target secret and another version;
+- `FAILING`: the task's last load or refresh failed (status `failing` in the record): it is
+  "serving X, failing with CODE" and never current, even when X is AWSCURRENT;
 - `UNKNOWN`: it cannot be tied to a target secret (a wrong or redacted name such as
-  `***/prod/app` or `Redacted`, or no name or no version at all).
+  `***/prod/app` or `Redacted`, no version, or a line that claims to be a record of a
+  schema fleet does not know).
 AWSCURRENT is read before and after the query; if it moved in between, the reports were
 judged against a goal that no longer holds: not converged (`moved`).
 Converged means: every target secret has at least one recent report, and every recent
-report is current. A target no recent task reports (`unreported`) is not served as far as
-fleet can tell: not converged. Fleet judges only tasks that report; a task silent for
-longer than --active-within is listed as silent and left out (a stopped task stays in the
-log window, and a running task with metrics off never reports).
+report is current (which a failing report never is). A target no recent task reports
+(`unreported`) is not served as far as fleet can tell: not converged. Fleet judges only
+tasks that report; a task silent for longer than --active-within is listed as silent and
+left out (a stopped task stays in the log window).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from datetime import datetime
 from src.cli.fleet.reports import Report
 from src.cli.output import Output
 
-CURRENT, BEHIND, UNKNOWN, SILENT = "current", "BEHIND", "UNKNOWN", "silent (stopped?)"
+CURRENT, BEHIND, FAILING, UNKNOWN, SILENT = "current", "BEHIND", "FAILING", "UNKNOWN", "silent (stopped?)"
 
 
 @dataclass
@@ -35,12 +38,20 @@ class Verdict:
     silent: list[Report]
     behind: list[Report]
     unknown: list[Report]
+    failing: list[Report] = field(default_factory=list)  # serving a version, last refresh failed
     unreported: list[str] = field(default_factory=list)  # target secrets without a recent current/behind report
     moved: list[str] = field(default_factory=list)  # target secrets whose AWSCURRENT changed during the query
 
     @property
     def converged(self) -> bool:
-        return bool(self.active) and not self.behind and not self.unknown and not self.unreported and not self.moved
+        return (
+            bool(self.active)
+            and not self.behind
+            and not self.unknown
+            and not self.failing
+            and not self.unreported
+            and not self.moved
+        )
 
     def state(self, report: Report) -> str:
         if report in self.silent:
@@ -49,7 +60,11 @@ class Verdict:
 
 
 def state_of(report: Report, current: Mapping[str, str]) -> str:
-    if report.secret_name is None or report.secret_name not in current or report.version_id is None:
+    if report.invalid or report.secret_name is None or report.secret_name not in current:
+        return UNKNOWN
+    if report.failing:
+        return FAILING
+    if report.version_id is None:
         return UNKNOWN
     return CURRENT if report.version_id == current[report.secret_name] else BEHIND
 
@@ -68,9 +83,17 @@ def judge(
     silent = [r for r in reports if r not in active]
     behind = [r for r in active if state_of(r, current) == BEHIND]
     unknown = [r for r in active if state_of(r, current) == UNKNOWN]
+    failing = [r for r in active if state_of(r, current) == FAILING]
     reported = {r.secret_name for r in active if r not in unknown}
     unreported = sorted(name for name in current if name not in reported)
-    return Verdict(dict(current), active, silent, behind, unknown, unreported, sorted(moved or []))
+    return Verdict(dict(current), active, silent, behind, unknown, failing, unreported, sorted(moved or []))
+
+
+def described(report: Report, state: str) -> str:
+    """The state column: a failing task is "serving X, failing with CODE"."""
+    if state == FAILING:
+        return f"serving {report.version_id or 'nothing'}, failing with {report.error_code or '?'}"
+    return state
 
 
 def _ago(now: datetime, moment: datetime) -> str:
@@ -102,8 +125,8 @@ def summary(verdict: Verdict, *, since: str, active_within: float, rows: int) ->
         )
     if not verdict.active:
         return (
-            f"fleet: no task reported in the last {active_within:g}s: the per-minute reports come from the "
-            "SecretAgeSeconds metric lines (METRICS must not be off); use --active-within 0 to judge every task."
+            f"fleet: no task reported in the last {active_within:g}s: every running task writes a served-version "
+            "heartbeat each minute; use --active-within 0 to judge every task."
         )
     if verdict.moved:
         return (
@@ -115,6 +138,11 @@ def summary(verdict: Verdict, *, since: str, active_within: float, rows: int) ->
             f"fleet: {len({r.task for r in verdict.unknown})} of {tasks} reporting tasks report a version that "
             f"cannot be tied to {', '.join(sorted(verdict.current))} (a wrong or redacted secret name, or a "
             "missing field): NOT converged; check SECRET_NAME in the task definition and the log mask."
+        )
+    if verdict.failing:
+        return (
+            f"fleet: {len({r.task for r in verdict.failing})} of {tasks} reporting tasks are failing to refresh "
+            "(each row says what it still serves and the code): NOT converged; fix the cause before revoking old keys."
         )
     if verdict.behind:
         return (
@@ -136,7 +164,7 @@ def silent_note(verdict: Verdict, *, active_within: float) -> str | None:
         return None
     return (
         f"fleet: {len(silent)} task(s) left out as silent (no report in the last {active_within:g}s; stopped, "
-        "or running with METRICS off): fleet judges only tasks that report."
+        "or its log lines do not reach the group): fleet judges only tasks that report."
     )
 
 
@@ -150,7 +178,7 @@ def print_fleet(
     for report in rows:
         out.line(
             f"{report.task:<34} {_shown(report.secret_name, 24):<24} {_shown(report.version_id, 38):<38} "
-            f"{_iso(report.seen_at)} ({_ago(now, report.seen_at)}) {verdict.state(report)}"
+            f"{_iso(report.seen_at)} ({_ago(now, report.seen_at)}) {described(report, verdict.state(report))}"
         )
     for name, version in sorted(verdict.current.items()):
         out.line(f"AWSCURRENT: {name} {version}")

@@ -7,19 +7,15 @@ A loopback server stands in for it.
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from pythonjsonlogger.json import JsonFormatter
 
 from src.aws import task_metadata
-from tests.support.canary import leaked
 
 TASK_ARN = "arn:aws:ecs:us-east-1:123456789012:task/short-cut/158d1c8083dd49d6b527399fd6414f5c"
 VERSION = "a1b2c3d4-5678-90ab-cdef-111122223333"
@@ -128,31 +124,7 @@ def test_prefetch_warms_the_cache(endpoint: MetadataEndpoint) -> None:
     assert len(endpoint.paths) == 1
 
 
-def test_each_secret_logs_one_version_line_with_the_task(endpoint: MetadataEndpoint) -> None:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter("%(levelname)s %(name)s %(message)s"))
-    logger = logging.getLogger("test.versions")
-    logger.handlers[:] = [handler]
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    task_metadata.log_versions(logger, {"short-cut/prod/app": VERSION, "short-cut/prod/extra": VERSION}, reason="swap")
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [(line["secret_name"], line["version_id"]) for line in lines] == [
-        ("short-cut/prod/app", VERSION),
-        ("short-cut/prod/extra", VERSION),
-    ]
-    for line in lines:
-        assert line["event"] == task_metadata.EVENT == "secret_version"
-        assert line["reason"] == "swap"
-        assert line["task_arn"] == TASK_ARN
-        assert line["task_id"] == "158d1c8083dd49d6b527399fd6414f5c"
-        assert "version_id=" + VERSION in line["message"]
-    assert leaked(stream.getvalue()) == []
-
-
-def test_outside_ecs_the_line_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outside_ecs_there_is_no_task(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(task_metadata.ENV_VAR, raising=False)
     task_metadata.reset()
-    fields = task_metadata.version_fields("short-cut/prod/app", VERSION, reason="start")
-    assert fields["task_arn"] is None and fields["task_id"] is None and fields["reason"] == "start"
+    assert task_metadata.task_arn() is None and task_metadata.task_id(None) is None

@@ -21,6 +21,7 @@ from src.cli.fleet.query import QUERY
 from src.cli.output import Output
 from src.errors import ErrorCode, SecretsError
 from tests.support.canary import CANARY_VALUES, leaked
+from tests.support.served import line, record
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 OLD = "11111111-1111-4111-8111-111111111111"
@@ -28,17 +29,24 @@ NEW = "22222222-2222-4222-8222-222222222222"
 NAME = "short-cut/prod/app"
 TASK_A = "158d1c8083dd49d6b527399fd6414f5c"
 TASK_B = "2a9e1c8083dd49d6b527399fd6414f00"
+TASK_C = "3c0e1c8083dd49d6b527399fd6414f11"
 
 
-def aws_row(task: str, version: str, seconds_ago: float, *, name: str = NAME) -> list[dict[str, str]]:
-    """A row as Logs Insights returns it: extracted JSON fields, '%Y-%m-%d %H:%M:%S.%f' UTC times."""
+def aws_row(
+    task: str, version: str, seconds_ago: float, *, name: str = NAME, error_code: str | None = None
+) -> list[dict[str, str]]:
+    """A row as Logs Insights returns it for a served-version record the service wrote (its JSON
+    line as @message), '%Y-%m-%d %H:%M:%S.%f' UTC times."""
     moment = NOW - timedelta(seconds=seconds_ago)
+    return message_row(task, line(record(name, version, error_code=error_code)), moment)
+
+
+def message_row(task: str, message: str, moment: datetime) -> list[dict[str, str]]:
     return [
         {"field": "@timestamp", "value": moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]},
         {"field": "@logStream", "value": f"ecs/short-cut-api/{task}"},
-        {"field": "@message", "value": json.dumps({"secret_name": name, "version_id": version})},
-        {"field": "secret_name", "value": name},
-        {"field": "version_id", "value": version},
+        {"field": "@message", "value": message},
+        {"field": "record_secret", "value": "x"},
         {"field": "@ptr", "value": "CmAKJgoi"},
     ]
 
@@ -118,7 +126,7 @@ def test_no_recent_report_is_not_a_pass(logs: tuple[Any, Stubber], capsys: pytes
     client, stubber = logs
     expect_query(stubber, {"status": "Complete", "results": [aws_row(TASK_A, NEW, 1200)]})
     assert run(client, Output(as_json=False)) == 1
-    assert "METRICS must not be off" in capsys.readouterr().out
+    assert "every running task writes a served-version heartbeat each minute" in capsys.readouterr().out
 
 
 def test_active_within_zero_judges_every_task(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,17 +179,58 @@ def test_reports_that_cannot_be_tied_to_the_secret_are_unknown_not_current(
     assert {t["state"] for t in document["tasks"]} == {"UNKNOWN"}
 
 
-def test_a_report_missing_a_field_is_unknown(logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_record_missing_a_field_or_of_another_schema_is_unknown(
+    logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
     client, stubber = logs
-    no_version = [c for c in aws_row(TASK_B, NEW, 20) if c["field"] != "version_id"]
-    no_version[2] = {"field": "@message", "value": json.dumps({"event": "secret_version", "secret_name": NAME})}
-    no_name = [c for c in aws_row(TASK_A, NEW, 20) if c["field"] != "secret_name"]
-    no_name[2] = {"field": "@message", "value": json.dumps({"SecretAgeSeconds": 30, "version_id": NEW})}
-    expect_query(stubber, {"status": "Complete", "results": [aws_row(TASK_A, NEW, 10), no_version, no_name]})
+    good = json.loads(line(record(NAME, NEW)))
+    no_version = {k: v for k, v in good.items() if k != "version_id"}
+    newer_schema = {**good, "schema": 2}
+    rows = [
+        aws_row(TASK_A, NEW, 10),
+        message_row(TASK_B, json.dumps(no_version), NOW - timedelta(seconds=20)),
+        message_row(TASK_C, json.dumps(newer_schema), NOW - timedelta(seconds=20)),
+    ]
+    expect_query(stubber, {"status": "Complete", "results": rows})
     assert run(client, Output(as_json=False)) == 1
     out = capsys.readouterr().out
-    assert f"{TASK_B:<34} {NAME:<24} {'(none)':<38}" in out and "UNKNOWN" in out
-    assert "2 of 2 reporting tasks report a version that cannot be tied to short-cut/prod/app" in out
+    assert f"{TASK_B:<34} {'(none)':<24} {'(none)':<38}" in out and "UNKNOWN" in out
+    assert "2 of 3 reporting tasks report a version that cannot be tied to short-cut/prod/app" in out
+
+
+def test_lines_that_only_carry_the_fields_are_not_reports(
+    logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 27: the event source's announcement ("AWSCURRENT -> V2; refreshing now") carried
+    # secret_name and version_id=V2 and counted as the task's newest report, though the refresh
+    # then failed. No line but the record is a report, whatever fields it carries.
+    client, stubber = logs
+    newer = NOW - timedelta(seconds=5)
+    incidental = [
+        {"secret_name": NAME, "version_id": NEW, "message": "secret event: AWSCURRENT -> new"},
+        {"event": "served_version", "secret_name": NAME, "version_id": NEW, "logger": "short_cut.events"},
+        {"_aws": {}, "SecretAgeSeconds": 3, "secret_name": NAME, "version_id": NEW},
+    ]
+    rows = [message_row(TASK_A, json.dumps(fields), newer) for fields in incidental]
+    rows.append(aws_row(TASK_A, OLD, 30))
+    expect_query(stubber, {"status": "Complete", "results": rows})
+    out = Output(as_json=True)
+    assert run(client, out) == 1
+    out.finish()
+    document = json.loads(capsys.readouterr().out)
+    assert [(t["task"], t["version_id"], t["state"]) for t in document["tasks"]] == [(TASK_A, OLD, "BEHIND")]
+
+
+def test_a_failing_task_is_never_current_even_on_awscurrent(
+    logs: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, stubber = logs
+    rows = [aws_row(TASK_A, NEW, 10), aws_row(TASK_B, NEW, 5, error_code="MissingRequiredKeys")]
+    expect_query(stubber, {"status": "Complete", "results": rows})
+    assert run(client, Output(as_json=False)) == 1
+    out = capsys.readouterr().out
+    assert f"serving {NEW}, failing with MissingRequiredKeys" in out
+    assert "1 of 2 reporting tasks are failing to refresh" in out
 
 
 def test_one_unknown_task_among_current_ones_is_not_converged(

@@ -22,6 +22,7 @@ from src.telemetry import mask as mask_module
 from src.telemetry import metrics
 from src.telemetry.logs import configure_logging
 from src.telemetry.mask import MASK, SecretMasker
+from src.telemetry.served_version import parse_line
 from tests.support.canary import CANARY_PRIVATE_KEY, CANARY_VALUES, SERVICE_ACCOUNT, canary_secret_string, leaked
 
 FORMATS = pytest.mark.parametrize("json_lines", [True, False], ids=["json", "text"])
@@ -91,11 +92,13 @@ def test_identifiers_are_not_masked_and_names_survive_an_identifier_equal_to_a_w
         found = records(out)
         loaded = next(r for r in found if r["message"].startswith("secrets loaded"))
         assert loaded["secret_names"] == [NAME] and loaded["version_ids"] == {NAME: version}
-        in_use = next(r for r in found if r.get("event") == "secret_version")
+        in_use = next(r for r in found if r.get("event") == "served_version")
         assert in_use["secret_name"] == NAME and in_use["version_id"] == version
     else:
         assert f"secret_names={NAME} version_ids={NAME}={version}" in text
-        assert f"secret version in use: secret_name={NAME} version_id={version}" in text
+    # The served-version record survives the mask whole, in both formats (fleet reads it).
+    (record,) = [r for r in (parse_line(line) for line in out) if r is not None]
+    assert (record.secret_name, record.version_id, record.reason) == (NAME, version, "start")
 
 
 @FORMATS

@@ -46,11 +46,13 @@ def test_it_polls_until_complete_and_returns_the_rows(logs: tuple[Any, Stubber])
 
 def test_the_query_keeps_the_newest_report_per_task_and_secret() -> None:
     # dedup keeps the first row in sort order (CWL_QuerySyntax-Dedup.html): newest first.
-    assert "sort @timestamp desc | dedup @logStream, report_secret" in query.QUERY
-    # dedup keeps every row whose field is null: a report without a name is deduplicated on a
-    # coalesced key, and kept (fleet counts it as unknown) rather than filtered out.
-    assert 'coalesce(secret_name, "-") as report_secret' in query.QUERY
-    assert "ispresent(secret_name) and ispresent(version_id)" not in query.QUERY
+    assert "sort @timestamp desc | dedup @logStream, record_secret" in query.QUERY
+    # dedup keeps every row whose field is null: a text-mode record (no extracted secret_name)
+    # is deduplicated on a coalesced key rather than kept row by row.
+    assert 'coalesce(secret_name, "-") as record_secret' in query.QUERY
+    # Only the served-version record passes the filter: not any line with secret_name or version_id.
+    assert 'filter (logger = "short_cut.served_version" and event = "served_version")' in query.QUERY
+    assert "ispresent(secret_name)" not in query.QUERY and "SecretAgeSeconds" not in query.QUERY
     assert f"limit {query.MAX_ROWS}" in query.QUERY and query.MAX_ROWS == 10_000
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from src.cli.fleet.reports import parse_timestamp, reports_from_rows
+from tests.support.served import line, record
 from tests.unit.cli.test_fleet import NAME, NEW, NOW, OLD, TASK_A, TASK_B, aws_row
 
 
@@ -51,17 +52,19 @@ def test_moto_shaped_rows_are_read_from_the_message_and_deduplicated() -> None:
         ]
 
     emf = {"_aws": {}, "SecretAgeSeconds": 12, "secret_name": NAME, "version_id": NEW}
-    version_line = {"event": "secret_version", "secret_name": NAME, "version_id": OLD, "task_arn": "arn:aws:ecs:x"}
+    old = line(record(NAME, OLD, task_arn="arn:aws:ecs:us-east-1:123456789012:task/c/x"))
     rows = [
-        moto_row(TASK_A, emf, 10),
-        moto_row(TASK_A, version_line, 400),  # older: the dedup keeps the EMF heartbeat
-        moto_row(TASK_B, version_line, 20),
-        moto_row(TASK_B, {"message": "secrets loaded"}, 5),  # no version fields: ignored
+        moto_row(TASK_A, emf, 10),  # an EMF line with both fields: not a record
+        moto_row(TASK_A, line(record(NAME, NEW)), 300),
+        moto_row(TASK_A, old, 400),  # older: the dedup keeps the newer record
+        moto_row(TASK_B, old, 20),
+        moto_row(TASK_B, {"message": "secrets loaded"}, 5),
         moto_row(TASK_B, "INFO plain text line", 1),
     ]
     reports = reports_from_rows(rows)
     assert [(r.task, r.version_id, int((NOW - r.seen_at).total_seconds())) for r in reports] == [
-        (TASK_A, NEW, 10),
+        (TASK_A, NEW, 300),
         (TASK_B, OLD, 20),
     ]
-    assert reports[1].task_arn == "arn:aws:ecs:x"
+    assert reports[1].task_arn == "arn:aws:ecs:us-east-1:123456789012:task/c/x"
+    assert (reports[1].status, reports[1].reason, reports[1].region) == ("ok", "heartbeat", "us-east-1")
