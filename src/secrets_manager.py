@@ -166,13 +166,10 @@ class SecretsBootstrapper:
     def commit(self, prepared: Prepared) -> SecretStatus:
         """Apply a prepared load: file, environment, then mask, config and status.
 
-        Everything that can fail was done in prepare (validation, the mask, the example-key
-        check, the Settings). The service-account file is written first (inside
-        `applier.apply`): it is the only step that can fail, and it fails before its rename,
-        so nothing has changed; the failure is recorded (degraded, its code, the failure
-        metric) and raised as SecretsError. After it come only assignments; the log lines,
-        metrics and swap callbacks run after the new status is in place, and a failure of
-        theirs is logged, never turned into a failed commit (the values are already in use).
+        Everything that can fail was done in prepare. The service-account file is written first
+        (in `applier.apply`), the only step that can fail, before its rename: nothing has changed,
+        and the failure is recorded and raised. After it come only assignments; log lines, metrics
+        and swap callbacks run once the new status is in place, and their failures are only logged.
         """
         with self._lock:
             started = time.perf_counter()
