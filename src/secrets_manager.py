@@ -124,8 +124,7 @@ class SecretsBootstrapper:
             raise internal from None
 
     def _attempting(self, settings: Settings) -> None:
-        """Until a load succeeds, the status names what it tries (SecretStatus.attempting), and a
-        failure's served-version records name the secrets configured."""
+        """Until a load succeeds, the status and the failure records name what is tried."""
         self._status = self._status.attempting(settings.secret_names, settings.region)
         self._served.attempting(settings, self._status)
 

@@ -249,7 +249,7 @@ class Loader:
         if not names:
             parsed = parse_values({k: v for k, v in self._local_values().items() if k in allowed})
             bundle = build_bundle([(SOURCE_ENVIRONMENT, parsed)], strict=strict, allowed=allowed)
-            mask = self._mask([parsed.values], (), allowed, None)
+            mask = _load_mask([parsed.values], self._previous(), (), allowed, None)
             candidate = self._candidate(bundle)
             examples = _examples(bundle, candidate)
             return Prepared(SOURCE_ENVIRONMENT, (), bundle, {}, candidate, mask=mask, example_keys=examples)
@@ -284,29 +284,14 @@ class Loader:
         timings["validate"] = (time.perf_counter() - t2) * 1000
         t3 = time.perf_counter()
         identities = (*names, *(v for v, _ in parts.values()), *(v for v, _ in known.values()))
-        mask = self._mask([p.values for _, p in parts.values()], identities, allowed, ",".join(names))
+        mask = _load_mask([p.values for _, p in parts.values()], self._previous(), identities, allowed, ",".join(names))
         timings["mask"] = (time.perf_counter() - t3) * 1000
         timings["prepare"] = (time.perf_counter() - started) * 1000
         where = regions.noted(primary, read)
         return Prepared(SOURCE_AWS, names, bundle, parts, candidate, timings, mask, examples, where)
 
-    def _mask(
-        self,
-        current: list[Mapping[str, str]],
-        identities: tuple[str, ...],
-        allowed: frozenset[str],
-        secret_name: str | None,
-    ) -> Mask:
-        """The load's mask; raises MaskBudgetExceeded (src.loading.masking) when this load's
-        credentials, with the previous APP_SECRET_KEY the config still accepts, do not all fit."""
-        arn = task_metadata.task_arn()
-        protected = (*identities, *((arn, task_metadata.task_id(arn) or "") if arn else ()))
-        previous: list[Mapping[str, str]] = [parsed.values for _, parsed in self._parts.values()]
-        # The APP_SECRET_KEY the config still accepts (src.config carries it past later swaps): still
-        # a credential in use, so required like this load's own.
-        carried = carried_previous_key()
-        required = [*current, {"APP_SECRET_KEY": carried}] if carried is not None else current
-        return log_mask(required, previous, extra=allowed - KNOWN_KEYS, protected=protected, secret_name=secret_name)
+    def _previous(self) -> list[Mapping[str, str]]:
+        return [parsed.values for _, parsed in self._parts.values()]
 
     def _candidate(self, bundle: SecretBundle) -> Settings:
         """The Settings the app would run with after this bundle is applied, or the error."""
@@ -319,6 +304,25 @@ class Loader:
         values = dotenv_values()
         values.update(self._applier.original)
         return values
+
+
+def _load_mask(
+    current: list[Mapping[str, str]],
+    previous: list[Mapping[str, str]],
+    identities: tuple[str, ...],
+    allowed: frozenset[str],
+    secret_name: str | None,
+) -> Mask:
+    """The load's mask; raises MaskBudgetExceeded (src.loading.masking) when this load's
+    credentials, with the previous APP_SECRET_KEY the config still accepts, do not all fit.
+    `previous` are the values of the versions committed before (their forms may be dropped)."""
+    arn = task_metadata.task_arn()
+    protected = (*identities, *((arn, task_metadata.task_id(arn) or "") if arn else ()))
+    # The APP_SECRET_KEY the config still accepts (src.config carries it past later swaps): still
+    # a credential in use, so required like this load's own.
+    carried = carried_previous_key()
+    required = [*current, {"APP_SECRET_KEY": carried}] if carried is not None else current
+    return log_mask(required, previous, extra=allowed - KNOWN_KEYS, protected=protected, secret_name=secret_name)
 
 
 def _prefetched(settings: Settings) -> dict[str, FetchedSecret] | None:
