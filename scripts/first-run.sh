@@ -49,6 +49,8 @@ printf 'make run: first /health 200 after %d.%03d s\n' $((ms / 1000)) $((ms % 10
 grep -E '^install into' "$work/run.log" || true
 du -sh "$clone/.venv" "$clone/.venv-tools" | sed 's/^/installed: /'
 echo "installed (both): $(du -sch "$clone/.venv" "$clone/.venv-tools" | tail -1 | cut -f1)"
+# uv links its cache's files into the venv: counted with it, the cache adds only what it alone holds.
+echo "installed with the caches: $(du -sch "$clone/.venv" "$clone/.venv-tools" "$work/cache" | tail -1 | cut -f1)"
 kill -TERM -- "-$server" 2>/dev/null || true
 wait "$server" 2>/dev/null || true
 server=""
