@@ -127,8 +127,12 @@ apt-test apt-container: apt-%:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: lint $(INFRA_STAMP) apt-test ## lint, then every test except tests/container and tests/reliability
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest --ignore=tests/container --ignore=tests/reliability
+# The tests mostly wait on subprocesses and sockets: TEST_WORKERS pytest-xdist processes, each
+# test file on one worker (--dist loadfile), so a module's fixtures (moto_server, a built zip)
+# are made once and tests that share a fixed path (build/ of make lambda) never run at once.
+TEST_WORKERS ?= 2
+test: lint $(INFRA_STAMP) apt-test ## lint, then every test except tests/container and tests/reliability (TEST_WORKERS=2 processes)
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/container --ignore=tests/reliability
 
 bench: $(STAMP) apt-test ## short-cut against reference apps: ratios and targets (minutes)
 	PATH="$(BIN):$$PATH" $(BIN)/python bench/run.py
