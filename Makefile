@@ -130,9 +130,11 @@ apt-test apt-container: apt-%:
 # The tests mostly wait on subprocesses and sockets: TEST_WORKERS pytest-xdist processes, each
 # test file on one worker (--dist loadfile), so a module's fixtures (moto_server, a built zip)
 # are made once and tests that share a fixed path (build/ of make lambda) never run at once.
+# Files go out in collection order (--no-loadscope-reorder), not largest first: the longest
+# single tests (tests/bench, tests/docs, tests/e2e) start early instead of ending the run alone.
 TEST_WORKERS ?= 2
 test: lint $(INFRA_STAMP) apt-test ## lint, then every test except tests/container and tests/reliability (TEST_WORKERS=2 processes)
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/container --ignore=tests/reliability
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --ignore=tests/container --ignore=tests/reliability
 
 bench: $(STAMP) apt-test ## short-cut against reference apps: ratios and targets (minutes)
 	PATH="$(BIN):$$PATH" $(BIN)/python bench/run.py
