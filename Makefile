@@ -80,7 +80,7 @@ lint: $(STAMP) ## ruff check and format check, mypy, shellcheck, hadolint
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/shellcheck entrypoint.sh .ci/run scripts/install.sh tests/container/build-standin-base.sh
+	$(BIN)/shellcheck entrypoint.sh .ci/run scripts/install.sh scripts/first-run.sh tests/container/build-standin-base.sh
 	$(BIN)/hadolint Dockerfile tests/container/moto-standin.Containerfile
 
 format: $(STAMP) ## ruff format, then ruff check --fix (rewrites files)
@@ -110,13 +110,15 @@ e2e: $(STAMP) $(INFRA_STAMP) ## pytest tests/e2e only (moto_server and ./entrypo
 # Debian packages a suite needs, installed with apt-get when missing (CI runs as root on a clean
 # machine). A package counts as present when its name is a command on PATH or dpkg has it
 # (uidmap installs newuidmap, no command of its own name).
-# wrk drives the load in the benchmark smoke test and the reliability suite; git is for the CLI's e2e tests.
-APT_PACKAGES_test := wrk git
+# wrk drives the load in the benchmark smoke test and the reliability suite; git is for the CLI's e2e tests;
+# podman because tests/docs reads the README's compose blocks with `podman-compose config`, which
+# fails without a `podman` command (no container is run: runc and the rest stay with apt-container).
+APT_PACKAGES_test := wrk git podman
 # podman with runc (crun fails on cgroups here), debootstrap for the stand-in base image,
 # docker-registry for a loopback registry that `make push-image` pushes to in the tests.
 APT_PACKAGES_container := podman runc debootstrap catatonit uidmap docker-registry
 
-apt-test: ## install the Debian packages the test, bench and reliability runs need (wrk, git) if missing
+apt-test: ## install the Debian packages the test, bench and reliability runs need (wrk, git, podman) if missing
 apt-container: ## install podman, runc, debootstrap, catatonit, uidmap and docker-registry if missing
 apt-test apt-container: apt-%:
 	@missing=""; for p in $(APT_PACKAGES_$*); do \
