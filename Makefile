@@ -3,35 +3,59 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements-api.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+# .venv is built in layers, each with a stamp named by the checksum of its files and of the
+# layers under it, so a changed file reinstalls its layer and those above it:
+#   RUN_STAMP  the runtime from requirements-api.lock, hashed, as the image installs it  (make run)
+#   CLI_STAMP  + requirements-cli.txt and the project itself (-e .): .venv/bin/short-cut (make cli)
+#   STAMP      + requirements-dev.txt: the test and lint tools                           (make venv, test, lint, ...)
+RUN_STAMP := $(VENV)/.runtime-$(shell cat requirements-api.lock | cksum | cut -d' ' -f1)
+CLI_STAMP := $(VENV)/.cli-$(shell cat requirements-api.lock requirements-cli.txt pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements-api.lock requirements-cli.txt pyproject.toml requirements-api.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+# uv (pinned) creates the venvs and installs into them, and locks requirements-api.lock.
+TOOLS_VENV := .venv-tools
+UV_VERSION := 0.13.8
+UV := $(TOOLS_VENV)/bin/uv
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell cksum < requirements-infra.txt | cut -d' ' -f1)
 LAMBDA_ZIP := build/short-cut-rotation.zip
 LAMBDA_FILES := src/__init__.py src/errors.py src/secret/__init__.py src/secret/payload.py src/secret/keys.py src/secret/values.py src/secret/json_object.py \
 	src/aws/__init__.py src/aws/client.py src/aws/errors.py src/aws/botocore_session.py src/rotation/__init__.py src/rotation/lambda_function.py
 
-.PHONY: help venv infra-venv run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability image image-tag push-image clean
+.PHONY: help venv cli infra-venv run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability image image-tag push-image clean
 
 # `make help` prints the `## ` text after each target, so a target and its description sit together.
 help: ## list the targets
 	@awk -F ':.*## ' '/^[a-z][a-z0-9-]*:.*## / { printf "make %-15s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-# Then the project itself, editable and without dependencies: the console script .venv/bin/short-cut.
-$(STAMP): requirements-api.txt requirements-dev.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+# scripts/install.sh installs with uv (UV_VERSION, in .venv-tools) or, if uv cannot be installed,
+# with pip, and says which. A layer that is installed again takes the stamps above it away.
+INSTALL = PYTHON="$(PYTHON)" UV_VERSION="$(UV_VERSION)" TOOLS_DIR="$(TOOLS_VENV)" scripts/install.sh
+
+$(RUN_STAMP): requirements-api.lock
+	$(INSTALL) $(VENV) --require-hashes --no-deps -r requirements-api.lock
+	rm -f $(VENV)/.runtime-* $(VENV)/.cli-* $(VENV)/.installed-*
+	touch $@
+
+# PyYAML for `short-cut audit`; the project editable and without dependencies gives the console script.
+$(CLI_STAMP): $(RUN_STAMP) requirements-cli.txt pyproject.toml
+	$(INSTALL) $(VENV) -r requirements-cli.txt
+	$(INSTALL) $(VENV) --no-deps -e .
+	rm -f $(VENV)/.cli-* $(VENV)/.installed-*
+	touch $@
+
+$(STAMP): $(CLI_STAMP) requirements-api.txt requirements-dev.txt
+	$(INSTALL) $(VENV) -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 # checkov and the AWS CLI pin boto3 versions that clash with the service's: own venv.
 $(INFRA_STAMP): requirements-infra.txt
-	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
-	$(INFRA_VENV)/bin/python -m pip install --quiet -r requirements-infra.txt
+	$(INSTALL) $(INFRA_VENV) -r requirements-infra.txt
 	rm -f $(INFRA_VENV)/.installed-*
 	touch $@
 
-venv: $(STAMP) ## create .venv and install requirements-dev.txt (again when a requirements file changes)
+venv: $(STAMP) ## create .venv with the runtime, the CLI and requirements-dev.txt (again when a requirements file changes)
+cli: $(CLI_STAMP) ## the runtime plus the console script .venv/bin/short-cut and its PyYAML (no test tools)
 infra-venv: $(INFRA_STAMP) ## create .venv-infra for the infra tests (checkov, cfn-lint, AWS CLI, ...)
 
 # The image installs requirements-api.lock with --require-hashes: every package, transitive
@@ -39,24 +63,16 @@ infra-venv: $(INFRA_STAMP) ## create .venv-infra for the infra tests (checkov, c
 # --universal keeps markers for every platform and Python >= 3.11 (the stand-in base is
 # Debian's 3.11, the real base python:3.12-slim). tests/lockfile checks the lock against the pins
 # (not tests/build: pytest's default norecursedirs skips any folder named build).
-TOOLS_VENV := .venv-tools
-UV_VERSION := 0.13.8
-UV_STAMP := $(TOOLS_VENV)/.uv-$(UV_VERSION)
-$(UV_STAMP):
-	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
-	$(TOOLS_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
-	rm -f $(TOOLS_VENV)/.uv-*
-	touch $@
-
-lock: $(UV_STAMP) ## regenerate the hashed requirements-api.lock from requirements-api.txt (uv)
-	$(TOOLS_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+lock: ## regenerate the hashed requirements-api.lock from requirements-api.txt (uv)
+	$(INSTALL) --uv
+	$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 		--custom-compile-command "make lock" --output-file requirements-api.lock requirements-api.txt
 	@echo "wrote requirements-api.lock"
 
 .env:
 	cp .env.example .env
 
-run: $(STAMP) .env ## start the service in local mode on port 8000 via ./entrypoint.sh (no AWS; copies .env.example to .env if missing)
+run: $(RUN_STAMP) .env ## start the service in local mode on port 8000 via ./entrypoint.sh (installs only the runtime; no AWS; copies .env.example to .env if missing)
 	PATH="$(BIN):$$PATH" ./entrypoint.sh
 
 lint: $(STAMP) ## ruff check and format check, mypy, shellcheck, hadolint
@@ -64,7 +80,7 @@ lint: $(STAMP) ## ruff check and format check, mypy, shellcheck, hadolint
 	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/shellcheck entrypoint.sh .ci/run tests/container/build-standin-base.sh
+	$(BIN)/shellcheck entrypoint.sh .ci/run scripts/install.sh scripts/first-run.sh tests/container/build-standin-base.sh
 	$(BIN)/hadolint Dockerfile tests/container/moto-standin.Containerfile
 
 format: $(STAMP) ## ruff format, then ruff check --fix (rewrites files)
@@ -94,13 +110,15 @@ e2e: $(STAMP) $(INFRA_STAMP) ## pytest tests/e2e only (moto_server and ./entrypo
 # Debian packages a suite needs, installed with apt-get when missing (CI runs as root on a clean
 # machine). A package counts as present when its name is a command on PATH or dpkg has it
 # (uidmap installs newuidmap, no command of its own name).
-# wrk drives the load in the benchmark smoke test and the reliability suite; git is for the CLI's e2e tests.
-APT_PACKAGES_test := wrk git
+# wrk drives the load in the benchmark smoke test and the reliability suite; git is for the CLI's e2e tests;
+# podman because tests/docs reads the README's compose blocks with `podman-compose config`, which
+# fails without a `podman` command (no container is run: runc and the rest stay with apt-container).
+APT_PACKAGES_test := wrk git podman
 # podman with runc (crun fails on cgroups here), debootstrap for the stand-in base image,
 # docker-registry for a loopback registry that `make push-image` pushes to in the tests.
 APT_PACKAGES_container := podman runc debootstrap catatonit uidmap docker-registry
 
-apt-test: ## install the Debian packages the test, bench and reliability runs need (wrk, git) if missing
+apt-test: ## install the Debian packages the test, bench and reliability runs need (wrk, git, podman) if missing
 apt-container: ## install podman, runc, debootstrap, catatonit, uidmap and docker-registry if missing
 apt-test apt-container: apt-%:
 	@missing=""; for p in $(APT_PACKAGES_$*); do \
@@ -111,8 +129,14 @@ apt-test apt-container: apt-%:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: lint $(INFRA_STAMP) apt-test ## lint, then every test except tests/container and tests/reliability
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest --ignore=tests/container --ignore=tests/reliability
+# The tests mostly wait on subprocesses and sockets: TEST_WORKERS pytest-xdist processes, each
+# test file on one worker (--dist loadfile), so a module's fixtures (moto_server, a built zip)
+# are made once and tests that share a fixed path (build/ of make lambda) never run at once.
+# Files go out in collection order (--no-loadscope-reorder), not largest first: the longest
+# single tests (tests/bench, tests/docs, tests/e2e) start early instead of ending the run alone.
+TEST_WORKERS ?= 2
+test: lint $(INFRA_STAMP) apt-test ## lint, then every test except tests/container and tests/reliability (TEST_WORKERS=2 processes)
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --ignore=tests/container --ignore=tests/reliability
 
 bench: $(STAMP) apt-test ## short-cut against reference apps: ratios and targets (minutes)
 	PATH="$(BIN):$$PATH" $(BIN)/python bench/run.py

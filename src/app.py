@@ -20,7 +20,6 @@ from src import __version__
 from src.aws import task_metadata
 from src.config import load_settings, settings_error
 from src.events.source import OFF, EventSource
-from src.events.sqs import event_source
 from src.loading.refresh import Supervisor
 from src.secrets_manager import SecretsBootstrapper, get_bootstrapper
 from src.startup import gc_pause
@@ -63,14 +62,18 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
         nonlocal events
         await supervisor.start(settings)
         # SECRETS_EVENTS_QUEUE_URL: `Secret Label Updated` events wake the Supervisor (src.events.source).
+        # The SQS reader is imported only then: off, it is not on the path to the first 200.
         # A blind path (a full queue of seen messages) puts the Supervisor on its fallback interval.
-        events = event_source(
-            settings,
-            boot,
-            asyncio.get_running_loop(),
-            lambda: supervisor.wake(),
-            blind=lambda active: supervisor.fallback(active),
-        )
+        if settings.secrets_events_queue_url:
+            from src.events.sqs import event_source
+
+            events = event_source(
+                settings,
+                boot,
+                asyncio.get_running_loop(),
+                lambda: supervisor.wake(),
+                blind=lambda active: supervisor.fallback(active),
+            )
         # The first load has been tried: start-up is over, whatever its outcome.
         gc_pause.settle()
         ticker = asyncio.create_task(metrics.age_ticker(lambda: boot.status), name="secret-age-metric")
@@ -91,6 +94,9 @@ def create_app(bootstrapper: SecretsBootstrapper | None = None) -> FastAPI:
         title="short-cut",
         version=__version__,
         lifespan=lifespan,
+        # The service's signals are its logs and EMF metrics (src.telemetry). FastAPI's own
+        # OpenTelemetry hooks would look for a configured provider on every request: off.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,

@@ -33,8 +33,12 @@ from tests.support.processes import ROOT
 MAKEFILE = ROOT / "Makefile"
 # Suites with a target of their own that `make test` does not run (minutes, podman, load).
 SEPARATE_SUITES = ("container-test", "reliability")
-FLAG_OPTIONS = re.compile(r"^(-q+|-v+|-x|-s|-r\w*|--report-table|--strict-markers|--color=\S+|--timeout=\d+)$")
-VALUE_OPTIONS = frozenset({"--timeout", "--durations", "-p", "--maxfail", "--tb"})
+FLAG_OPTIONS = re.compile(
+    r"^(-q+|-v+|-x|-s|-r\w*|--report-table|--strict-markers|--color=\S+|--timeout=\d+|--no-loadscope-reorder)$"
+)
+# -n and --dist (pytest-xdist) say how many processes run the tests and how they are shared out,
+# never which tests are collected.
+VALUE_OPTIONS = frozenset({"--timeout", "--durations", "-p", "--maxfail", "--tb", "-n", "--dist"})
 IGNORE = "--ignore"
 
 

@@ -591,7 +591,7 @@ def test_endpoint_unreachable_names_the_service(
 
 def test_the_console_script_runs_without_activating_the_venv() -> None:
     script = BIN / "short-cut"
-    assert script.is_file(), "make venv installs the project (pip install -e .): run make venv"
+    assert script.is_file(), "make cli installs the project (-e .): run make cli"
     result = subprocess.run(
         [str(script), "--help"], cwd=ROOT, env=clean_environment(), capture_output=True, text=True, timeout=60,
         check=False,
