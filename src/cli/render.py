@@ -198,7 +198,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         "render",
         parents=[common],
         help="fill the IAM policies and task definition for the console/CLI route",
-        description="Writes the rendered files under --out/<env> (default build/infra/<env>); refuses to leave a "
+        description="Writes the rendered files under --out/<env>; refuses to leave a "
         "placeholder, and refuses an image that is not a registry reference with a release tag or digest. "
         "--region defaults to us-east-1 here.",
     )
@@ -210,5 +210,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         help="image reference with a release tag or digest (not latest), "
         "e.g. <account>.dkr.ecr.<region>.amazonaws.com/short-cut-api:1.0.0",
     )
-    parser.add_argument("--out", default="build/infra", help="output folder; files go to <out>/<env> (build/infra)")
+    parser.add_argument(
+        "--out", default="build/infra", help="output folder; files go to <out>/<env> (default: build/infra)"
+    )
     parser.set_defaults(handler=cmd_render)

@@ -91,7 +91,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         description="Offline checks of the repository's files; --aws adds checks of the live account. "
         "--region defaults to us-east-1 here.",
     )
-    parser.add_argument("--env", default="prod", choices=CLOUD_ENVS, help="environment (default prod)")
+    parser.add_argument("--env", default="prod", choices=CLOUD_ENVS, help="environment: prod, staging (default: prod)")
     parser.add_argument("--aws", action="store_true", help="also check the live account")
-    parser.add_argument("--root", default=str(ROOT), help="the repository to audit (default: this one)")
+    parser.add_argument("--root", default=str(ROOT), help="the repository to audit (default: this checkout)")
     parser.set_defaults(handler=cmd_audit)
