@@ -73,17 +73,10 @@ format: $(STAMP) ## ruff format, then ruff check --fix (rewrites files)
 
 # The zip is reproducible (fixed dates and modes), so its key can be its content's sha256: the
 # stack's RotationCodeKey changes exactly when the code does, and CloudFormation deploys it.
-# Each entry is a Unix regular file of mode 0644: a bare ZipInfo stores 0600, and Lambda runs the
-# code as a non-root user that must be able to read it (Lambda guide, "Deployment package file permissions").
-# The hash is Python's (macOS has no sha256sum).
-lambda: $(LAMBDA_FILES) ## zip the rotation Lambda's files into build/short-cut-rotation.zip (LAMBDA_ZIP); print its S3 key
-	mkdir -p $(dir $(LAMBDA_ZIP))
-	rm -f $(LAMBDA_ZIP)
-	$(PYTHON) -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED); infos = [zipfile.ZipInfo(f, (1980, 1, 1, 0, 0, 0)) for f in sys.argv[2:]]; [setattr(i, "external_attr", 0o100644 << 16) or setattr(i, "create_system", 3) or z.writestr(i, open(i.filename, "rb").read(), zipfile.ZIP_DEFLATED) for i in infos]; z.close()' $(LAMBDA_ZIP) $(LAMBDA_FILES)
-	@echo "wrote $(LAMBDA_ZIP)"
-	@key=$$($(PYTHON) -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' $(LAMBDA_ZIP)) \
-		&& test -n "$$key" || { echo "lambda: could not hash $(LAMBDA_ZIP)" >&2; exit 1; }; \
-		echo "RotationCodeKey=short-cut-rotation-$$key.zip"
+# scripts/lambda_zip.py writes it (entries 0644, dated 1980) and prints the key; `@` keeps the long
+# file list off the terminal.
+lambda: $(LAMBDA_FILES) scripts/lambda_zip.py ## zip the rotation Lambda's files into build/short-cut-rotation.zip (LAMBDA_ZIP); print its S3 key
+	@$(PYTHON) scripts/lambda_zip.py $(LAMBDA_ZIP) $(LAMBDA_FILES)
 
 unit: $(STAMP) ## pytest tests/unit only
 	$(BIN)/python -m pytest tests/unit
