@@ -60,16 +60,16 @@ run: $(STAMP) .env ## start the service in local mode on port 8000 via ./entrypo
 	PATH="$(BIN):$$PATH" ./entrypoint.sh
 
 lint: $(STAMP) ## ruff check and format check, mypy, shellcheck, hadolint
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/shellcheck entrypoint.sh .ci/run tests/container/build-standin-base.sh
 	$(BIN)/hadolint Dockerfile tests/container/moto-standin.Containerfile
 
 format: $(STAMP) ## ruff format, then ruff check --fix (rewrites files)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
 
 # The zip is reproducible (fixed dates and modes), so its key can be its content's sha256: the
 # stack's RotationCodeKey changes exactly when the code does, and CloudFormation deploys it.
