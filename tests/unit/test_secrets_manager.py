@@ -12,9 +12,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from src import secrets_manager
 from src.config import Settings, get_config
 from src.errors import SecretsError
 from src.loading.environment import EnvironmentApplier
+from src.secret.keys import REQUIRED_KEYS
 from src.secrets_manager import SecretsBootstrapper
 from src.telemetry.mask import SecretMasker
 from tests.support.canary import CANARY_VALUES, canary_payload, canary_secret_string, leaked
@@ -459,3 +461,52 @@ def test_lost_read_access_is_noticed_while_describe_answers(
     assert boot.status.error is None
     stubber.assert_no_pending_responses()
     assert leaked(str(error), repr(error), json.dumps(boot.status.full())) == []
+
+
+# -- the guide's check by hand: python -m src.secrets_manager (issue 32 §4) --------------
+
+
+def checked(
+    boot: SecretsBootstrapper, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(secrets_manager, "_default", boot)
+    code = secrets_manager.check(production())
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_check_prints_names_never_values(
+    aws: Any, boot: SecretsBootstrapper, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    version = aws.create_secret(Name=NAME, SecretString=canary_secret_string())["VersionId"]
+    code, out, err = checked(boot, monkeypatch, capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"loaded {NAME} (aws-secrets-manager)"
+    assert f"version {NAME} {version}" in lines
+    assert [line.split() for line in lines if line.startswith("OK")] == [["OK", k] for k in REQUIRED_KEYS]
+    assert leaked(out, err) == []
+
+
+def test_a_failed_check_is_one_line_with_its_code_and_hint(
+    aws: Any, boot: SecretsBootstrapper, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = checked(boot, monkeypatch, capsys)  # no secret in the account
+    assert (code, out) == (3, "")
+    [line] = err.splitlines()
+    assert line.startswith("error: ResourceNotFoundException: ") and "(hint: " in line
+
+
+def test_a_bug_in_the_check_is_one_line_not_a_traceback(
+    aws: Any, boot: SecretsBootstrapper, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string())
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise ZeroDivisionError(f"a bug holding {CANARY_VALUES['OPENAI_API_KEY']}")
+
+    monkeypatch.setattr(boot._loader, "prepare", broken)
+    code, out, err = checked(boot, monkeypatch, capsys)
+    assert (code, out) == (3, "")
+    assert "Traceback" not in err and leaked(err) == []
+    assert err.splitlines()[-1].startswith("error: InternalError: ZeroDivisionError in the secrets loader (hint: ")
