@@ -10,7 +10,7 @@ LAMBDA_ZIP := build/short-cut-rotation.zip
 LAMBDA_FILES := src/__init__.py src/errors.py src/secret/__init__.py src/secret/payload.py src/secret/keys.py src/secret/values.py src/secret/json_object.py \
 	src/aws/__init__.py src/aws/client.py src/aws/errors.py src/aws/botocore_session.py src/rotation/__init__.py src/rotation/lambda_function.py
 
-.PHONY: help venv infra-venv run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability image image-tag push-image clean
+.PHONY: help venv infra-venv docs run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability image image-tag push-image clean
 
 # `make help` prints the `## ` text after each target, so a target and its description sit together.
 help: ## list the targets
@@ -30,6 +30,21 @@ $(INFRA_STAMP): requirements-infra.txt
 	$(INFRA_VENV)/bin/python -m pip install --quiet -r requirements-infra.txt
 	rm -f $(INFRA_VENV)/.installed-*
 	touch $@
+
+# The documentation site (mkdocs.yml, docs/): MkDocs and Material in a venv of their own, so their
+# pins never meet the service's. --strict turns every warning into a failure; mkdocs.yml's
+# validation makes a broken link, a missing anchor and a page outside the nav warnings. Not
+# --quiet: it hides the warnings from the count --strict fails on (tests/docs/test_site.py).
+DOCS_VENV := .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed-$(shell cksum < requirements-docs.txt | cut -d' ' -f1)
+$(DOCS_STAMP): requirements-docs.txt
+	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet -r requirements-docs.txt
+	rm -f $(DOCS_VENV)/.installed-*
+	touch $@
+
+docs: $(DOCS_STAMP) ## build the documentation site (docs/, mkdocs.yml) into site/ in strict mode
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
 
 venv: $(STAMP) ## create .venv and install requirements-dev.txt (again when a requirements file changes)
 infra-venv: $(INFRA_STAMP) ## create .venv-infra for the infra tests (checkov, cfn-lint, AWS CLI, ...)
@@ -104,7 +119,7 @@ apt-test apt-container: apt-%:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: lint $(INFRA_STAMP) apt-test ## lint, then every test except tests/container and tests/reliability
+test: lint docs $(INFRA_STAMP) apt-test ## lint, the docs site (strict), then every test except tests/container and tests/reliability
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest --ignore=tests/container --ignore=tests/reliability
 
 bench: $(STAMP) apt-test ## short-cut against reference apps: ratios and targets (minutes)
@@ -181,5 +196,5 @@ push-image: ## build, log in to ECR (aws ecr get-login-password), push, print th
 	"$$IMAGE_TOOL" push "$$PUSH_REPO:$$IMAGE_TAG_VALUE"
 	@echo "ImageUri=$$PUSH_REPO:$$IMAGE_TAG_VALUE"
 
-clean: ## remove the venvs, build/ and the tool caches
-	rm -rf $(VENV) $(INFRA_VENV) $(TOOLS_VENV) build .mypy_cache .ruff_cache .pytest_cache
+clean: ## remove the venvs, build/, site/ and the tool caches
+	rm -rf $(VENV) $(INFRA_VENV) $(TOOLS_VENV) $(DOCS_VENV) site build .mypy_cache .ruff_cache .pytest_cache
