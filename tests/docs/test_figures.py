@@ -103,3 +103,19 @@ def test_the_link_rule_itself() -> None:
     assert unlinked_guides("as the [guide](ops-guide.md#x) says, and [the guide](docs/ops-guide.md)") == []
     assert unlinked_guides("`the guide` in code, <!-- the guide --> in a comment") == []
     assert unlinked_guides("as the guide says") == ["the guide"]
+
+
+CHANGELOG = re.compile(r"\bno longer\b|\bpre-issue\b|\bissue[- ]?\d+\b|\bused to\b|\bbefore issue\b", re.IGNORECASE)
+
+
+def changelog_wording(text: str) -> list[str]:
+    return [m.group(0) for m in CHANGELOG.finditer(prose(text))]
+
+
+def test_pages_say_what_is_not_what_changed() -> None:
+    """The issue found "pre-issue-19" and "no longer breaks step 1": a reader has no history to
+    compare with, so the pages describe the service as it is (commits keep the history)."""
+    documents = [README, *sorted(DOCS.rglob("*.md"))]
+    found = {p.relative_to(ROOT).as_posix(): changelog_wording(p.read_text(encoding="utf-8")) for p in documents}
+    assert {name: hits for name, hits in found.items() if hits} == {}
+    assert changelog_wording("the pre-issue-19 mask no longer breaks step 1") == ["pre-issue", "no longer"]
