@@ -299,16 +299,17 @@ def check(settings: Settings | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLineFormatter())
     handler.addFilter(_not_the_failure)
+    # Only this handler while the load runs (one a caller installed would print the failure again).
     root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
+    saved = root.handlers[:], root.level
+    root.handlers, root.level = [handler], logging.WARNING
     try:
         status = bootstrap_secrets(settings)
     except SecretsError as error:
         print(f"error: {error.code}: {error.message} (hint: {error.hint})", file=sys.stderr)
         return EXIT_ERROR
     finally:
-        root.removeHandler(handler)
+        root.handlers, root.level = saved
     print(f"loaded {', '.join(status.secret_names) or 'the process environment and .env'} ({status.source})")
     for name, version_id in status.version_ids.items():
         print(f"version {name} {version_id}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -491,7 +493,15 @@ def test_the_check_prints_names_never_values(
 def test_a_failed_check_is_one_line_with_its_code_and_hint(
     aws: Any, boot: SecretsBootstrapper, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = checked(boot, monkeypatch, capsys)  # no secret in the account
+    # A handler of the caller's on the root logger (a test before this one, an embedding app) is set
+    # aside while the check runs: the failure is one line all the same, and the handler comes back.
+    other = logging.StreamHandler(sys.stderr)
+    logging.getLogger().addHandler(other)
+    try:
+        code, out, err = checked(boot, monkeypatch, capsys)  # no secret in the account
+        assert other in logging.getLogger().handlers
+    finally:
+        logging.getLogger().removeHandler(other)
     assert (code, out) == (3, "")
     [line] = err.splitlines()
     assert line.startswith("error: ResourceNotFoundException: ") and "(hint: " in line
