@@ -21,7 +21,7 @@ LAMBDA_ZIP := build/short-cut-rotation.zip
 LAMBDA_FILES := src/__init__.py src/errors.py src/secret/__init__.py src/secret/payload.py src/secret/keys.py src/secret/values.py src/secret/json_object.py \
 	src/aws/__init__.py src/aws/client.py src/aws/errors.py src/aws/botocore_session.py src/rotation/__init__.py src/rotation/lambda_function.py
 
-.PHONY: help venv cli infra-venv run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability image image-tag push-image clean
+.PHONY: help venv cli infra-venv docs run test unit e2e lint format lambda lock container-test apt-container apt-test bench reliability image image-tag push-image clean
 
 # `make help` prints the `## ` text after each target, so a target and its description sit together.
 help: ## list the targets
@@ -54,6 +54,21 @@ $(INFRA_STAMP): requirements-infra.txt
 	rm -f $(INFRA_VENV)/.installed-*
 	touch $@
 
+# The documentation site (mkdocs.yml, docs/): MkDocs and Material in a venv of their own, so their
+# pins never meet the service's. --strict turns every warning into a failure; mkdocs.yml's
+# validation makes a broken link, a missing anchor and a page outside the nav warnings. Not
+# --quiet: it hides the warnings from the count --strict fails on (tests/docs/test_site.py).
+DOCS_VENV := .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed-$(shell cksum < requirements-docs.txt | cut -d' ' -f1)
+$(DOCS_STAMP): requirements-docs.txt
+	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet -r requirements-docs.txt
+	rm -f $(DOCS_VENV)/.installed-*
+	touch $@
+
+docs: $(DOCS_STAMP) ## build the documentation site (docs/, mkdocs.yml) into site/ in strict mode
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
+
 venv: $(STAMP) ## create .venv with the runtime, the CLI and requirements-dev.txt (again when a requirements file changes)
 cli: $(CLI_STAMP) ## the runtime plus the console script .venv/bin/short-cut and its PyYAML (no test tools)
 infra-venv: $(INFRA_STAMP) ## create .venv-infra for the infra tests (checkov, cfn-lint, AWS CLI, ...)
@@ -76,30 +91,23 @@ run: $(RUN_STAMP) .env ## start the service in local mode on port 8000 via ./ent
 	PATH="$(BIN):$$PATH" ./entrypoint.sh
 
 lint: $(STAMP) ## ruff check and format check, mypy, shellcheck, hadolint
-	$(BIN)/ruff check src tests bench tools
-	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/ruff check src tests bench tools scripts
+	$(BIN)/ruff format --check src tests bench tools scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/shellcheck entrypoint.sh .ci/run scripts/install.sh scripts/first-run.sh tests/container/build-standin-base.sh
 	$(BIN)/hadolint Dockerfile tests/container/moto-standin.Containerfile
 
 format: $(STAMP) ## ruff format, then ruff check --fix (rewrites files)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
 
 # The zip is reproducible (fixed dates and modes), so its key can be its content's sha256: the
 # stack's RotationCodeKey changes exactly when the code does, and CloudFormation deploys it.
-# Each entry is a Unix regular file of mode 0644: a bare ZipInfo stores 0600, and Lambda runs the
-# code as a non-root user that must be able to read it (Lambda guide, "Deployment package file permissions").
-# The hash is Python's (macOS has no sha256sum).
-lambda: $(LAMBDA_FILES) ## zip the rotation Lambda's files into build/short-cut-rotation.zip (LAMBDA_ZIP); print its S3 key
-	mkdir -p $(dir $(LAMBDA_ZIP))
-	rm -f $(LAMBDA_ZIP)
-	$(PYTHON) -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED); infos = [zipfile.ZipInfo(f, (1980, 1, 1, 0, 0, 0)) for f in sys.argv[2:]]; [setattr(i, "external_attr", 0o100644 << 16) or setattr(i, "create_system", 3) or z.writestr(i, open(i.filename, "rb").read(), zipfile.ZIP_DEFLATED) for i in infos]; z.close()' $(LAMBDA_ZIP) $(LAMBDA_FILES)
-	@echo "wrote $(LAMBDA_ZIP)"
-	@key=$$($(PYTHON) -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' $(LAMBDA_ZIP)) \
-		&& test -n "$$key" || { echo "lambda: could not hash $(LAMBDA_ZIP)" >&2; exit 1; }; \
-		echo "RotationCodeKey=short-cut-rotation-$$key.zip"
+# scripts/lambda_zip.py writes it (entries 0644, dated 1980) and prints the key; `@` keeps the long
+# file list off the terminal.
+lambda: $(LAMBDA_FILES) scripts/lambda_zip.py ## zip the rotation Lambda's files into build/short-cut-rotation.zip (LAMBDA_ZIP); print its S3 key
+	@$(PYTHON) scripts/lambda_zip.py $(LAMBDA_ZIP) $(LAMBDA_FILES)
 
 unit: $(STAMP) ## pytest tests/unit only
 	$(BIN)/python -m pytest tests/unit
@@ -135,7 +143,7 @@ apt-test apt-container: apt-%:
 # Files go out in collection order (--no-loadscope-reorder), not largest first: the longest
 # single tests (tests/bench, tests/docs, tests/e2e) start early instead of ending the run alone.
 TEST_WORKERS ?= 2
-test: lint $(INFRA_STAMP) apt-test ## lint, then every test except tests/container and tests/reliability (TEST_WORKERS=2 processes)
+test: lint docs $(INFRA_STAMP) apt-test ## lint, the docs site (strict), then every test except tests/container and tests/reliability (TEST_WORKERS=2 processes)
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --ignore=tests/container --ignore=tests/reliability
 
 bench: $(STAMP) apt-test ## short-cut against reference apps: ratios and targets (minutes)
@@ -230,5 +238,5 @@ push-image: ## build, log in to ECR (aws ecr get-login-password), push, print th
 	"$$IMAGE_TOOL" push "$$PUSH_REPO:$$IMAGE_TAG_VALUE"
 	@echo "ImageUri=$$PUSH_REPO:$$IMAGE_TAG_VALUE"
 
-clean: ## remove the venvs, build/ and the tool caches
-	rm -rf $(VENV) $(INFRA_VENV) $(TOOLS_VENV) build .mypy_cache .ruff_cache .pytest_cache
+clean: ## remove the venvs, build/, site/ and the tool caches
+	rm -rf $(VENV) $(INFRA_VENV) $(TOOLS_VENV) $(DOCS_VENV) site build .mypy_cache .ruff_cache .pytest_cache

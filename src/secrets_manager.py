@@ -10,6 +10,12 @@ fails keeps the last good values. The status is an immutable snapshot, replaced
 whole; `/health` renders it and never computes it. When to load and refresh is
 src.loading.refresh's business.
 
+`python -m src.secrets_manager` is the operations guide's check by hand (`main`): one load as the
+service would do it, in this shell's environment. It prints what it loaded, names only (source,
+secrets, version ids, key names, and OK or the reason for each required key), and exits 0; or one
+line `error: <code>: <message> (hint: ...)` on stderr and exits 3, as the CLI does. Log lines are
+one line each, masked, without a traceback.
+
 (Over 250 lines, and `SecretsBootstrapper` a little over 150: commit and the failure
 recording must see the same state under one lock, and the guide's facade
 `from src.secrets_manager import bootstrap_secrets` lives here; prepare, the mask and the
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +42,7 @@ from src.errors import ErrorCode, SecretsError, filled
 from src.loading.environment import EnvironmentApplier
 from src.loading.loader import ClientFactory, Loader, Prepared, default_client_factory
 from src.loading.regions import Where
+from src.secret.keys import REQUIRED_KEYS
 from src.secret.status import SOURCE_AWS, SecretStatus
 from src.secret.status import now as _now
 from src.telemetry import metrics, served_version
@@ -393,3 +401,49 @@ def get_bootstrapper() -> SecretsBootstrapper:
 def bootstrap_secrets(settings: Settings | None = None) -> SecretStatus:
     """Load the application secret into `os.environ` and the config; raise `SecretsError` on failure."""
     return _default.load(settings)
+
+
+EXIT_ERROR = 3  # as the CLI's (src.cli.EXIT_ERROR): an error with its code and hint
+
+
+class _OneLineFormatter(logging.Formatter):
+    """`<level>: <message>`, masked, and never the traceback `log.exception` attaches."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return masker.mask(f"{record.levelname.lower()}: {record.getMessage()}")
+
+
+def _not_the_failure(record: logging.LogRecord) -> bool:
+    # The failure's own WARNING (it carries the hint) would repeat the error line `check` prints.
+    return not hasattr(record, "hint")
+
+
+def check(settings: Settings | None = None) -> int:
+    """Load once as the service would and print what was loaded (names only); 0, or 3 with one error line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter())
+    handler.addFilter(_not_the_failure)
+    # Only this handler while the load runs (one a caller installed would print the failure again).
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers, root.level = [handler], logging.WARNING
+    try:
+        status = bootstrap_secrets(settings)
+    except SecretsError as error:
+        print(f"error: {error.code}: {error.message} (hint: {error.hint})", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        root.handlers, root.level = saved
+    print(f"loaded {', '.join(status.secret_names) or 'the process environment and .env'} ({status.source})")
+    for name, version_id in status.version_ids.items():
+        print(f"version {name} {version_id}")
+    print(f"keys: {', '.join(status.keys) or '(none)'}")
+    for key in REQUIRED_KEYS:
+        print(f"{'OK' if key in status.keys else 'MISSING':<8}{key}")
+    if status.ignored:
+        print(f"ignored (not applied): {', '.join(status.ignored)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(check())

@@ -16,7 +16,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from src.cli.missing import dependency_missing
 from src.errors import ErrorCode, SecretsError
@@ -25,6 +25,7 @@ try:
     from src.app_env import region_from
     from src.aws.client import SecretsClient
     from src.cli import audit, fleet, render, rotate_commands, secret_commands
+    from src.cli.help import Parser
     from src.cli.output import Output, print_error
     from src.cli.region import Region, resolve_region
     from src.telemetry.mask import masker
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The options are accepted before and after the command. The command's copies default to
     # SUPPRESS: a default there would overwrite what was given before the command.
     common = _common_options(argparse.SUPPRESS)
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         # The console script (.venv/bin/short-cut, from pyproject's [project.scripts]) or the module.
         prog=CONSOLE_SCRIPT if os.path.basename(sys.argv[0]) == CONSOLE_SCRIPT else "python -m src.cli",
         description="Operate short-cut's secret in AWS Secrets Manager. Honours AWS_ENDPOINT_URL (every "
@@ -73,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_common_options(None)],
     )
     parser.set_defaults(json=False, debug=False)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Subcommands are Parsers too (src.cli.help: no word broken across lines); the registrars see ArgumentParsers.
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    commands = cast("Subcommands", subparsers)
     for register in REGISTRARS:
         register(commands, common)
     return parser

@@ -43,7 +43,7 @@ def add_env_option(parser: argparse.ArgumentParser, *, cloud_only: bool = False)
         default="prod",
         type=short_env,
         choices=choices,
-        help=f"environment: {', '.join(choices)} (also {long_names}; default prod)",
+        help=f"environment: {', '.join(choices)}, also {long_names} (default: prod)",
     )
 
 

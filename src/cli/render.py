@@ -239,7 +239,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         "render",
         parents=[common],
         help="fill the IAM policies and task definition for the console/CLI route",
-        description="Writes the rendered files under --out/<env> (default build/infra/<env>); refuses to leave a "
+        description="Writes the rendered files under --out/<env>; refuses to leave a "
         "placeholder, and refuses an image that is not a registry reference with a release tag or digest. "
         "The Region (ARNs, awslogs-region) is --region, else AWS_REGION, else AWS_DEFAULT_REGION; none is an error.",
     )
@@ -251,11 +251,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         help="image reference with a release tag or digest (not latest), "
         "e.g. <account>.dkr.ecr.<region>.amazonaws.com/short-cut-api:1.0.0",
     )
-    parser.add_argument("--out", default="build/infra", help="output folder; files go to <out>/<env> (build/infra)")
+    parser.add_argument(
+        "--out", default="build/infra", help="output folder; files go to <out>/<env> (default: build/infra)"
+    )
     parser.add_argument(
         "--replica-region",
         default=None,
         help="the stack's ReplicaRegion, if any: the read policy names the secret in both Regions and the "
-        "task definition sets SECRETS_FAILOVER_REGION",
+        "task definition sets SECRETS_FAILOVER_REGION (default: none)",
     )
     parser.set_defaults(handler=cmd_render)

@@ -303,13 +303,13 @@ def test_every_module_the_image_runs_is_precompiled(image: str) -> None:
 
 
 def test_readme_podman_commands_are_the_ones_run_here() -> None:
-    """The README tells a podman user to run `.venv/bin/podman-compose up` and `... --profile aws
-    up`; the two compose tests above run exactly those global arguments (plus this sandbox's
+    """The docs (docs/running-locally.md) tell a podman user to run `.venv/bin/podman-compose up` and
+    `... --profile aws up`; the two compose tests above run exactly those global arguments (plus this sandbox's
     host-network override and `-d --no-build`), so the README's podman commands are what is
     proven to come up healthy."""
-    from tests.support.readme_blocks import COMPOSE, compose_arguments, parse, split_commands
+    from tests.support.readme_blocks import COMPOSE, compose_arguments, parse_documents, split_commands
 
-    blocks = [block for block in parse((ROOT / "README.md").read_text(encoding="utf-8")) if block.mode == COMPOSE]
+    blocks = [block for block in parse_documents(ROOT) if block.mode == COMPOSE]  # docs/running-locally.md
     podman_lines = [
         command
         for block in blocks

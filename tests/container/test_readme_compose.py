@@ -1,5 +1,5 @@
-"""The README's `docker compose` / `podman-compose` blocks (marked `<!-- test: compose -->`), run
-with podman-compose on the image this suite builds (issue 21 §3).
+"""The documentation's (README.md, docs/*.md) `docker compose` / `podman-compose` blocks (marked
+`<!-- test: compose -->`), run with podman-compose on the image this suite builds (issue 21 §3).
 
 Contract: each distinct compose command of those blocks (the same options under docker and
 podman run once) is brought up detached with the options the README gives it, plus this sandbox's
@@ -21,7 +21,7 @@ import pytest
 from tests.container.conftest import podman
 from tests.container.test_container import compose
 from tests.support.processes import ROOT, free_port
-from tests.support.readme_blocks import COMPOSE, compose_arguments, compose_services, parse
+from tests.support.readme_blocks import COMPOSE, compose_arguments, compose_services, parse_documents
 
 # The services that serve HTTP, and the variable the host-network override takes their port from.
 SERVING = {"api": "API_PORT", "api-aws": "API_AWS_PORT"}
@@ -30,14 +30,14 @@ SERVING = {"api": "API_PORT", "api-aws": "API_AWS_PORT"}
 def readme_compose_commands() -> dict[tuple[str, ...], list[str]]:
     """Each compose command's words from `--profile ...` to its services -> the README lines that give it."""
     commands: dict[tuple[str, ...], list[str]] = {}
-    for block in parse((ROOT / "README.md").read_text(encoding="utf-8")):
+    for block in parse_documents(ROOT):  # the README and the docs pages (docs/running-locally.md)
         if block.mode != COMPOSE:
             continue
         for command in block.commands:
             arguments = compose_arguments(command)
-            assert arguments is not None, f"README.md:{block.line}: not a compose command: {command}"
+            assert arguments is not None, f"{block.where}: not a compose command: {command}"
             key = (*arguments, "up", *compose_services(command))
-            commands.setdefault(key, []).append(f"README.md:{block.line}: {command}")
+            commands.setdefault(key, []).append(f"{block.where}: {command}")
     return commands
 
 

@@ -1,6 +1,8 @@
-"""The README's command blocks are tests (issue 21 §3): what a user types on a laptop runs here,
-against moto_server, in a fresh copy of the repository, so a README change that breaks a command
-fails `make test`.
+"""The documentation's command blocks are tests (issue 21 §3, issue 32 §3): what a user types on a
+laptop runs here, against moto_server, in a fresh copy of the repository, so a change to the README
+or to a page under docs/ that breaks a command fails `make test`. The documents are README.md and
+the site's pages in reading order (tests/support/readme_blocks.documents); "the README" below is any
+of them.
 
 Contract:
 - every shell block of README.md carries a marker (`<!-- test: run -->`, `<!-- test: compose -->`,
@@ -65,14 +67,15 @@ from tests.support.readme_blocks import (
     MarkerError,
     compose_arguments,
     compose_services,
+    documents,
     parse,
+    parse_documents,
     run_block,
     split_commands,
     substitute,
 )
 from tests.support.repo_copy import copy_work_tree
 
-README = ROOT / "README.md"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account id
 BUCKET = "short-cut-readme-lambda"
@@ -98,7 +101,7 @@ PLACEHOLDERS = {
 
 def _blocks() -> list[Block]:
     try:
-        return parse(README.read_text(encoding="utf-8"))
+        return parse_documents(ROOT)
     except MarkerError:
         return []  # test_every_shell_block_is_marked names the block
 
@@ -107,14 +110,27 @@ BLOCKS = _blocks()
 
 
 def _ids(blocks: list[Block]) -> list[str]:
-    return [f"README.md:{b.line}" for b in blocks]
+    return [b.where for b in blocks]
 
 
 def test_every_shell_block_is_marked() -> None:
-    blocks = parse(README.read_text(encoding="utf-8"))  # MarkerError names the unmarked block
+    blocks = parse_documents(ROOT)  # MarkerError names the unmarked block and its document
     assert any(b.mode == RUN for b in blocks)
     for block in blocks:
         assert block.reason if block.mode == ILLUSTRATION else all(rule.reason for rule in block.rules), block
+
+
+def test_every_document_is_read() -> None:
+    """README.md and every page under docs/, each once: a new page's blocks cannot go unread."""
+    read = [path.relative_to(ROOT).as_posix() for path in documents(ROOT)]
+    pages = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md"))
+    assert read[0] == "README.md" and sorted(read[1:]) == pages and len(set(read)) == len(read)
+    assert {b.source for b in BLOCKS if b.mode == RUN} >= {"README.md", "docs/deploying.md", "docs/operations.md"}
+
+
+def test_a_page_names_itself_in_its_errors() -> None:
+    with pytest.raises(MarkerError, match=r"docs/health.md:1: a shell block without a marker"):
+        parse("```sh\nmake run\n```\n", "docs/health.md")
 
 
 def cli_commands() -> set[str]:
@@ -131,7 +147,7 @@ def test_every_cli_command_runs_in_some_block() -> None:
     ran = " ".join(command for block in BLOCKS if block.mode == RUN for command in block.runnable())
     words = set(re.findall(r"(?:src\.cli|short-cut)\s+([a-z-]+)", ran))
     missing = cli_commands() - words
-    assert missing == set(), f"CLI commands no README run block runs: {sorted(missing)}"
+    assert missing == set(), f"CLI commands no run block of the documentation runs: {sorted(missing)}"
 
 
 def user_path() -> str:
@@ -204,9 +220,9 @@ def user_env(moto: str, clone: Path, tmp_path: Path) -> dict[str, str]:
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.mode == RUN], ids=_ids([b for b in BLOCKS if b.mode == RUN]))
 def test_run_block(block: Block, clone: Path, user_env: dict[str, str], tmp_path: Path) -> None:
     run = run_block(block, cwd=clone, env=user_env, placeholders=PLACEHOLDERS, timeout=TIMEOUT, log_dir=tmp_path)
-    assert run.failures() == [], "a README command fails as written:\n" + run.report()
+    assert run.failures() == [], f"a command of {block.source} fails as written:\n" + run.report()
     assert canary.leaked(*(o.output for o in run.outcomes)) == [], run.report()
-    assert any(o.how != "not run" for o in run.outcomes), f"README.md:{block.line}: nothing of it ran"
+    assert any(o.how != "not run" for o in run.outcomes), f"{block.where}: nothing of it ran"
 
 
 def compose_profiles() -> set[str]:
@@ -221,7 +237,7 @@ def test_compose_block(block: Block, clone: Path, tmp_path: Path) -> None:
     podman_compose = shutil.which("podman-compose") or str(Path(sys.executable).parent / "podman-compose")
     for command in block.commands:
         arguments = compose_arguments(command)
-        assert arguments is not None, f"README.md:{block.line}: not a compose command: {command}"
+        assert arguments is not None, f"{block.where}: not a compose command: {command}"
         profiles = [arguments[i + 1] for i, word in enumerate(arguments) if word == "--profile"]
         assert set(profiles) <= compose_profiles(), f"{command}: docker-compose.yml has no profile {profiles}"
         done = subprocess.run(

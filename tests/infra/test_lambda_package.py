@@ -87,16 +87,35 @@ def test_make_lambda_stores_every_file_world_readable() -> None:
     assert f"RotationCodeKey=short-cut-rotation-{digest}.zip" in result.stdout.splitlines()
 
 
-def test_make_lambda_fails_loudly_when_the_hash_is_empty(tmp_path: Path) -> None:
-    """A PYTHON that prints nothing must not yield the key short-cut-rotation-.zip."""
-    fake = tmp_path / "python3"
-    real = BIN / "python"
-    # Builds the zip as the real interpreter would, but prints nothing when asked for the hash.
-    fake.write_text(f'#!/bin/sh\ncase "$2" in *hashlib*) exit 0;; esac\nexec {real} "$@"\n')
-    fake.chmod(0o755)
-    result = subprocess.run(
-        ["make", "-s", "lambda", f"PYTHON={fake}"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode != 0
-    assert "short-cut-rotation-.zip" not in result.stdout
-    assert "could not hash" in result.stderr
+def test_make_lambda_prints_what_it_wrote_and_not_its_recipe() -> None:
+    """`make lambda` without -s: two short lines (what it wrote, the key), not the recipe with its
+    file list (issue 32: it used to echo a 600-character python -c one-liner)."""
+    result = subprocess.run(["make", "lambda"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if not line.startswith("make")]
+    assert len(lines) == 2 and all(len(line) < 120 for line in lines), result.stdout
+    assert lines[0].startswith("wrote build/short-cut-rotation.zip (")
+    assert lines[1].startswith("RotationCodeKey=short-cut-rotation-")
+
+
+def test_the_zip_is_reproducible_and_a_missing_file_writes_no_key(tmp_path: Path) -> None:
+    """Same files, same bytes (the key is the content's hash); a missing file is one line and exit 2,
+    with no RotationCodeKey line a reader could copy."""
+    files = ["src/__init__.py", "src/errors.py"]
+    keys = []
+    for name in ("a.zip", "b.zip"):
+        done = subprocess.run(
+            [str(BIN / "python"), "scripts/lambda_zip.py", str(tmp_path / name), *files],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        keys.append(done.stdout.splitlines()[-1])
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    digest = hashlib.sha256((tmp_path / "a.zip").read_bytes()).hexdigest()
+    assert keys == [f"RotationCodeKey=short-cut-rotation-{digest}.zip"] * 2
+    done = subprocess.run(
+        [str(BIN / "python"), "scripts/lambda_zip.py", str(tmp_path / "c.zip"), "src/__init__.py", "src/nothing.py"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "RotationCodeKey" not in done.stdout
+    assert done.stderr == "lambda: no such file: src/nothing.py\n"
+    assert not (tmp_path / "c.zip").exists()

@@ -1,4 +1,8 @@
-"""The README's command blocks, read and run the way a user on a laptop would run them.
+"""The documentation's command blocks, read and run the way a user on a laptop would run them.
+
+The documents are README.md and every page of the docs site, in the README's order and then the
+site's (`documents()`: the `nav` of mkdocs.yml, then any page the nav leaves out, which the strict
+build refuses anyway). What follows says "the README" for any of them.
 
 Contract. Every fenced block of the README whose info string is a shell (`sh`, `bash`, `shell`,
 `console`, `zsh`) or empty carries a marker: an HTML comment on the line right before the fence.
@@ -49,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import yaml
 from markdown_it import MarkdownIt
 
 SHELL_LANGUAGES = frozenset({"", "sh", "bash", "shell", "console", "zsh"})
@@ -84,6 +89,11 @@ class Block:
     mode: str  # RUN, COMPOSE or ILLUSTRATION
     reason: str = ""  # why an illustration is not run
     rules: tuple[Rule, ...] = ()
+    source: str = "README.md"  # the document, relative to the repository
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
 
     @property
     def commands(self) -> list[str]:
@@ -120,25 +130,25 @@ def split_commands(code: str) -> list[str]:
 CLAUSE = re.compile(r"^(?:illustration|exit (?P<code>\d+)):\s*(?P<rest>.*)$")
 
 
-def parse_marker(comment: str | None, line: int) -> tuple[str, str, tuple[Rule, ...]]:
+def parse_marker(comment: str | None, line: int, source: str = "README.md") -> tuple[str, str, tuple[Rule, ...]]:
     """(mode, reason, rules) from the HTML comment before a fence."""
     match = MARKER.match(comment.strip()) if comment else None
     if match is None:
         raise MarkerError(
-            f"README.md:{line}: a shell block without a marker; put `<!-- test: run -->` or "
+            f"{source}:{line}: a shell block without a marker; put `<!-- test: run -->` or "
             "`<!-- illustration: <why> -->` on the line before the fence"
         )
     body = " ".join(match["body"].split())
     if body.startswith("illustration:"):
         reason = body.removeprefix("illustration:").strip()
         if not reason:
-            raise MarkerError(f"README.md:{line}: an illustration marker needs its reason")
+            raise MarkerError(f"{source}:{line}: an illustration marker needs its reason")
         return ILLUSTRATION, reason, ()
     if body == "test: compose":
         return COMPOSE, "", ()
     head, *clauses = (part.strip() for part in body.split(";"))
     if head != "test: run":
-        raise MarkerError(f"README.md:{line}: unknown marker {body!r}")
+        raise MarkerError(f"{source}:{line}: unknown marker {body!r}")
     rules = []
     for clause in clauses:
         kind = CLAUSE.match(clause)
@@ -146,7 +156,7 @@ def parse_marker(comment: str | None, line: int) -> tuple[str, str, tuple[Rule, 
         prefixes = tuple(p.strip() for p in reasoned["what"].split(",") if p.strip()) if reasoned else ()
         if kind is None or reasoned is None or not prefixes:
             raise MarkerError(
-                f"README.md:{line}: expected `illustration: <command>, ... (<why>)` or "
+                f"{source}:{line}: expected `illustration: <command>, ... (<why>)` or "
                 f"`exit <N>: <command>, ... (<why>)` after `test: run;`, got {clause!r}"
             )
         code = int(kind["code"]) if kind["code"] is not None else None
@@ -154,7 +164,7 @@ def parse_marker(comment: str | None, line: int) -> tuple[str, str, tuple[Rule, 
     return RUN, "", tuple(rules)
 
 
-def parse(markdown: str) -> list[Block]:
+def parse(markdown: str, source: str = "README.md") -> list[Block]:
     """Every shell block of the document, with its marker; MarkerError for the first one unmarked."""
     tokens = MarkdownIt("commonmark").parse(markdown)
     blocks = []
@@ -170,14 +180,32 @@ def parse(markdown: str) -> list[Block]:
         # The comment must touch the fence: the html_block ends on the line the fence starts.
         if previous is not None and previous.type == "html_block" and previous.map is not None:
             comment = previous.content if previous.map[1] == token.map[0] else None
-        mode, reason, rules = parse_marker(comment, line)
-        block = Block(line, language, token.content, mode, reason, rules)
+        mode, reason, rules = parse_marker(comment, line, source)
+        block = Block(line, language, token.content, mode, reason, rules, source)
         for rule in rules:
             for prefix in rule.prefixes:
                 if not any(command.startswith(prefix) for command in block.commands):
-                    raise MarkerError(f"README.md:{line}: the marker names {prefix!r}, which starts no command")
+                    raise MarkerError(f"{source}:{line}: the marker names {prefix!r}, which starts no command")
         blocks.append(block)
     return blocks
+
+
+def documents(root: Path) -> list[Path]:
+    """README.md, then the site's pages in the order of mkdocs.yml's nav, then any page it leaves out."""
+    config = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8"))
+    docs = root / config.get("docs_dir", "docs")
+    ordered = [docs / str(next(iter(entry.values()))) for entry in config["nav"]]
+    rest = sorted(p for p in docs.rglob("*.md") if p not in ordered)
+    return [root / "README.md", *ordered, *rest]
+
+
+def parse_documents(root: Path) -> list[Block]:
+    """Every shell block of every document, in reading order; MarkerError for the first unmarked one."""
+    return [
+        block
+        for path in documents(root)
+        for block in parse(path.read_text(encoding="utf-8"), path.relative_to(root).as_posix())
+    ]
 
 
 def substitute(command: str, values: Mapping[str, str]) -> str:
@@ -212,7 +240,7 @@ class BlockRun:
         return [o for o in self.outcomes if o.how != "not run" and o.returncode != o.expected]
 
     def report(self) -> str:
-        lines = [f"README.md:{self.block.line} ({self.block.mode})"]
+        lines = [f"{self.block.where} ({self.block.mode})"]
         for o in self.outcomes:
             tail = o.output[-1500:].rstrip()
             wanted = "" if o.expected == 0 else f" (expected {o.expected})"

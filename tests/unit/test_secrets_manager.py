@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from src import secrets_manager
 from src.config import Settings, get_config
 from src.errors import SecretsError
 from src.loading.environment import EnvironmentApplier
+from src.secret.keys import REQUIRED_KEYS
 from src.secrets_manager import SecretsBootstrapper
 from src.telemetry.mask import SecretMasker
 from tests.support.canary import CANARY_VALUES, canary_payload, canary_secret_string, leaked
@@ -474,3 +478,60 @@ def test_a_failed_first_load_names_the_source_the_secret_and_the_region(aws: Any
     assert boot.status.error is caught.value  # the error raised is the one recorded
     minimal = boot.status.minimal()
     assert minimal == {"loaded": False, "age_seconds": None, "error": {"code": "ResourceNotFoundException"}}
+
+
+# -- the guide's check by hand: python -m src.secrets_manager (issue 32 §4) --------------
+
+
+def checked(
+    boot: SecretsBootstrapper, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(secrets_manager, "_default", boot)
+    code = secrets_manager.check(production())
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_check_prints_names_never_values(
+    aws: Any, boot: SecretsBootstrapper, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    version = aws.create_secret(Name=NAME, SecretString=canary_secret_string())["VersionId"]
+    code, out, err = checked(boot, monkeypatch, capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"loaded {NAME} (aws-secrets-manager)"
+    assert f"version {NAME} {version}" in lines
+    assert [line.split() for line in lines if line.startswith("OK")] == [["OK", k] for k in REQUIRED_KEYS]
+    assert leaked(out, err) == []
+
+
+def test_a_failed_check_is_one_line_with_its_code_and_hint(
+    aws: Any, boot: SecretsBootstrapper, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A handler of the caller's on the root logger (a test before this one, an embedding app) is set
+    # aside while the check runs: the failure is one line all the same, and the handler comes back.
+    other = logging.StreamHandler(sys.stderr)
+    logging.getLogger().addHandler(other)
+    try:
+        code, out, err = checked(boot, monkeypatch, capsys)  # no secret in the account
+        assert other in logging.getLogger().handlers
+    finally:
+        logging.getLogger().removeHandler(other)
+    assert (code, out) == (3, "")
+    [line] = err.splitlines()
+    assert line.startswith("error: ResourceNotFoundException: ") and "(hint: " in line
+
+
+def test_a_bug_in_the_check_is_one_line_not_a_traceback(
+    aws: Any, boot: SecretsBootstrapper, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws.create_secret(Name=NAME, SecretString=canary_secret_string())
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise ZeroDivisionError(f"a bug holding {CANARY_VALUES['OPENAI_API_KEY']}")
+
+    monkeypatch.setattr(boot._loader, "prepare", broken)
+    code, out, err = checked(boot, monkeypatch, capsys)
+    assert (code, out) == (3, "")
+    assert "Traceback" not in err and leaked(err) == []
+    assert err.splitlines()[-1].startswith("error: InternalError: ZeroDivisionError in the secrets loader (hint: ")

@@ -100,13 +100,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         description="Offline checks of the repository's files; --aws adds checks of the live account. "
         "The Region is --region, else AWS_REGION, else AWS_DEFAULT_REGION.",
     )
-    parser.add_argument("--env", default="prod", choices=CLOUD_ENVS, help="environment (default prod)")
+    parser.add_argument("--env", default="prod", choices=CLOUD_ENVS, help="environment: prod, staging (default: prod)")
     parser.add_argument("--aws", action="store_true", help="also check the live account")
-    parser.add_argument("--root", default=str(ROOT), help="the repository to audit (default: this one)")
+    parser.add_argument("--root", default=str(ROOT), help="the repository to audit (default: this checkout)")
     parser.add_argument(
         "--load-balancer-subnets",
         metavar="SUBNET,SUBNET",
         help="with --aws: check the subnets you will give the stack's load balancer (two or more, in different "
-        "Availability Zones, one per zone) before deploying",
+        "Availability Zones, one per zone) before deploying (default: not checked)",
     )
     parser.set_defaults(handler=cmd_audit)

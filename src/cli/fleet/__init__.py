@@ -181,27 +181,32 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
     parser.add_argument(
         "--name",
         action="append",
-        help="a secret the tasks serve (repeat for several; default short-cut/<env>/app)",
+        help="a secret the tasks serve; repeat for several (default: short-cut/<env>/app)",
     )
-    parser.add_argument("--since", default=DEFAULT_SINCE, help="time window, e.g. 15m, 1h, 2d (default 1h)")
-    parser.add_argument("--log-group", default=None, help="log group (default /ecs/short-cut-api[-staging])")
+    parser.add_argument("--since", default=DEFAULT_SINCE, help="time window, e.g. 15m, 1h, 2d (default: 1h)")
+    parser.add_argument(
+        "--log-group",
+        default=None,
+        help="log group (default: /ecs/short-cut-api, /ecs/short-cut-api-staging for staging)",
+    )
     parser.add_argument(
         "--active-within",
         type=float,
         default=DEFAULT_ACTIVE_WITHIN,
-        help="seconds since its last report for a task to count as running (default 180; 0 counts every task)",
+        help="seconds since its last report for a task to count as running; 0 counts every task (default: 180)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the query (default 60)"
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the query (default: 60)"
     )
     parser.add_argument(
         "--wait",
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="query again until every reporting task serves AWSCURRENT or SECONDS pass (exit 1)",
+        help="query again until every reporting task serves AWSCURRENT, or exit 1 when SECONDS pass "
+        "(default: 0, query once)",
     )
     parser.add_argument(
-        "--poll", type=float, default=DEFAULT_POLL, help="seconds between two queries under --wait (default 15)"
+        "--poll", type=float, default=DEFAULT_POLL, help="seconds between two queries under --wait (default: 15)"
     )
     parser.set_defaults(handler=cmd_fleet)

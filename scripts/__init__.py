@@ -1,0 +1,1 @@
+"""Build helpers the Makefile runs (standard library only: they run before any venv exists)."""
