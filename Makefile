@@ -61,8 +61,7 @@ $(INFRA_STAMP): requirements-infra.txt
 DOCS_VENV := .venv-docs
 DOCS_STAMP := $(DOCS_VENV)/.installed-$(shell cksum < requirements-docs.txt | cut -d' ' -f1)
 $(DOCS_STAMP): requirements-docs.txt
-	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
-	$(DOCS_VENV)/bin/python -m pip install --quiet -r requirements-docs.txt
+	$(INSTALL) $(DOCS_VENV) -r requirements-docs.txt
 	rm -f $(DOCS_VENV)/.installed-*
 	touch $@
 
