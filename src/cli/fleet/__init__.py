@@ -101,6 +101,7 @@ def fleet(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    primary_region: str | None = None,
 ) -> int:
     """One judgement, or (wait > 0) judgements every `poll` seconds until converged or `wait` is up.
 
@@ -126,7 +127,15 @@ def fleet(
             break
         out.note(f"fleet: not converged ({_why(verdict)}); next look in {min(poll, left):g}s, {left:.0f}s left")
         sleep(min(poll, left))
-    print_fleet(out, verdict, log_group=log_group, since=since, now=moment, active_within=active_within)
+    print_fleet(
+        out,
+        verdict,
+        log_group=log_group,
+        since=since,
+        now=moment,
+        active_within=active_within,
+        primary_region=primary_region,
+    )
     if wait > 0 and not verdict.converged:
         out.line(f"fleet: not converged after --wait {wait:g}s.")
     out.set(waited=wait > 0)
@@ -164,6 +173,7 @@ def cmd_fleet(args: argparse.Namespace, _client: object, out: Output) -> int:
         wait=args.wait,
         poll=args.poll,
         out=out,
+        primary_region=region,
     )
 
 

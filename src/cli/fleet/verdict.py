@@ -89,11 +89,20 @@ def judge(
     return Verdict(dict(current), active, silent, behind, unknown, failing, unreported, sorted(moved or []))
 
 
-def described(report: Report, state: str) -> str:
-    """The state column: a failing task is "serving X, failing with CODE"."""
+def on_replica(report: Report, primary_region: str | None) -> bool:
+    """Whether the task read the version it serves from another Region than the secret's own (its
+    failover replica: the record's `region`). The version id is the same in both Regions."""
+    return bool(primary_region and report.region and report.region != primary_region)
+
+
+def described(report: Report, state: str, primary_region: str | None = None) -> str:
+    """The state column: a failing task is "serving X, failing with CODE"; a task on the replica says so."""
+    text = state
     if state == FAILING:
-        return f"serving {report.version_id or 'nothing'}, failing with {report.error_code or '?'}"
-    return state
+        text = f"serving {report.version_id or 'nothing'}, failing with {report.error_code or '?'}"
+    if on_replica(report, primary_region):
+        text += f" (read from the replica in {report.region})"
+    return text
 
 
 def _ago(now: datetime, moment: datetime) -> str:
@@ -169,19 +178,33 @@ def silent_note(verdict: Verdict, *, active_within: float) -> str | None:
 
 
 def print_fleet(
-    out: Output, verdict: Verdict, *, log_group: str, since: str, now: datetime, active_within: float
+    out: Output,
+    verdict: Verdict,
+    *,
+    log_group: str,
+    since: str,
+    now: datetime,
+    active_within: float,
+    primary_region: str | None = None,
 ) -> None:
     rows = sorted(verdict.active + verdict.silent, key=lambda r: (r.secret_name or "", r.task))
     out.line(f"fleet: {log_group}, reports from the last {since}")
     if rows:
         out.line(f"{'TASK':<34} {'SECRET':<24} {'VERSION':<38} LAST REPORT")
     for report in rows:
+        state = described(report, verdict.state(report), primary_region)
         out.line(
             f"{report.task:<34} {_shown(report.secret_name, 24):<24} {_shown(report.version_id, 38):<38} "
-            f"{_iso(report.seen_at)} ({_ago(now, report.seen_at)}) {described(report, verdict.state(report))}"
+            f"{_iso(report.seen_at)} ({_ago(now, report.seen_at)}) {state}"
         )
     for name, version in sorted(verdict.current.items()):
         out.line(f"AWSCURRENT: {name} {version}")
+    replica = sorted({r.task for r in verdict.active if on_replica(r, primary_region)})
+    if replica:
+        out.line(
+            f"fleet: {len(replica)} task(s) read the secret from its replica (ServingFromReplica): "
+            f"{primary_region} failed for them; each refresh tries it first."
+        )
     note = silent_note(verdict, active_within=active_within)
     if note:
         out.line(note)
@@ -196,7 +219,13 @@ def print_fleet(
         current_source="AWSCURRENT",
         converged=verdict.converged,
         tasks=[
-            {**asdict(r), "seen_at": _iso(r.seen_at), "active": r in verdict.active, "state": verdict.state(r)}
+            {
+                **asdict(r),
+                "seen_at": _iso(r.seen_at),
+                "active": r in verdict.active,
+                "state": verdict.state(r),
+                "on_replica": on_replica(r, primary_region),
+            }
             for r in rows
         ],
     )

@@ -3,6 +3,7 @@ tests/unit/cli/test_fleet.py checks the printed table and JSON through the whole
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -69,3 +70,29 @@ def test_a_target_secret_no_task_reports_is_not_converged() -> None:
     served = [report(TASK_A, NEW, 10), report(TASK_A, OLD, 10, name=db)]
     verdict = judge(served, now=NOW, active_within=180, current={NAME: NEW, db: OLD})
     assert verdict.converged and verdict.unreported == []
+
+
+def test_a_task_on_the_replica_is_current_and_named_as_on_the_replica(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 31: operators see from fleet which tasks read the secret from the failover Region. The
+    version id is the same in both Regions, so such a task is current (the runbook may go on)."""
+    from dataclasses import replace
+
+    from src.cli.fleet.verdict import print_fleet
+    from src.cli.output import Output
+
+    primary = replace(report(TASK_A, NEW, 10), region="us-east-1", status="ok")
+    replica = replace(report(TASK_B, NEW, 10), region="us-west-2", status="ok")
+    verdict = judge([primary, replica], now=NOW, active_within=180, current={NAME: NEW})
+    assert verdict.converged
+    out = Output(as_json=False)
+    print_fleet(out, verdict, log_group="g", since="10m", now=NOW, active_within=180, primary_region="us-east-1")
+    text = capsys.readouterr().out
+    (row_b,) = [line for line in text.splitlines() if line.startswith(TASK_B)]
+    (row_a,) = [line for line in text.splitlines() if line.startswith(TASK_A)]
+    assert row_b.endswith("current (read from the replica in us-west-2)") and row_a.endswith("current")
+    assert "1 task(s) read the secret from its replica" in text
+    document = Output(as_json=True)
+    print_fleet(document, verdict, log_group="g", since="10m", now=NOW, active_within=180, primary_region="us-east-1")
+    document.finish()
+    tasks = {t["task"]: t["on_replica"] for t in json.loads(capsys.readouterr().out)["tasks"]}
+    assert tasks == {TASK_A: False, TASK_B: True}
