@@ -72,11 +72,10 @@ TASKS = 3
 # The most messages the harness lets sit on the queue at once. ReceiveMessage returns at most 10
 # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html,
 # MaxNumberOfMessages 1 to 10), and nobody deletes: with 10 or more, a new event is hidden and the
-# path is blind. Detecting that is issue 27's item 4 (another branch); until it is merged, bursts
-# stay below 10 so I3 is checked on a path that can deliver. Raise QUEUE_CAP to 14 after the merge:
-# I3 then demands events.state not ok while the queue is full.
-QUEUE_CAP = 9
-JUNK_BURST = 3
+# path is blind (src.events.source detects it). The cap lets junk bursts fill the queue past 10, so
+# I3 demands events.state not ok while it is full, and the fallback poll must still converge.
+QUEUE_CAP = 14
+JUNK_BURST = 6
 RETENTION = 60.0  # the queue's MessageRetentionPeriod (SQS's minimum)
 SETTLE = 15.0  # seconds a step may take to show in /health
 REFRESH = "2"
@@ -155,6 +154,12 @@ class World:
         cutoff = time.monotonic() - RETENTION - 2  # a margin: moto's clock and ours
         self.sent = [t for t in self.sent if t > cutoff]
         return len(self.sent)
+
+    def surely_full(self) -> bool:
+        """Ten or more messages that have surely not expired yet (a margin the other way than depth's):
+        ReceiveMessage can then return only messages already seen, and the path is blind."""
+        recent = time.monotonic() - RETENTION + 3
+        return sum(1 for t in self.sent if t > recent) >= 10
 
     def send(self, body: str) -> bool:
         if self.depth() >= QUEUE_CAP:
@@ -365,6 +370,8 @@ def settled(world: World, task: Task, body: dict[str, Any] | None, current: str)
     if body is None:
         return False
     error = body["secrets"]["error"]
+    if world.surely_full() and body["events"]["state"] == "ok":
+        return False  # the source has yet to see a full receive of messages it knows
     if task.revoked:
         return error is not None and body["events"]["state"] != "ok"
     if current not in world.valid:
@@ -445,7 +452,7 @@ def judge(world: World) -> list[str]:
         state = body["events"]["state"]
         if state == "ok" and task.revoked:
             problems.append(f"I3: task {task.task_id[:6]} events.state ok while its ReceiveMessage is denied")
-        if state == "ok" and world.depth() >= 10:
+        if state == "ok" and world.surely_full():
             problems.append(f"I3: task {task.task_id[:6]} events.state ok with {world.depth()} messages queued")
     if everyone_good and len(world.running()) == len(world.tasks) and code != 0:
         problems.append(f"I1: every task serves AWSCURRENT {current[:8]} and is ok, yet fleet exits {code}")
