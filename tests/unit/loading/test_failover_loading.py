@@ -225,3 +225,28 @@ def test_without_a_failover_region_nothing_changes(
         boot.load()
     assert boot.status.error is not None and boot.status.error.code == "InternalServiceError"
     assert built == [PRIMARY]
+
+
+@pytest.mark.parametrize("json_lines", [True, False], ids=["json", "text"])
+def test_the_served_version_record_names_the_region_read_from_and_the_return(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, regions: dict[str, Region], json_lines: bool
+) -> None:
+    """Issue 31: the record (fleet's only input) carries the Region; a refresh that moves to the replica
+    or back with the same version writes one at once, not only at the next heartbeat."""
+    from src.telemetry.served_version import parse_line
+    from tests.support.served import logged
+
+    def written(action: Any) -> list[tuple[str, str | None, str | None]]:
+        text = logged(action, json_lines=json_lines)
+        found = [r for r in map(parse_line, text.splitlines()) if r is not None]
+        return [(r.reason, r.version_id, r.region) for r in found]
+
+    boot, _ = boot_for(tmp_path, monkeypatch, regions)
+    settings = boot.settings()
+    assert written(lambda: boot.load(settings)) == [("start", V1, PRIMARY)]
+    regions[PRIMARY].fail = server_error()
+    assert written(lambda: boot.refresh(settings)) == [("refresh", V1, REPLICA)]
+    assert written(lambda: boot.refresh(settings)) == []  # still on the replica: the heartbeat says so
+    assert written(lambda: boot.report_served("heartbeat")) == [("heartbeat", V1, REPLICA)]
+    regions[PRIMARY].fail = None
+    assert written(lambda: boot.refresh(settings)) == [("refresh", V1, PRIMARY)]
