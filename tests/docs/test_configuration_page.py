@@ -72,14 +72,31 @@ def test_the_refresh_intervals_derived_defaults() -> None:
     assert f"`{spelled(local)}` (off) elsewhere" in cell
 
 
+def entrypoint_problem(name: str, cell: str | None, defaults: list[str | None]) -> str | None:
+    """One default: the cell starts with it. Several (HOST's depends on APP_ENV): the cell names
+    each of them in code."""
+    if len(set(defaults)) == 1:
+        return default_problem(name, cell, defaults[0])
+    if cell is None:
+        return f"{name}: no row"
+    absent = [d for d in dict.fromkeys(defaults) if d is None or f"`{d}`" not in cell]
+    return None if not absent else f"{name}: defaults {absent!r} not on the page, which says {cell!r}"
+
+
 def test_every_entrypoint_default_has_a_row() -> None:
     documented = rows()
     script = (ROOT / "entrypoint.sh").read_text(encoding="utf-8")
-    problems = [
-        default_problem(m["name"], documented.get(m["name"]), m["default"] or None)
-        for m in ENTRYPOINT_DEFAULT.finditer(script)
-    ]
+    defaults: dict[str, list[str | None]] = {}
+    for m in ENTRYPOINT_DEFAULT.finditer(script):
+        defaults.setdefault(m["name"], []).append(m["default"] or None)
+    problems = [entrypoint_problem(name, documented.get(name), found) for name, found in defaults.items()]
     assert [p for p in problems if p] == []
+
+
+def test_the_several_defaults_rule_itself() -> None:
+    assert entrypoint_problem("HOST", "`127.0.0.1` in local mode, `0.0.0.0` elsewhere", ["127.0.0.1", "0.0.0.0"]) is None
+    assert entrypoint_problem("HOST", "`0.0.0.0`", ["127.0.0.1", "0.0.0.0"]) is not None
+    assert entrypoint_problem("HOST", None, ["127.0.0.1", "0.0.0.0"]) is not None
 
 
 def test_every_row_is_a_variable_the_code_reads() -> None:

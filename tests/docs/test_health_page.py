@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from src.errors import HINTS
+from src.errors import HINTS, ErrorCode, fill_hint
 from src.events.source import EventSourceState
 from src.secret.status import SecretStatus
 from src.web.health import HealthRenderer
@@ -127,8 +127,34 @@ def test_every_example_is_a_real_body() -> None:
         seen |= {document["status"], document["app_env"]}
         error = document["secrets"]["error"]
         if error is not None and "hint" in error:  # the hint each code really carries
-            assert error["hint"] == HINTS[error["code"]]
+            assert error["hint"] in rendered_hints(error["code"], document["secrets"])
     assert {"local", "ok", "degraded", "unavailable"} <= seen
+
+
+def rendered_hints(code: str, secrets: dict[str, Any]) -> set[str]:
+    """The hints a body may carry for `code`: the generic one with its stand-ins filled as the
+    service fills them (src.errors.filled: the one secret's name, the Region), and for
+    MissingRequiredKeys the status's own (SecretStatus.problem: local or AWS source)."""
+    names = secrets["secret_names"]
+    generic = HINTS[code]
+    hints = {fill_hint(generic, secret_name=names[0] if len(names) == 1 else None, region=secrets["region"])}
+    if code == ErrorCode.MissingRequiredKeys:
+        hints = {problem_hint(secrets["source"])}
+    return hints
+
+
+def problem_hint(source: str) -> str:
+    status = SecretStatus(loaded=True, source=source, missing=("MILVUS_PORT",))
+    problem = status.problem
+    assert problem is not None
+    return problem.hint
+
+
+def test_the_hint_rule_itself() -> None:
+    secrets = {"secret_names": ["short-cut/prod/app"], "region": "us-east-1", "source": "aws-secrets-manager"}
+    assert "short-cut/prod/app" in next(iter(rendered_hints("ResourceNotFoundException", secrets)))
+    assert HINTS["ResourceNotFoundException"] not in rendered_hints("ResourceNotFoundException", secrets)
+    assert "Local mode" in next(iter(rendered_hints("MissingRequiredKeys", {**secrets, "source": "environment"})))
 
 
 def test_the_key_check_itself() -> None:

@@ -89,6 +89,7 @@ PLACEHOLDERS = {
     "<account>": ACCOUNT,
     "<ACCOUNT_ID>": ACCOUNT,
     "<REGION>": REGION,
+    "<region>": REGION,
     "<cluster>": "short-cut",
     "<ECR_URI>": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/short-cut-api",
     "<tag>": "1.0.0",
