@@ -94,7 +94,8 @@ def test_every_entrypoint_default_has_a_row() -> None:
 
 
 def test_the_several_defaults_rule_itself() -> None:
-    assert entrypoint_problem("HOST", "`127.0.0.1` in local mode, `0.0.0.0` elsewhere", ["127.0.0.1", "0.0.0.0"]) is None
+    both: list[str | None] = ["127.0.0.1", "0.0.0.0"]
+    assert entrypoint_problem("HOST", "`127.0.0.1` in local mode, `0.0.0.0` elsewhere", both) is None
     assert entrypoint_problem("HOST", "`0.0.0.0`", ["127.0.0.1", "0.0.0.0"]) is not None
     assert entrypoint_problem("HOST", None, ["127.0.0.1", "0.0.0.0"]) is not None
 
