@@ -423,6 +423,8 @@ def check(settings: Settings | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLineFormatter())
     handler.addFilter(_not_the_failure)
+    # The handler's own level too: the served-version record's logger is INFO whatever the root says.
+    handler.setLevel(logging.WARNING)
     # Only this handler while the load runs (one a caller installed would print the failure again).
     root = logging.getLogger()
     saved = root.handlers[:], root.level
