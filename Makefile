@@ -119,8 +119,9 @@ e2e: $(STAMP) $(INFRA_STAMP) ## pytest tests/e2e only (moto_server and ./entrypo
 # (uidmap installs newuidmap, no command of its own name).
 # wrk drives the load in the benchmark smoke test and the reliability suite; git is for the CLI's e2e tests;
 # podman because tests/docs reads the README's compose blocks with `podman-compose config`, which
-# fails without a `podman` command (no container is run: runc and the rest stay with apt-container).
-APT_PACKAGES_test := wrk git podman
+# fails without a `podman` command (no container is run), and runc in the same apt call: Debian's
+# podman depends on "crun | runc", and podman alone would bring crun, which fails here (below).
+APT_PACKAGES_test := wrk git podman runc
 # podman with runc (crun fails on cgroups here), debootstrap for the stand-in base image,
 # docker-registry for a loopback registry that `make push-image` pushes to in the tests.
 APT_PACKAGES_container := podman runc debootstrap catatonit uidmap docker-registry
@@ -153,6 +154,12 @@ reliability: $(STAMP) apt-test ## faults, bad input, load and a leak hunt (tests
 
 # The stand-in base (debootstrap, minutes on a new machine) is built before pytest starts, and
 # image builds inside fixtures get a longer per-test timeout than the 120 s of pyproject.toml.
+# The project's containers run with runc: Debian's podman takes crun whenever crun is installed
+# (apt picks it for "crun | runc" when podman comes alone), and crun fails in this sandbox ("cgroups
+# in hybrid mode not supported, drop all controllers from cgroupv2"). CONTAINERS_CONF replaces the
+# system's containers.conf for these targets only; a developer's own `make image` keeps theirs.
+container-test bench: export CONTAINERS_CONF := $(CURDIR)/tests/container/containers.conf
+
 container-test: $(STAMP) apt-container ## build the Dockerfile with podman and run it, plain and as the ECS task definition says (tests/container)
 	sh tests/container/build-standin-base.sh
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest tests/container --timeout 600
