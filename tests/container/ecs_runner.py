@@ -140,7 +140,7 @@ def render(image: str, out_dir: Path, *, env: str = "prod") -> dict[str, Any]:
     """`python -m src.cli render`, as an operator runs it; returns the rendered task definition."""
     result = subprocess.run(
         [str(BIN / "python"), "-m", "src.cli", "render", "--account-id", ACCOUNT_ID, "--env", env,
-         "--image", image, "--out", str(out_dir)],
+         "--region", "us-east-1", "--image", image, "--out", str(out_dir)],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     if result.returncode != 0:
