@@ -109,7 +109,9 @@ def test_a_late_failing_version_changes_nothing(
         took,
     )
     assert code == 200 and unchanged, body
-    assert "keeping the last good values" in process.output()
+    # The failure line names the secret and the version still served (src.secrets_manager.failure_text).
+    served = good["secrets"]["version_ids"][secret_name]
+    assert f"refresh failed for {secret_name}, still serving {secret_name}={served}" in process.output()
 
 
 def test_keys_outside_the_allow_list_are_ignored_and_named(
